@@ -1,0 +1,14 @@
+"""RestoreFunction (compensation): put one function's managed keys back."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from redis_migration.lambda_support import aws_clients, logger, run_step, tracer
+from redis_migration.models import FunctionChange
+from redis_migration.steps.cut_over_function import restore_function
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    return run_step(
+        "RestoreFunction", event, FunctionChange, lambda given: restore_function(given, aws_clients())
+    )

@@ -1,0 +1,51 @@
+"""Named errors. The state machine refers to them by class name (Lambda's ``errorType``).
+
+Transient errors are retried by the state machine with backoff and jitter; every other
+error here is permanent and is caught and routed (never retried).
+"""
+
+from __future__ import annotations
+
+
+class MigrationError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class TransientError(MigrationError):
+    """A call that may succeed if tried again (throttling, a service hiccup, a timeout)."""
+
+
+class InvalidInput(MigrationError):
+    """The execution input (or a step's input) does not validate; nothing was changed."""
+
+
+class PreconditionFailed(MigrationError):
+    """The world is not in a state where the migration may start; nothing was changed."""
+
+
+class MigrationAlreadyRunning(PreconditionFailed):
+    """Another execution is migrating the same environment."""
+
+
+class InstallFailed(MigrationError):
+    """The install command failed on the host (its result line names the reason)."""
+
+
+class InstallTimedOut(MigrationError):
+    """The install command did not finish within the allowed time."""
+
+
+class ProbeFailed(MigrationError):
+    """Redis did not pass one or more checks; the message names each failed check."""
+
+
+class FunctionChangedConcurrently(MigrationError):
+    """A function's configuration changed between our read and our write (RevisionId mismatch)."""
+
+
+class FunctionUpdateFailed(MigrationError):
+    """Lambda reported that a configuration update did not finish successfully."""
+
+
+class CutoverVerificationFailed(MigrationError):
+    """After the cutover a function does not carry the values this run wrote."""

@@ -1,0 +1,72 @@
+"""ValidateInput: defaults from the stack, and every bad field named."""
+
+from __future__ import annotations
+
+import pytest
+
+from redis_migration.errors import InvalidInput
+from redis_migration.models import StackSettings, load_settings
+from redis_migration.steps.validate_input import validate_input
+
+SETTINGS = load_settings(
+    {
+        "PROJECT_NAME": "campaign-system",
+        "ENVIRONMENT": "dev",
+        "INSTANCE_ID": "i-0123456789abcdef0",
+        "ELASTICACHE_ENDPOINT": "cache.abc123.use1.cache.amazonaws.com",
+    }
+)
+
+
+def test_empty_input_takes_every_default_from_the_stack() -> None:
+    request = validate_input({}, SETTINGS)
+
+    assert request.project_name == "campaign-system"
+    assert request.environment == "dev"
+    assert request.instance_id == "i-0123456789abcdef0"
+    assert request.elasticache_endpoint == "cache.abc123.use1.cache.amazonaws.com"
+    assert request.redis_port == 6379
+    assert request.functions is None
+    assert request.secret_name == "campaign-system-redis-password-dev"
+    assert (request.maxmemory, request.maxmemory_policy) == ("512mb", "allkeys-lru")
+
+
+def test_given_values_override_defaults_and_lists_are_normalised() -> None:
+    request = validate_input(
+        {"environment": "prod", "functions": ["b", "a", "b"], "removeKeys": ["REDIS_AUTH_ARN"], "redisPort": 6380},
+        SETTINGS,
+    )
+
+    assert request.environment == "prod"
+    assert request.functions == ["a", "b"]
+    assert request.remove_keys == ["REDIS_AUTH_ARN"]
+    assert request.redis_port == 6380
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        validate_input(
+            {"instanceId": "web-1", "redisPort": 80, "maxmemory": "lots", "colour": "blue"}, SETTINGS
+        )
+
+    message = str(raised.value)
+    for field in ("instanceId", "redisPort", "maxmemory", "colour"):
+        assert field in message
+
+
+def test_managed_keys_cannot_be_listed_for_removal() -> None:
+    with pytest.raises(InvalidInput, match="removeKeys"):
+        validate_input({"removeKeys": ["REDIS_HOST"]}, SETTINGS)
+
+
+def test_missing_instance_without_a_stack_default_is_named() -> None:
+    settings = StackSettings.model_validate(
+        {"PROJECT_NAME": "p1", "ENVIRONMENT": "dev", "ELASTICACHE_ENDPOINT": "cache.local"}
+    )
+    with pytest.raises(InvalidInput, match="instanceId: required"):
+        validate_input({}, settings)
+
+
+def test_bad_stack_settings_are_named() -> None:
+    with pytest.raises(InvalidInput, match="ENVIRONMENT"):
+        load_settings({"PROJECT_NAME": "p1", "ENVIRONMENT": "Not Valid"})
