@@ -28,8 +28,9 @@ from redis_migration.models import (
     VerifyOutput,
 )
 
-# Polling of the function_updated_v2 waiter: every 2 s, for at most 5 minutes.
-UPDATE_WAIT = {"Delay": 2, "MaxAttempts": 150}
+# Polling of the function_updated_v2 waiter: every 2 s, for at most 4 minutes, well inside
+# the function's 300 s timeout (itself inside the task's 330 s), so no write outlives its step.
+UPDATE_WAIT = {"Delay": 2, "MaxAttempts": 120}
 
 
 def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:

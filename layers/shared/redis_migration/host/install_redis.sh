@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# Installs and configures a Redis-protocol server (version >= --min-version) on this host.
+#
+# Sent through SSM Run Command (AWS-RunShellScript runs /bin/sh, so the caller feeds this file to
+# bash on stdin: `bash -s -- ARGS <<'INSTALL_REDIS_SCRIPT'`). Idempotent: a second run with the
+# same arguments changes nothing and does not restart the server.
+#
+# Secrets: only the SHA-256 hex of the password is given (ACL `#<hex>`); the password itself never
+# reaches this host. Argument values are never echoed, so a caller that passes the wrong thing
+# by mistake does not leak it into the SSM output.
+#
+# Output: short progress lines, then always, as the last line of stdout:
+#   REDIS_INSTALL_RESULT {"ok":...,"changed":...,"server":...,"version":...,"configSha256":...,
+#                         "service":...,"error":...,"message":...}
+# SSM truncates output at 2,500 characters, so package-manager chatter goes to a log file.
+#
+# Test seams (environment): OS_RELEASE_FILE (default /etc/os-release) and REDIS_SERVER_BIN
+# (the binary whose --version is checked; default: the distro's server binary).
+
+set -uo pipefail
+export LC_ALL=C
+umask 022
+
+PORT=6379
+BIND=""
+PASSWORD_SHA256=""
+MAXMEMORY="512mb"
+MAXMEMORY_POLICY="allkeys-lru"
+AL2023_SERVER="valkey"
+MIN_VERSION="7.0"
+
+OS_RELEASE_FILE="${OS_RELEASE_FILE:-/etc/os-release}"
+INSTALL_LOG=/var/log/redis-migration-install.log
+STATE_DIR=/var/lib/redis-migration
+SYSCTL_FILE=/etc/sysctl.d/60-redis-migration.conf
+THP_TMPFILES=/etc/tmpfiles.d/redis-migration-thp.conf
+DATA_DIR=/var/lib/redis
+LOG_DIR=/var/log/redis
+# Valkey keeps the Redis compatibility version frozen at 7.2.4 (its INFO reports
+# redis_version:7.2.4 next to valkey_version); clients and --min-version care about the former.
+VALKEY_REDIS_COMPAT_VERSION="7.2.4"
+
+CHANGED=false
+SERVER_NAME=""
+SERVER_VERSION=""
+CONFIG_SHA256=""
+SERVICE_STATE="unknown"
+RESULT_PRINTED=false
+NOTES=""
+
+say() { printf '%s\n' "$*"; }
+note() { NOTES="$NOTES; $1"; say "note: $1"; }
+
+json_string() {
+    # Minimal JSON string encoder: every value we emit is ours (no argument values), but quote
+    # defensively so a package manager message cannot break the result line.
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/ }
+    s=${s//$'\r'/ }
+    s=${s//$'\t'/ }
+    printf '"%s"' "$s"
+}
+
+json_or_null() {
+    if [ -n "$1" ]; then json_string "$1"; else printf 'null'; fi
+}
+
+print_result() {
+    local ok=$1 error=$2 message=$3
+    RESULT_PRINTED=true
+    printf 'REDIS_INSTALL_RESULT {"ok":%s,"changed":%s,"server":%s,"version":%s,"configSha256":%s,"service":%s,"error":%s,"message":%s}\n' \
+        "$ok" "$CHANGED" "$(json_or_null "$SERVER_NAME")" "$(json_or_null "$SERVER_VERSION")" \
+        "$(json_or_null "$CONFIG_SHA256")" "$(json_string "$SERVICE_STATE")" \
+        "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
+}
+
+fail() {
+    local error=$1 message=$2
+    say "error: $error: $message"
+    print_result false "$error" "$message"
+    exit 1
+}
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+on_exit() {
+    local rc=$?
+    # The result line is a contract: even an unforeseen exit ends with one.
+    if [ "$RESULT_PRINTED" = false ]; then
+        print_result false "UnexpectedExit" "script exited with status $rc before finishing"
+        exit 1
+    fi
+}
+trap on_exit EXIT
+
+log_tail() {
+    # Enough of the package manager's own words to diagnose, within SSM's output budget.
+    tail -c 400 "$INSTALL_LOG" 2>/dev/null | tr '\n' ' '
+}
+
+# ---------------------------------------------------------------------------- arguments
+
+need_value() {
+    [ "$#" -ge 2 ] || fail BadArgument "$1 needs a value"
+}
+
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --port) need_value "$@"; PORT=$2; shift 2 ;;
+        --bind) need_value "$@"; BIND=$2; shift 2 ;;
+        --password-sha256) need_value "$@"; PASSWORD_SHA256=$2; shift 2 ;;
+        --maxmemory) need_value "$@"; MAXMEMORY=$2; shift 2 ;;
+        --maxmemory-policy) need_value "$@"; MAXMEMORY_POLICY=$2; shift 2 ;;
+        --al2023-server) need_value "$@"; AL2023_SERVER=$2; shift 2 ;;
+        --min-version) need_value "$@"; MIN_VERSION=$2; shift 2 ;;
+        *) fail BadArgument "unknown argument (value not shown)" ;;
+    esac
+done
+
+if ! [[ "$PORT" =~ ^[0-9]{1,5}$ ]] || [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
+    fail BadArgument "--port must be 1-65535"
+fi
+[ -n "$BIND" ] || fail BadArgument "--bind is required (e.g. \"<private-ip> 127.0.0.1\")"
+BIND_HAS_LOOPBACK=false
+for address in $BIND; do
+    if ! [[ "$address" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ || "$address" =~ ^[0-9a-fA-F:]+$ ]]; then
+        fail BadArgument "--bind takes IP addresses separated by spaces"
+    fi
+    case "$address" in 127.0.0.1 | 0.0.0.0) BIND_HAS_LOOPBACK=true ;; esac
+done
+# The post-install check talks to the server over 127.0.0.1 only.
+[ "$BIND_HAS_LOOPBACK" = true ] || fail BadArgument "--bind must include 127.0.0.1 (or 0.0.0.0)"
+[[ "$PASSWORD_SHA256" =~ ^[0-9a-f]{64}$ ]] ||
+    fail BadArgument "--password-sha256 must be 64 lowercase hex characters (value not shown)"
+[[ "$MAXMEMORY" =~ ^[0-9]+([kmg]b?|b)?$ ]] || fail BadArgument "--maxmemory must look like 512mb"
+case "$MAXMEMORY_POLICY" in
+    noeviction | allkeys-lru | allkeys-lfu | allkeys-random | volatile-lru | volatile-lfu | \
+        volatile-random | volatile-ttl) ;;
+    *) fail BadArgument "--maxmemory-policy is not a Redis eviction policy" ;;
+esac
+case "$AL2023_SERVER" in valkey | refuse) ;; *) fail BadArgument "--al2023-server is valkey or refuse" ;; esac
+[[ "$MIN_VERSION" =~ ^[0-9]+(\.[0-9]+){0,2}$ ]] || fail BadArgument "--min-version must look like 7.0"
+
+[ "$(id -u)" -eq 0 ] || fail NotRoot "must run as root (SSM Run Command does)"
+
+# ---------------------------------------------------------------------------- helpers
+
+version_ge() {
+    # True when $1 >= $2 (dotted numeric versions).
+    [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$2" ]
+}
+
+binary_version() {
+    # "Redis server v=7.0.15 sha=..." / "Valkey server v=8.0.2 ..." -> 7.0.15 / 8.0.2
+    "$1" --version 2>/dev/null | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p' | head -n 1
+}
+
+compat_version() {
+    # The Redis version clients see (INFO redis_version) for a server of $1 at version $2.
+    if [ "$1" = valkey-server ]; then printf '%s' "$VALKEY_REDIS_COMPAT_VERSION"; else printf '%s' "$2"; fi
+}
+
+sha256_of() {
+    if [ -f "$1" ]; then sha256sum "$1" | cut -d ' ' -f 1; else printf 'absent'; fi
+}
+
+install_file() {
+    # Atomically put the content of temp file $1 at $2 (same directory, then rename), keeping
+    # the previous version as $2.previous. Sets CHANGED and returns 0 when the file changed.
+    local tmp=$1 target=$2 owner=$3 mode=$4
+    if [ -f "$target" ] && cmp -s "$tmp" "$target"; then
+        rm -f "$tmp"
+        chown "$owner" "$target" && chmod "$mode" "$target"
+        return 1
+    fi
+    if ! chown "$owner" "$tmp" || ! chmod "$mode" "$tmp"; then
+        fail ConfigWriteFailed "cannot set owner/mode on $target"
+    fi
+    if [ -f "$target" ]; then
+        cp -p "$target" "$target.previous" || fail ConfigWriteFailed "cannot keep $target.previous"
+    fi
+    mv -f "$tmp" "$target" || fail ConfigWriteFailed "cannot replace $target"
+    CHANGED=true
+    return 0
+}
+
+temp_next_to() {
+    mktemp "$(dirname "$1")/.$(basename "$1").XXXXXX" || fail ConfigWriteFailed "cannot create a temp file next to $1"
+}
+
+# ---------------------------------------------------------------------------- the platform
+
+[ -r "$OS_RELEASE_FILE" ] || fail UnsupportedOs "cannot read $OS_RELEASE_FILE"
+os_release_field() {
+    # Parsed, not sourced: the file is data, and sourcing would run whatever it contains as root.
+    sed -n "s/^$1=//p" "$OS_RELEASE_FILE" | head -n 1 | tr -d '"'"'"
+}
+OS_ID=$(os_release_field ID)
+OS_LIKE=$(os_release_field ID_LIKE)
+OS_VERSION=$(os_release_field VERSION_ID)
+
+# Per platform: package manager, package, binaries, config, unit, the unit's user, pidfile.
+case "$OS_ID" in
+    debian | ubuntu)
+        PLATFORM=debian
+        PACKAGE=redis-server
+        SERVER_BIN=/usr/bin/redis-server
+        CLI_BIN=/usr/bin/redis-cli
+        CONFIG_FILE=/etc/redis/redis.conf
+        SERVICE=redis-server
+        SERVICE_USER=redis
+        PIDFILE=/run/redis/redis-server.pid
+        ;;
+    amzn)
+        [ "${OS_VERSION%%.*}" = 2023 ] || fail UnsupportedOs "Amazon Linux $OS_VERSION is not supported (2023 is)"
+        # AL2023 ships redis6 (6.2, too old) and valkey 8 (Redis 7.2 compatible). Valkey is the
+        # only way to a 7.x protocol server from the distro's own repositories.
+        [ "$AL2023_SERVER" = valkey ] ||
+            fail ServerTooOld "Amazon Linux 2023 offers redis6 6.2 only and --al2023-server refuse forbids valkey"
+        PLATFORM=al2023
+        PACKAGE=valkey
+        SERVER_BIN=/usr/bin/valkey-server
+        CLI_BIN=/usr/bin/valkey-cli
+        CONFIG_FILE=/etc/valkey/valkey.conf
+        SERVICE=valkey
+        SERVICE_USER=valkey
+        PIDFILE=/run/valkey/valkey.pid
+        ;;
+    rhel | rocky | almalinux | centos)
+        [ "${OS_VERSION%%.*}" = 9 ] || fail UnsupportedOs "$OS_ID $OS_VERSION is not supported (the 9 family is)"
+        # RHEL 9's default redis is 6.2; 9.4+ offers a redis:7 module stream. Use it when the
+        # repositories have it, refuse otherwise (decided below, before any change).
+        PLATFORM=rhel9
+        PACKAGE=redis
+        SERVER_BIN=/usr/bin/redis-server
+        CLI_BIN=/usr/bin/redis-cli
+        CONFIG_FILE=/etc/redis/redis.conf
+        SERVICE=redis
+        SERVICE_USER=redis
+        PIDFILE=/run/redis/redis.pid
+        ;;
+    *)
+        fail UnsupportedOs "unsupported OS '${OS_ID:-unknown}' (like '${OS_LIKE:-}'); supported: Debian/Ubuntu, Amazon Linux 2023, RHEL 9 family"
+        ;;
+esac
+SERVER_NAME=$(basename "$SERVER_BIN")
+VERSION_BIN="${REDIS_SERVER_BIN:-$SERVER_BIN}"
+say "platform: $PLATFORM ($OS_ID $OS_VERSION), server: $SERVER_NAME"
+
+# Every supported platform runs systemd; without it we could not supervise the server.
+[ -d /run/systemd/system ] || fail NoServiceManager "systemd is not running on this host"
+
+# ---------------------------------------------------------------------------- version, before any change
+
+package_installed() {
+    case "$PLATFORM" in
+        debian) [ "$(dpkg-query -W -f='${Status}' "$PACKAGE" 2>/dev/null)" = "install ok installed" ] ;;
+        *) rpm -q "$PACKAGE" >/dev/null 2>&1 ;;
+    esac
+}
+
+candidate_version() {
+    # The version the package manager would install, without installing it.
+    case "$PLATFORM" in
+        debian)
+            apt-cache policy "$PACKAGE" 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9]*:\)\{0,1\}\([0-9][0-9.]*\).*/\2/p' | head -n 1
+            ;;
+        al2023 | rhel9)
+            dnf -q repoquery --latest-limit 1 --queryformat '%{version}\n' "$PACKAGE" 2>/dev/null | head -n 1
+            ;;
+    esac
+}
+
+RHEL_ENABLE_STREAM=""
+INSTALLED_BEFORE=false
+if package_installed && [ -x "$VERSION_BIN" ]; then
+    INSTALLED_BEFORE=true
+    SERVER_VERSION=$(binary_version "$VERSION_BIN")
+    [ -n "$SERVER_VERSION" ] || fail ServerTooOld "cannot read the version of the installed $SERVER_NAME"
+else
+    case "$PLATFORM" in
+        debian)
+            CANDIDATE=$(candidate_version)
+            if [ -z "$CANDIDATE" ]; then
+                # Fresh cloud images may have empty package lists: refresh once, then ask again.
+                say "refreshing package lists"
+                apt-get update >>"$INSTALL_LOG" 2>&1 || fail InstallPackageFailed "apt-get update failed: $(log_tail)"
+                CANDIDATE=$(candidate_version)
+            fi
+            ;;
+        al2023)
+            command -v dnf >/dev/null || fail InstallPackageFailed "dnf not found"
+            CANDIDATE=$(candidate_version)
+            ;;
+        rhel9)
+            command -v dnf >/dev/null || fail InstallPackageFailed "dnf not found"
+            if dnf -q module list redis 2>/dev/null | grep -Eq '^redis +7'; then
+                RHEL_ENABLE_STREAM="redis:7"
+                CANDIDATE=7.0
+            else
+                CANDIDATE=$(candidate_version)
+            fi
+            ;;
+    esac
+    [ -n "${CANDIDATE:-}" ] || fail InstallPackageFailed "no installable $PACKAGE package found"
+    SERVER_VERSION=$CANDIDATE
+fi
+COMPAT_VERSION=$(compat_version "$SERVER_NAME" "$SERVER_VERSION")
+version_ge "$COMPAT_VERSION" "$MIN_VERSION" ||
+    fail ServerTooOld "$SERVER_NAME $SERVER_VERSION is older than $MIN_VERSION; nothing was changed"
+
+# ---------------------------------------------------------------------------- install
+
+SERVER_CHANGED=false
+if [ "$INSTALLED_BEFORE" = false ]; then
+    say "installing $PACKAGE $SERVER_VERSION"
+    case "$PLATFORM" in
+        debian)
+            # Lock timeout: cloud-init or unattended-upgrades may hold the dpkg lock at boot.
+            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y "$PACKAGE" \
+                >>"$INSTALL_LOG" 2>&1 || fail InstallPackageFailed "apt-get install $PACKAGE failed: $(log_tail)"
+            ;;
+        al2023 | rhel9)
+            if [ -n "$RHEL_ENABLE_STREAM" ]; then
+                dnf -y module enable "$RHEL_ENABLE_STREAM" >>"$INSTALL_LOG" 2>&1 ||
+                    fail InstallPackageFailed "dnf module enable $RHEL_ENABLE_STREAM failed: $(log_tail)"
+            fi
+            dnf -y install "$PACKAGE" >>"$INSTALL_LOG" 2>&1 ||
+                fail InstallPackageFailed "dnf install $PACKAGE failed: $(log_tail)"
+            ;;
+    esac
+    CHANGED=true
+    SERVER_CHANGED=true
+    [ -x "$VERSION_BIN" ] || fail InstallPackageFailed "$SERVER_BIN missing after install"
+    SERVER_VERSION=$(binary_version "$VERSION_BIN")
+    COMPAT_VERSION=$(compat_version "$SERVER_NAME" "$SERVER_VERSION")
+    version_ge "$COMPAT_VERSION" "$MIN_VERSION" ||
+        fail ServerTooOld "installed $SERVER_NAME ${SERVER_VERSION:-?} is older than $MIN_VERSION; config left as it was"
+fi
+say "server: $SERVER_NAME $SERVER_VERSION (Redis-compatible $COMPAT_VERSION)"
+
+unit_setting() {
+    # Last value of $1= in the service's unit file (drop-ins are not read). The unit is the
+    # authority on where its config, pidfile and user are; the table above is the fallback.
+    local file
+    for file in "/etc/systemd/system/$SERVICE.service" "/usr/lib/systemd/system/$SERVICE.service" \
+        "/lib/systemd/system/$SERVICE.service"; do
+        if [ -f "$file" ]; then
+            sed -n "s/^$1=//p" "$file" | tail -n 1
+            return 0
+        fi
+    done
+}
+UNIT_CONFIG=$(unit_setting ExecStart | tr ' ' '\n' | grep -m 1 '\.conf$')
+UNIT_USER=$(unit_setting User)
+UNIT_PIDFILE=$(unit_setting PIDFile)
+CONFIG_FILE=${UNIT_CONFIG:-$CONFIG_FILE}
+SERVICE_USER=${UNIT_USER:-$SERVICE_USER}
+PIDFILE=${UNIT_PIDFILE:-$PIDFILE}
+id "$SERVICE_USER" >/dev/null 2>&1 || fail InstallPackageFailed "the service user $SERVICE_USER does not exist"
+
+# A binary replaced since our last restart (e.g. an unattended upgrade) also needs a restart.
+mkdir -p "$STATE_DIR" && chmod 0755 "$STATE_DIR"
+SERVER_STAMP="$SERVER_BIN $(sha256_of "$SERVER_BIN")"
+if [ "$(cat "$STATE_DIR/server" 2>/dev/null)" != "$SERVER_STAMP" ]; then
+    SERVER_CHANGED=true
+fi
+
+# ---------------------------------------------------------------------------- kernel settings
+
+# Persisted for boot; applied now where the kernel lets us. Never lower somaxconn (kernels >= 5.4
+# default to 4096), only raise it to at least Redis's tcp-backlog.
+SOMAXCONN=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo 0)
+[ "$SOMAXCONN" -ge 1024 ] 2>/dev/null || SOMAXCONN=1024
+TMP=$(temp_next_to "$SYSCTL_FILE")
+printf '# Written by redis-migration: settings Redis warns about at startup.\nvm.overcommit_memory = 1\nnet.core.somaxconn = %s\n' \
+    "$SOMAXCONN" >"$TMP"
+install_file "$TMP" "$SYSCTL_FILE" root:root 0644 && say "kernel: wrote $SYSCTL_FILE"
+if ! sysctl -q -p "$SYSCTL_FILE" >/dev/null 2>&1; then
+    note "sysctl not applied now (read-only /proc/sys?); persisted for next boot"
+fi
+
+# systemd-tmpfiles writes these at boot, before network.target (so before Redis starts).
+TMP=$(temp_next_to "$THP_TMPFILES")
+printf '# Written by redis-migration: Redis wants transparent huge pages off.\nw /sys/kernel/mm/transparent_hugepage/enabled - - - - never\nw /sys/kernel/mm/transparent_hugepage/defrag - - - - never\n' >"$TMP"
+install_file "$TMP" "$THP_TMPFILES" root:root 0644 && say "kernel: wrote $THP_TMPFILES"
+THP_APPLIED=true
+for knob in enabled defrag; do
+    path=/sys/kernel/mm/transparent_hugepage/$knob
+    if [ -e "$path" ]; then
+        { [ -w "$path" ] && echo never >"$path"; } 2>/dev/null || THP_APPLIED=false
+    else
+        THP_APPLIED=false
+    fi
+done
+[ "$THP_APPLIED" = true ] || note "THP not changed now (read-only /sys?); set at next boot"
+
+# ---------------------------------------------------------------------------- config
+
+for dir in "$DATA_DIR" "$LOG_DIR" "$(dirname "$CONFIG_FILE")"; do
+    mkdir -p "$dir" || fail ConfigWriteFailed "cannot create $dir"
+done
+if ! chown "$SERVICE_USER:$SERVICE_USER" "$DATA_DIR" "$LOG_DIR" || ! chmod 0750 "$DATA_DIR" "$LOG_DIR"; then
+    fail ConfigWriteFailed "cannot set owner/mode of $DATA_DIR and $LOG_DIR"
+fi
+[ -f "$LOG_DIR/redis.log" ] && chown "$SERVICE_USER:$SERVICE_USER" "$LOG_DIR/redis.log"
+
+TMP=$(temp_next_to "$CONFIG_FILE")
+cat >"$TMP" <<EOF_CONFIG
+# Written by redis-migration. Changes here are overwritten by the next install run;
+# the file this one replaced is kept as $(basename "$CONFIG_FILE").previous.
+port $PORT
+bind $BIND
+protected-mode yes
+# Authentication: the default user with the SHA-256 of the password (never the password).
+user default on #$PASSWORD_SHA256 ~* &* +@all
+maxmemory $MAXMEMORY
+maxmemory-policy $MAXMEMORY_POLICY
+save 300 1
+appendonly yes
+appendfsync everysec
+dir $DATA_DIR
+logfile $LOG_DIR/redis.log
+pidfile $PIDFILE
+daemonize no
+supervised systemd
+EOF_CONFIG
+CONFIG_CHANGED=false
+if install_file "$TMP" "$CONFIG_FILE" "$SERVICE_USER:$SERVICE_USER" 0640; then
+    CONFIG_CHANGED=true
+    say "config: wrote $CONFIG_FILE"
+fi
+CONFIG_SHA256=$(sha256_of "$CONFIG_FILE")
+
+# ---------------------------------------------------------------------------- service
+
+if [ "$(systemctl is-enabled "$SERVICE" 2>/dev/null)" != enabled ]; then
+    systemctl enable "$SERVICE" >>"$INSTALL_LOG" 2>&1 || fail ServiceFailedToStart "systemctl enable $SERVICE failed"
+    CHANGED=true
+fi
+
+if [ "$CONFIG_CHANGED" = true ] || [ "$SERVER_CHANGED" = true ]; then
+    say "service: restarting $SERVICE"
+    systemctl restart "$SERVICE" >>"$INSTALL_LOG" 2>&1 ||
+        fail ServiceFailedToStart "systemctl restart $SERVICE failed: $(tail -c 300 "$LOG_DIR/redis.log" 2>/dev/null | tr '\n' ' ')"
+    CHANGED=true
+elif ! systemctl is-active --quiet "$SERVICE"; then
+    say "service: starting $SERVICE"
+    systemctl start "$SERVICE" >>"$INSTALL_LOG" 2>&1 ||
+        fail ServiceFailedToStart "systemctl start $SERVICE failed: $(tail -c 300 "$LOG_DIR/redis.log" 2>/dev/null | tr '\n' ' ')"
+    CHANGED=true
+else
+    say "service: $SERVICE unchanged, left running"
+fi
+printf '%s\n' "$SERVER_STAMP" >"$STATE_DIR/server"
+
+# Bounded wait (60 x 0.5 s) for the server to answer on loopback. Any reply counts as an answer;
+# NOAUTH is the reply we want.
+REPLY=""
+for _ in $(seq 1 60); do
+    REPLY=$(timeout 3 "$CLI_BIN" -h 127.0.0.1 -p "$PORT" PING 2>&1 </dev/null) && [ -n "$REPLY" ] &&
+        ! [[ "$REPLY" =~ "Could not connect" || "$REPLY" =~ LOADING ]] && break
+    REPLY=""
+    sleep 0.5
+done
+SERVICE_STATE=$(systemctl is-active "$SERVICE" 2>/dev/null)
+SERVICE_STATE=${SERVICE_STATE:-unknown}
+[ -n "$REPLY" ] || fail ServiceFailedToStart "$SERVICE did not answer on 127.0.0.1:$PORT after 60 attempts (service: $SERVICE_STATE)"
+[ "$SERVICE_STATE" = active ] || fail ServiceFailedToStart "$SERVICE answers but is $SERVICE_STATE"
+case "$REPLY" in
+    *NOAUTH*) say "auth: unauthenticated PING refused (NOAUTH)" ;;
+    *) fail AuthNotEnforced "unauthenticated PING on 127.0.0.1:$PORT was not refused" ;;
+esac
+
+MESSAGE="$SERVER_NAME $SERVER_VERSION on port $PORT"
+if [ "$CHANGED" = true ]; then MESSAGE="$MESSAGE configured"; else MESSAGE="$MESSAGE already as requested; nothing changed"; fi
+MESSAGE="$MESSAGE$NOTES"
+print_result true "" "$MESSAGE"
+exit 0

@@ -1,0 +1,148 @@
+"""The install command: parameters in, SSM ``AWS-RunShellScript`` commands out, result line back.
+
+The host script (``host/install_redis.sh``, shipped as package data) is carried inside the command
+as a quoted here-document fed to ``bash -s``: ``AWS-RunShellScript`` runs its commands with
+``/bin/sh`` (dash on Debian), and the instance needs nothing of ours installed beforehand. Only the
+SHA-256 of the password is sent; the password never appears in the command, its output or logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+import shlex
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+RESULT_MARKER = "REDIS_INSTALL_RESULT "
+HEREDOC_DELIMITER = "INSTALL_REDIS_SCRIPT"
+SCRIPT_RESOURCE = "host/install_redis.sh"
+
+MaxmemoryPolicy = Literal[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+]
+
+_MAXMEMORY = re.compile(r"^[0-9]+([kmg]b?|b)?$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_VERSION = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+
+
+class InstallParameters(BaseModel):
+    """What the install script is told. Mirrors the script's arguments one to one."""
+
+    # hide_input_in_errors: a caller who passes the password where its hash belongs must not see
+    # it echoed into a ValidationError, which ends up in logs and the execution history.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    port: int = Field(default=6379, ge=1, le=65535)
+    bind_addresses: list[str] = Field(min_length=1)
+    password_sha256: str = Field(repr=False)
+    maxmemory: str = "512mb"
+    maxmemory_policy: MaxmemoryPolicy = "allkeys-lru"
+    al2023_server: Literal["valkey", "refuse"] = "valkey"
+    min_version: str = "7.0"
+
+    @field_validator("bind_addresses")
+    @classmethod
+    def _addresses_with_loopback(cls, value: list[str]) -> list[str]:
+        for address in value:
+            ipaddress.ip_address(address)  # ValueError names the bad address
+        # The script checks the server over 127.0.0.1; "0.0.0.0" (all addresses) covers it.
+        if not {"127.0.0.1", "0.0.0.0"} & set(value):  # noqa: S104 - recognised, not bound here
+            raise ValueError("must include 127.0.0.1 (or 0.0.0.0)")
+        return value
+
+    @field_validator("password_sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str) -> str:
+        # Never echo the value: a caller passing the password here by mistake must not leak it.
+        if not _SHA256_HEX.fullmatch(value):
+            raise ValueError("must be 64 lowercase hex characters (the SHA-256 of the password)")
+        return value
+
+    @field_validator("maxmemory")
+    @classmethod
+    def _maxmemory_size(cls, value: str) -> str:
+        if not _MAXMEMORY.fullmatch(value.lower()):
+            raise ValueError("must look like 512mb, 1gb or a number of bytes")
+        return value.lower()
+
+    @field_validator("min_version")
+    @classmethod
+    def _dotted_version(cls, value: str) -> str:
+        if not _VERSION.fullmatch(value):
+            raise ValueError("must look like 7.0")
+        return value
+
+
+class InstallResult(BaseModel):
+    """The script's last line: ``REDIS_INSTALL_RESULT {...}``."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    ok: bool
+    changed: bool
+    server: str | None = None
+    version: str | None = None
+    config_sha256: str | None = Field(default=None, alias="configSha256")
+    service: str | None = None
+    error: str | None = None
+    message: str = ""
+
+
+def password_sha256(password: str) -> str:
+    """The SHA-256 hex Redis 7 accepts in ``user default on #<hex>`` for ``password``."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def install_script() -> str:
+    """The host script's text, read from the package."""
+    return resources.files("redis_migration").joinpath(SCRIPT_RESOURCE).read_text(encoding="utf-8")
+
+
+def script_arguments(params: InstallParameters) -> list[str]:
+    """The script's arguments for ``params``, unquoted."""
+    return [
+        "--port", str(params.port),
+        "--bind", " ".join(params.bind_addresses),
+        "--password-sha256", params.password_sha256,
+        "--maxmemory", params.maxmemory,
+        "--maxmemory-policy", params.maxmemory_policy,
+        "--al2023-server", params.al2023_server,
+        "--min-version", params.min_version,
+    ]  # fmt: skip
+
+
+def build_install_commands(params: InstallParameters) -> list[str]:
+    """The ``commands`` parameter of ``AWS-RunShellScript`` that runs the install on the host."""
+    script = install_script()
+    if any(line == HEREDOC_DELIMITER for line in script.splitlines()):
+        # The quoted here-doc would end early; a packaging mistake, caught before anything is sent.
+        raise RuntimeError(f"packaging error: the script contains the line {HEREDOC_DELIMITER}")
+    arguments = shlex.join(script_arguments(params))
+    body = script if script.endswith("\n") else script + "\n"
+    return [f"bash -s -- {arguments} <<'{HEREDOC_DELIMITER}'\n{body}{HEREDOC_DELIMITER}"]
+
+
+def parse_install_result(output: str) -> InstallResult | None:
+    """The last complete result line in ``output`` (SSM may have cut the start), or None."""
+    for line in reversed(output.splitlines()):
+        position = line.find(RESULT_MARKER)
+        if position < 0:
+            continue
+        try:
+            return InstallResult.model_validate(json.loads(line[position + len(RESULT_MARKER) :]))
+        except (ValueError, ValidationError):
+            continue  # a result line cut in the middle: look for an earlier complete one
+    return None

@@ -1,0 +1,437 @@
+"""Run the real state machine, handlers and template in-process, on moto, without AWS.
+
+``LocalEngine`` starts ``mock_aws`` with moto's Step Functions interpreter, installs the patches of
+:mod:`redis_migration_ops.local_engine.patches`, creates the template's resources from the
+template's own properties and runs executions. See DESIGN.md, "Running without AWS".
+
+Typical use::
+
+    with LocalEngine(repo_root) as engine:
+        stack = engine.deploy({"ProjectName": "campaign"})
+        arn = engine.start_execution({"environment": "dev"}, name="rehearsal-1")
+        result = engine.wait_for_execution(arn, timeout_s=60)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import boto3
+from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
+
+from redis_migration_ops.local_engine.patches import (
+    AddressMap,
+    FailureInjection,
+    FailureInjector,
+    FunctionRegistry,
+    FunctionVpcId,
+    InProcessLambda,
+    InstantWaits,
+    JSONataEvaluator,
+    LambdaRevisionId,
+    MotoPatch,
+    NetworkGuard,
+    Sandbox,
+    SandboxSsm,
+    SentCommand,
+    SsmSandboxes,
+    WaitRecord,
+    WaitRecorder,
+)
+from redis_migration_ops.local_engine.template import FunctionSpec, ResolvedTemplate, resolve_template
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+_POLL_INTERVAL_S = 0.05
+_SHUTDOWN_GRACE_S = 10.0
+_ASSUME_ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+_INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser")
+
+
+class LocalEngineError(RuntimeError):
+    """The local engine was used out of order or cannot do what was asked."""
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """What :meth:`LocalEngine.deploy` created, by logical id."""
+
+    stack_name: str
+    region: str
+    account_id: str
+    parameters: dict[str, str]
+    physical_ids: dict[str, str]
+    function_names: dict[str, str]
+    function_arns: dict[str, str]
+    state_machine_arns: dict[str, str]
+    topic_arns: dict[str, str]
+    environment: dict[str, str]
+    outputs: dict[str, Any]
+    unresolved_outputs: dict[str, str] = field(default_factory=dict)
+    skipped_resources: dict[str, str] = field(default_factory=dict)
+
+    def state_machine_arn(self, logical_id: str | None = None) -> str:
+        """The ARN of ``logical_id``, or of the only state machine when none is named."""
+        if logical_id is not None:
+            return self.state_machine_arns[logical_id]
+        if len(self.state_machine_arns) != 1:
+            raise LocalEngineError(f"name one of the state machines {sorted(self.state_machine_arns)}")
+        return next(iter(self.state_machine_arns.values()))
+
+
+class LocalEngine:
+    """The template's workflow on moto, in this process (a context manager)."""
+
+    def __init__(
+        self,
+        repo_root: Path,
+        template_path: Path | None = None,
+        *,
+        region: str = "us-east-1",
+        stack_name: str = "redis-migration-local",
+    ) -> None:
+        self.repo_root = repo_root.resolve()
+        template = template_path if template_path is not None else Path("template.yaml")
+        self.template_path = template if template.is_absolute() else self.repo_root / template
+        self.region = region
+        self.stack_name = stack_name
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self._registry = FunctionRegistry()
+        self._waits = WaitRecorder()
+        self._injector = FailureInjector()
+        self._ssm = SsmSandboxes()
+        self._routes = AddressMap()
+        self._patches: list[MotoPatch] = [
+            JSONataEvaluator(),
+            InstantWaits(self._waits),
+            FailureInjection(self._injector),
+            InProcessLambda(self._registry),
+            LambdaRevisionId(),
+            FunctionVpcId(),
+            SandboxSsm(self._ssm),
+            NetworkGuard(self._routes),
+        ]
+        self._mock: Any = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._added_sys_path: list[str] = []
+        self._stack: DeployedStack | None = None
+        self._definitions: dict[str, dict[str, Any]] = {}
+        self._executions: list[str] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self._mock is not None:
+            raise LocalEngineError("the engine is already running")
+        self._set_environ(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_SECURITY_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_PROFILE": None,
+                "AWS_CONFIG_FILE": None,
+                "AWS_SHARED_CREDENTIALS_FILE": None,
+            }
+        )
+        self._mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        )
+        self._mock.start()
+        # moto's interpreter logs every caught task failure at ERROR with its whole parse tree;
+        # the execution history already records each failure, so those lines are only noise.
+        self._interpreter_log_level = _INTERPRETER_LOG.level
+        _INTERPRETER_LOG.setLevel(logging.CRITICAL)
+        try:
+            for patch in self._patches:
+                patch.install()
+        except BaseException:
+            self._shutdown()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + _SHUTDOWN_GRACE_S
+        unfinished: list[str] = []
+        if self._mock is not None:
+            unfinished = self._stop_running_executions(deadline)
+            unfinished += self._ssm.join(deadline)
+        for patch in reversed(self._patches):
+            patch.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+            _INTERPRETER_LOG.setLevel(self._interpreter_log_level)
+        self._registry.forget_modules()
+        for entry in self._added_sys_path:
+            if entry in sys.path:
+                sys.path.remove(entry)
+        self._added_sys_path.clear()
+        self._restore_environ()
+        if unfinished:
+            raise LocalEngineError(f"still running when the engine stopped: {unfinished}")
+
+    def _stop_running_executions(self, deadline: float) -> list[str]:
+        client = self._sfn()
+        for arn in self._executions:
+            if client.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                client.stop_execution(executionArn=arn, cause="the local engine is stopping")
+        still_running = []
+        for arn in self._executions:
+            try:
+                self.wait_for_execution(arn, timeout_s=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                still_running.append(arn)
+        return still_running
+
+    def _set_environ(self, values: Mapping[str, str | None]) -> None:
+        for key, value in values.items():
+            if key not in self._saved_environ:
+                self._saved_environ[key] = os.environ.get(key)
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _restore_environ(self) -> None:
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ.clear()
+
+    def _require_running(self) -> None:
+        if self._mock is None:
+            raise LocalEngineError("use the engine inside `with LocalEngine(...) as engine:`")
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def session(self) -> boto3.Session:
+        """A boto3 session for code running inside the engine (its region, the fake credentials)."""
+        self._require_running()
+        # The credentials are the fake ones of the environment set in __enter__.
+        return boto3.Session(region_name=self.region)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` that talks to the engine's moto backends."""
+        return self.session().client(service)  # type: ignore[call-overload]
+
+    def _sfn(self) -> SFNClient:
+        return self.session().client("stepfunctions")
+
+    # -- deployment ----------------------------------------------------------------------------
+
+    def deploy(self, parameters: Mapping[str, str] | None = None) -> DeployedStack:
+        """Create the template's resources in moto (once per engine) and answer what was created."""
+        self._require_running()
+        if self._stack is not None:
+            raise LocalEngineError("the template is already deployed in this engine")
+        resolved = resolve_template(
+            self.template_path,
+            parameters or {},
+            stack_name=self.stack_name,
+            region=self.region,
+            account_id=self.account_id,
+        )
+        environment = resolved.shared_environment()
+        self._set_environ(environment)
+        for layer_dir in resolved.layer_dirs:
+            entry = str(layer_dir)
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+                self._added_sys_path.append(entry)
+        self._create_roles(resolved)
+        for topic in resolved.topics:
+            self.session().client("sns").create_topic(Name=topic.name)
+        for document in resolved.documents:
+            self.client("ssm").create_document(
+                Name=document.name,
+                Content=document.content,
+                DocumentType=document.document_type,
+                DocumentFormat=document.document_format,
+            )
+        for function in resolved.functions:
+            self._create_function(function)
+        stepfunctions = self._sfn()
+        for machine in resolved.state_machines:
+            if machine.type not in ("STANDARD", "EXPRESS"):
+                raise LocalEngineError(f"state machine {machine.logical_id}: unknown Type {machine.type}")
+            stepfunctions.create_state_machine(
+                name=machine.name,
+                definition=machine.definition,
+                roleArn=machine.role_arn,
+                type="EXPRESS" if machine.type == "EXPRESS" else "STANDARD",
+            )
+            self._definitions[machine.arn] = json.loads(machine.definition)
+        self._stack = DeployedStack(
+            stack_name=self.stack_name,
+            region=self.region,
+            account_id=self.account_id,
+            parameters=resolved.parameters,
+            physical_ids=resolved.physical_ids,
+            function_names={spec.logical_id: spec.name for spec in resolved.functions},
+            function_arns={spec.logical_id: spec.arn for spec in resolved.functions},
+            state_machine_arns={spec.logical_id: spec.arn for spec in resolved.state_machines},
+            topic_arns={spec.logical_id: spec.arn for spec in resolved.topics},
+            environment=environment,
+            outputs=resolved.outputs,
+            unresolved_outputs=resolved.unresolved_outputs,
+            skipped_resources=resolved.skipped_resources,
+        )
+        return self._stack
+
+    @property
+    def stack(self) -> DeployedStack:
+        """The deployed stack (after :meth:`deploy`)."""
+        if self._stack is None:
+            raise LocalEngineError("deploy() first")
+        return self._stack
+
+    def _create_roles(self, resolved: ResolvedTemplate) -> None:
+        iam = self.session().client("iam")
+        created: set[str] = set()
+        for role in resolved.roles:
+            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=role.assume_role_policy)
+            created.add(role.arn)
+        needed = [(spec.role_arn, spec.role_name) for spec in resolved.functions]
+        needed += [(spec.role_arn, spec.role_name) for spec in resolved.state_machines]
+        for arn, name in needed:
+            if arn not in created:
+                iam.create_role(RoleName=name, AssumeRolePolicyDocument=_ASSUME_ROLE_POLICY)
+                created.add(arn)
+
+    def _create_function(self, spec: FunctionSpec) -> None:
+        module_path = spec.handler.rpartition(".")[0]
+        source = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+        if not source.is_file():
+            raise LocalEngineError(f"function {spec.logical_id}: handler file not found: {source}")
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.write(source, arcname=source.relative_to(spec.code_dir).as_posix())
+        arguments: dict[str, Any] = {
+            "FunctionName": spec.name,
+            "Runtime": spec.runtime,
+            "Role": spec.role_arn,
+            "Handler": spec.handler,
+            "Code": {"ZipFile": archive.getvalue()},
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory_size,
+            "Environment": {"Variables": dict(spec.environment)},
+        }
+        if spec.vpc_config:
+            arguments["VpcConfig"] = spec.vpc_config
+        self.session().client("lambda").create_function(**arguments)
+        self._registry.register(spec)
+
+    # -- executions ----------------------------------------------------------------------------
+
+    def start_execution(self, input: Mapping[str, Any], name: str, state_machine: str | None = None) -> str:
+        """Start an execution of the (named, by logical id) state machine; answer its ARN."""
+        arn = self.stack.state_machine_arn(state_machine)
+        response = self._sfn().start_execution(stateMachineArn=arn, name=name, input=json.dumps(dict(input)))
+        execution_arn = str(response["executionArn"])
+        self._executions.append(execution_arn)
+        return execution_arn
+
+    def wait_for_execution(self, execution_arn: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        """Poll ``DescribeExecution`` until the execution is no longer RUNNING (or the deadline)."""
+        client = self._sfn()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            described: dict[str, Any] = dict(client.describe_execution(executionArn=execution_arn))
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s} s")
+            time.sleep(_POLL_INTERVAL_S)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every event of the execution's history, oldest first."""
+        paginator = self._sfn().get_paginator("get_execution_history")
+        events: list[dict[str, Any]] = []
+        for page in paginator.paginate(executionArn=execution_arn):
+            events.extend(dict(event) for event in page["events"])
+        return events
+
+    # -- rehearsal controls --------------------------------------------------------------------
+
+    @property
+    def requested_waits(self) -> list[WaitRecord]:
+        """Every Wait state and Retry backoff requested so far (none was slept)."""
+        return self._waits.snapshot()
+
+    def fail_at(self, state_name: str, k: int = 1) -> None:
+        """Make the k-th invocation of Task state ``state_name`` fail with ``RehearsalInjectedFailure``.
+
+        Invocations are counted per execution and include Map iterations and retries.
+        """
+        tasks = set()
+        for definition in self._definitions.values():
+            tasks |= set(_task_state_names(definition))
+        if not self._definitions:
+            raise LocalEngineError("deploy() before fail_at(): the Task states come from the definition")
+        if state_name not in tasks:
+            raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
+        self._injector.fail_at(state_name, k)
+
+    def register_sandbox(self, instance_id: str, sandbox: Sandbox) -> None:
+        """Make SSM Run Command on ``instance_id`` run on ``sandbox``."""
+        self._ssm.register(instance_id, sandbox)
+
+    @property
+    def ssm_commands(self) -> list[SentCommand]:
+        """Every ``SendCommand`` made so far, with its parameters."""
+        with self._ssm.lock:
+            return list(self._ssm.sent)
+
+    def map_address(self, private_ip: str, port: int, target: tuple[str, int]) -> None:
+        """Redirect connections to ``private_ip:port`` to the loopback ``target``."""
+        self._routes.add(private_ip, port, target)
+
+
+def _task_state_names(definition: Mapping[str, Any]) -> Iterator[str]:
+    for name, state in (definition.get("States") or {}).items():
+        if state.get("Type") == "Task":
+            yield name
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _task_state_names(state[key])
+        for branch in state.get("Branches") or []:
+            yield from _task_state_names(branch)

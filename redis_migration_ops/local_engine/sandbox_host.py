@@ -1,0 +1,664 @@
+"""The sandbox host: the local engine's "EC2 instance", isolated from the machine it runs on.
+
+Isolation (measured on this machine, as root): ``unshare --mount --net --pid --fork`` gives the
+sandbox its own mounts, network and process tree. Inside, a tmpfs holds an overlay
+``lowerdir=/`` whose upper layer takes every write, and the sandbox ``chroot``s into it: the
+install script sees the machine's real Debian (dpkg database, ``redis-server`` package, users)
+but nothing it writes reaches the machine, and the tmpfs vanishes with the mount namespace.
+``/proc/sys`` and ``/sys`` are read-only inside, because ``vm.overcommit_memory`` and the THP
+switch are global to the kernel: a sandbox must not change them for the machine. The sandbox's
+network namespace has only ``lo`` with 127.0.0.1 and the instance's private IP, so Redis can
+bind exactly what it binds on EC2 while the machine's own port 6379 is never touched.
+
+Why ``unshare`` + ``nsenter`` rather than containers: no container engine exists on these
+machines, and util-linux is everywhere. The sandbox's PID 1 is a tiny reaper; killing it makes the
+kernel kill everything in the PID namespace, which is what makes :meth:`SandboxHost.stop`
+complete and idempotent.
+
+There is no systemd in the sandbox, so a minimal ``systemctl`` (see ``_FAKE_SYSTEMCTL``) is
+installed only inside it. It reads the distro's real unit file and runs its ``ExecStart`` as the
+unit's ``User``/``Group`` with ``Type=notify`` readiness through a real ``NOTIFY_SOCKET``, so the
+install script's systemd path runs unchanged. Not emulated: ``Restart=``, the unit's sandboxing
+directives (``ProtectSystem=`` ...), the journal.
+
+Reaching the sandbox's Redis from the machine: :meth:`SandboxHost.loopback_address` starts a
+forwarder listening on the machine's 127.0.0.1 whose dialing thread has entered the sandbox's
+network namespace with ``setns(2)`` (``ctypes``; Python 3.11 has no ``os.setns``). A socket
+belongs to the namespace it was created in, so that thread dials the sandbox's 127.0.0.1 and the
+bytes are pumped by ordinary threads. Chosen over socat (not installed) and over a helper process
+(one more thing to clean up): the forwarder dies with :meth:`SandboxHost.stop`. Every connection
+on either side is to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+CLONE_NEWNET = 0x40000000
+
+# PATH and environment the SSM agent gives a command: the machine's environment never leaks in.
+_SANDBOX_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+}
+
+# Runs as root outside the chroot, inside the new namespaces: builds the copy-on-write root.
+_SETUP_SCRIPT = r"""
+set -eu
+base=$1
+private_ip=$2
+max_lifetime_s=$3
+mount -t tmpfs -o mode=0700,size=2g redis-migration-sandbox "$base"
+mkdir -p "$base/upper" "$base/work" "$base/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
+root=$base/root
+mount --rbind /dev "$root/dev"
+mount -t proc proc "$root/proc"
+# Global kernel knobs (overcommit, THP) must not be changed from inside: read-only, as in a container.
+mount --bind "$root/proc/sys" "$root/proc/sys"
+mount -o remount,bind,ro "$root/proc/sys"
+mount --bind /sys "$root/sys"
+mount -o remount,bind,ro "$root/sys"
+# A booted host starts with an empty /run and /tmp.
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+ip link set lo up
+ip addr add "$private_ip/32" dev lo
+exec chroot "$root" /usr/bin/python3 -c "$INIT_PROGRAM" "$max_lifetime_s"
+"""
+
+# PID 1 of the sandbox: announces readiness, then reaps orphans (the daemons systemctl starts)
+# until killed or until its bounded lifetime ends.
+_INIT_PROGRAM = r"""
+import os, sys, time
+print("SANDBOX_READY", flush=True)
+os.close(1)
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pid = 0
+    if pid == 0:
+        time.sleep(0.2)
+"""
+
+# A minimal systemctl for a host without systemd; installed only inside the sandbox root.
+_FAKE_SYSTEMCTL = r'''#!/usr/bin/python3
+"""Minimal systemctl for the redis-migration sandbox (no systemd there).
+
+Reads real unit files, runs ExecStart as User/Group with UMask and RuntimeDirectory, waits for
+READY=1 on NOTIFY_SOCKET for Type=notify, records MainPID. Not emulated: Restart=, sandboxing
+directives, the journal.
+"""
+import grp, json, os, pwd, shlex, signal, socket, sys, time
+
+UNIT_DIRS = ["/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"]
+STATE_DIR = "/run/systemd/sandbox-state"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 90.0
+
+
+def unit_name(name):
+    return name if "." in name else name + ".service"
+
+
+def find_unit(name):
+    for d in UNIT_DIRS:
+        path = os.path.join(d, name)
+        if os.path.exists(path):
+            return os.path.realpath(path)
+    return None
+
+
+def parse_unit(path):
+    sections, current = {}, None
+    with open(path) as f:
+        for raw in f:
+            line = raw.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = sections.setdefault(line[1:-1], {})
+                continue
+            key, _, value = line.partition("=")
+            current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def state_path(name):
+    return os.path.join(STATE_DIR, name + ".json")
+
+
+def read_state(name):
+    try:
+        with open(state_path(name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"state": "inactive", "pid": 0}
+
+
+def write_state(name, state):
+    os.makedirs(STATE_DIR, exist_ok=True)
+    tmp = state_path(name) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f)
+    os.replace(tmp, state_path(name))
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def is_active(name):
+    st = read_state(name)
+    if st["state"] == "active" and st.get("type") == "oneshot":
+        return True
+    return st["state"] == "active" and st["pid"] > 0 and alive(st["pid"])
+
+
+def load(name):
+    path = find_unit(name)
+    if path is None:
+        sys.stderr.write("Unit %s not found.\n" % name)
+        sys.exit(5)
+    return path, parse_unit(path)
+
+
+def spawn(service, argv, notify_path):
+    user = service.get("User", ["root"])[-1]
+    group = service.get("Group", [None])[-1]
+    pw = pwd.getpwnam(user)
+    gid = grp.getgrnam(group).gr_gid if group else pw.pw_gid
+    umask = int(service.get("UMask", ["0022"])[-1], 8)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            devnull = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(pw.pw_uid)
+            os.umask(umask)
+            os.chdir("/")
+            env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+            if notify_path:
+                env["NOTIFY_SOCKET"] = notify_path
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    return pid, pw.pw_uid, gid
+
+
+def start(name):
+    if is_active(name):
+        return 0
+    _, unit = load(name)
+    service = unit.get("Service", {})
+    exec_start = service.get("ExecStart", [""])[-1].lstrip("-@+!")
+    argv = shlex.split(exec_start)
+    kind = service.get("Type", ["simple"])[-1]
+    for rd in service.get("RuntimeDirectory", []):
+        for d in rd.split():
+            path = os.path.join("/run", d)
+            os.makedirs(path, exist_ok=True)
+            user = service.get("User", ["root"])[-1]
+            os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(service.get("Group", [user])[-1]).gr_gid)
+            os.chmod(path, int(service.get("RuntimeDirectoryMode", ["0755"])[-1], 8))
+    notify = None
+    notify_path = None
+    if kind == "notify":
+        notify_path = "/run/systemd/notify-%s" % name
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        os.chmod(notify_path, 0o666)
+        notify.settimeout(0.2)
+    pid, _, _ = spawn(service, argv, notify_path)
+    if kind == "oneshot":
+        _, status = os.waitpid(pid, 0)
+        ok = os.waitstatus_to_exitcode(status) == 0
+        write_state(name, {"state": "active" if ok else "failed", "pid": 0, "type": "oneshot"})
+        return 0 if ok else 1
+    write_state(name, {"state": "activating", "pid": pid})
+    deadline = time.monotonic() + START_TIMEOUT_S
+    ready = notify is None
+    while not ready and time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        try:
+            message = notify.recv(4096).decode(errors="replace")
+        except socket.timeout:
+            continue
+        ready = "READY=1" in message.split("\n")
+    if notify is not None:
+        notify.close()
+        os.unlink(notify_path)
+    if not ready or not alive(pid):
+        write_state(name, {"state": "failed", "pid": 0})
+        sys.stderr.write("Job for %s failed.\n" % name)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        return 1
+    write_state(name, {"state": "active", "pid": pid})
+    return 0
+
+
+def stop(name):
+    st = read_state(name)
+    pid = st.get("pid", 0)
+    if pid and alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    write_state(name, {"state": "inactive", "pid": 0})
+    return 0
+
+
+def enable(name):
+    path, unit = load(name)
+    install = unit.get("Install", {})
+    for target in " ".join(install.get("WantedBy", [])).split():
+        wants = "/etc/systemd/system/%s.wants" % target
+        os.makedirs(wants, exist_ok=True)
+        link = os.path.join(wants, name)
+        if not os.path.islink(link):
+            os.symlink(path, link)
+            sys.stderr.write("Created symlink %s -> %s.\n" % (link, path))
+    for alias in " ".join(install.get("Alias", [])).split():
+        link = os.path.join("/etc/systemd/system", alias)
+        if not os.path.islink(link):
+            os.symlink(path, link)
+    return 0
+
+
+def is_enabled(name):
+    load(name)
+    for d in os.listdir("/etc/systemd/system") if os.path.isdir("/etc/systemd/system") else []:
+        if d.endswith(".wants") and os.path.islink(os.path.join("/etc/systemd/system", d, name)):
+            print("enabled")
+            return 0
+    print("disabled")
+    return 1
+
+
+def main(args):
+    quiet = "--quiet" in args or "-q" in args
+    value_only = "--value" in args
+    props = []
+    rest = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-p", "--property"):
+            props.append(args[i + 1])
+            i += 2
+            continue
+        if a.startswith("--property="):
+            props.append(a.split("=", 1)[1])
+        elif not a.startswith("-"):
+            rest.append(a)
+        i += 1
+    if not rest:
+        sys.stderr.write("usage: systemctl COMMAND [UNIT...]\n")
+        return 1
+    command, units = rest[0], [unit_name(u) for u in rest[1:]]
+    if command == "daemon-reload":
+        return 0  # unit files are read on every call
+    rc = 0
+    for name in units:
+        if command == "start":
+            rc |= start(name)
+        elif command == "stop":
+            rc |= stop(name)
+        elif command == "restart":
+            load(name)
+            stop(name)
+            rc |= start(name)
+        elif command == "enable":
+            rc |= enable(name)
+        elif command == "is-enabled":
+            rc |= is_enabled(name)
+        elif command == "is-active":
+            active = is_active(name)
+            if not quiet:
+                print("active" if active else read_state(name)["state"].replace("activating", "inactive"))
+            rc |= 0 if active else 3
+        elif command == "show":
+            st = read_state(name)
+            pid = st["pid"] if is_active(name) else 0
+            for prop in props or ["MainPID"]:
+                if prop == "MainPID":
+                    print(pid if value_only else "MainPID=%d" % pid)
+        else:
+            sys.stderr.write("systemctl (sandbox): unsupported command %s\n" % command)
+            return 1
+    return rc
+
+
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What the SSM agent reports for a command: exit code and the two output streams."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started or used."""
+
+
+class _LoopbackForwarder:
+    """Listens on the machine's 127.0.0.1 and relays each connection to 127.0.0.1:port in a netns."""
+
+    def __init__(self, netns_path: str, target_port: int, connect_timeout_s: float = 2.0) -> None:
+        self._target_port = target_port
+        self._connect_timeout_s = connect_timeout_s
+        self._stopping = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        # One dialing thread that lives in the sandbox's network namespace for its whole life.
+        self._dialer = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="sandbox-dialer",
+            initializer=_enter_netns,
+            initargs=(netns_path,),
+        )
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.address: tuple[str, int] = self._listener.getsockname()
+        acceptor = threading.Thread(target=self._accept_loop, name="sandbox-forwarder", daemon=True)
+        acceptor.start()
+        self._threads.append(acceptor)
+
+    def _dial(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self._target_port), timeout=self._connect_timeout_s)
+
+    def _accept_loop(self) -> None:
+        # Ends when stop() sets the event; each turn is bounded by the listener's 0.2 s timeout.
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = self._dialer.submit(self._dial).result(timeout=self._connect_timeout_s + 1)
+            except Exception:  # a refused dial is told to the client by closing it
+                client.close()
+                continue
+            with self._lock:
+                self._sockets.update((client, upstream))
+            pump = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
+            pump.start()
+            self._threads.append(pump)
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        peer = {a: b, b: a}
+        with selectors.DefaultSelector() as selector:
+            for s in (a, b):
+                s.setblocking(False)
+                selector.register(s, selectors.EVENT_READ)
+            try:
+                while not self._stopping.is_set():
+                    for key, _ in selector.select(timeout=0.2):
+                        source: socket.socket = key.fileobj  # type: ignore[assignment]
+                        data = source.recv(65536)
+                        if not data:
+                            return
+                        peer[source].setblocking(True)
+                        peer[source].sendall(data)
+                        peer[source].setblocking(False)
+            except OSError:
+                return
+            finally:
+                with self._lock:
+                    for s in (a, b):
+                        self._sockets.discard(s)
+                        s.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._listener.close()
+        with self._lock:
+            for s in list(self._sockets):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._dialer.shutdown(wait=True, cancel_futures=True)
+
+
+def _enter_netns(netns_path: str) -> None:
+    """Move the calling thread (only it) into the network namespace at ``netns_path``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(netns_path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"setns({netns_path}): {os.strerror(errno)}")
+    finally:
+        os.close(fd)
+
+
+class SandboxHost:
+    """An isolated stand-in for the EC2 instance: runs SSM-style commands as root, loopback only."""
+
+    def __init__(
+        self, workdir: Path, private_ip: str = "10.0.1.23", *, max_lifetime_s: float = 3600.0
+    ) -> None:
+        self.workdir = workdir
+        self.private_ip = private_ip
+        self.max_lifetime_s = max_lifetime_s
+        self._unshare: subprocess.Popen[bytes] | None = None
+        self._init_pid: int | None = None
+        self._forwarders: dict[int, _LoopbackForwarder] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @staticmethod
+    def missing_requirements() -> list[str]:
+        """What this machine lacks to run a sandbox (empty when it can)."""
+        missing = []
+        if os.geteuid() != 0:
+            missing.append("root (namespaces and mounts)")
+        missing.extend(tool for tool in ("unshare", "nsenter", "ip", "chroot") if shutil.which(tool) is None)
+        if not Path("/usr/bin/python3").exists():
+            missing.append("/usr/bin/python3 (the sandbox's init and systemctl)")
+        return missing
+
+    def start(self, timeout_s: float = 15.0) -> None:
+        """Create the namespaces and the copy-on-write root; returns when the sandbox is ready."""
+        if self._init_pid is not None:
+            return
+        missing = self.missing_requirements()
+        if missing:
+            raise SandboxError("cannot start a sandbox, missing: " + ", ".join(missing))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._unshare = subprocess.Popen(
+            [
+                "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+                "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
+                str(self.workdir), self.private_ip, str(self.max_lifetime_s),
+            ],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**_SANDBOX_ENV, "INIT_PROGRAM": _INIT_PROGRAM}, start_new_session=True,
+        )  # fmt: skip
+        try:
+            self._wait_ready(timeout_s)
+            self._init_pid = self._find_init_pid()
+            self._install_fake_systemd()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        if self._unshare is None or self._unshare.stdout is None:
+            raise SandboxError("the sandbox process is not running")
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._unshare.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout=timeout_s):
+                raise SandboxError(f"sandbox not ready within {timeout_s} s")
+        line = self._unshare.stdout.readline().decode(errors="replace").strip()
+        if line != "SANDBOX_READY":
+            self._unshare.wait(timeout=5)
+            stderr = self._unshare.stderr.read().decode(errors="replace") if self._unshare.stderr else ""
+            raise SandboxError(f"sandbox setup failed: {stderr.strip()[-500:]}")
+
+    def _find_init_pid(self) -> int:
+        if self._unshare is None:
+            raise SandboxError("the sandbox process is not running")
+        children = Path(f"/proc/{self._unshare.pid}/task/{self._unshare.pid}/children").read_text().split()
+        if len(children) != 1:
+            raise SandboxError(f"expected one child of unshare, found {children}")
+        return int(children[0])
+
+    def _install_fake_systemd(self) -> None:
+        systemctl = self.host_path("/usr/bin/systemctl")
+        systemctl.unlink(missing_ok=True)  # a copy-up of the machine's binary would be wasted
+        systemctl.write_text(_FAKE_SYSTEMCTL)
+        systemctl.chmod(0o755)
+        # sd_booted()'s test: the script (like systemd tools) checks this directory.
+        self.host_path("/run/systemd/system").mkdir(parents=True, exist_ok=True)
+
+    def stop(self) -> None:
+        """Kill everything in the sandbox and release its mounts and forwarders. Idempotent."""
+        for forwarder in self._forwarders.values():
+            forwarder.stop()
+        self._forwarders.clear()
+        if self._init_pid is not None:
+            # PID 1 of the namespace: the kernel kills every other process in it.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._init_pid, signal.SIGKILL)
+            self._init_pid = None
+        if self._unshare is not None:
+            if self._unshare.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._unshare.pid, signal.SIGKILL)
+            self._unshare.wait(timeout=10)
+            for stream in (self._unshare.stdout, self._unshare.stderr):
+                if stream is not None:
+                    stream.close()
+            self._unshare = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._init_pid is not None
+
+    def _require_init_pid(self) -> int:
+        if self._init_pid is None:
+            raise SandboxError("the sandbox is not running")
+        return self._init_pid
+
+    # -- what the SSM agent and an operator can do -------------------------------------------
+
+    def run_command(self, commands: list[str], timeout_s: float = 600.0) -> CommandResult:
+        """Run ``commands`` like AWS-RunShellScript: joined by newlines into a file, run by ``sh``."""
+        init_pid = self._require_init_pid()
+        command_id = uuid.uuid4().hex
+        inside = f"/var/lib/amazon/ssm/sandbox/document/orchestration/{command_id}/_script.sh"
+        script = self.host_path(inside)
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text("\n".join(commands) + "\n")
+        process = subprocess.Popen(
+            ["nsenter", "-t", str(init_pid), "--mount", "--net", "--pid", "--root", "--wd", "sh", inside],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_SANDBOX_ENV, start_new_session=True,
+        )  # fmt: skip
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            # The whole process group: nsenter forks the command into the sandbox's PID namespace.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate(timeout=10)
+            return CommandResult(-9, stdout.decode(errors="replace"), stderr.decode(errors="replace"), True)
+        return CommandResult(
+            process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace")
+        )
+
+    def host_path(self, path_inside: str) -> Path:
+        """The machine's path to a file of the sandbox (through ``/proc/<pid>/root``)."""
+        return Path(f"/proc/{self._require_init_pid()}/root") / path_inside.lstrip("/")
+
+    def loopback_address(self, port: int) -> tuple[str, int]:
+        """A 127.0.0.1 address on the machine that reaches 127.0.0.1:``port`` inside the sandbox."""
+        init_pid = self._require_init_pid()
+        if port not in self._forwarders:
+            self._forwarders[port] = _LoopbackForwarder(f"/proc/{init_pid}/ns/net", port)
+        return self._forwarders[port].address
+
+    def service_main_pid(self, unit: str = "redis-server") -> int | None:
+        """The machine's pid of a sandbox service's main process (None when it is not running)."""
+        name = unit if "." in unit else f"{unit}.service"
+        state_file = self.host_path(f"/run/systemd/sandbox-state/{name}.json")
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if state.get("state") != "active" or not state.get("pid"):
+            return None
+        return self.host_pid(int(state["pid"]))
+
+    def host_pid(self, pid_inside: int) -> int | None:
+        """Translate a pid of the sandbox's PID namespace to the machine's pid (None if gone)."""
+        ns = os.readlink(f"/proc/{self._require_init_pid()}/ns/pid")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.readlink(entry / "ns/pid") != ns:
+                    continue
+                for line in (entry / "status").read_text().splitlines():
+                    if line.startswith("NSpid:") and int(line.split()[-1]) == pid_inside:
+                        return int(entry.name)
+            except (OSError, ValueError):
+                continue
+        return None

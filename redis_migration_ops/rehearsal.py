@@ -1,0 +1,425 @@
+"""A full local rehearsal of a migration: no AWS account, real workflow, real host script, real Redis.
+
+It builds a small local account in moto (a VPC, security groups, the instance as a sandbox host,
+client functions configured for ElastiCache with unrelated variables of their own, and
+functions that do not use Redis), deploys the template through the local engine, runs one
+migration and writes a report an operator can read (and a test can check).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redis_migration_ops.local_engine.engine import LocalEngine
+from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "campaign-system"
+ENVIRONMENT = "rehearsal"
+ELASTICACHE_ENDPOINT = "campaign-redis.abc123.0001.use1.cache.amazonaws.com"
+OLD_AUTH_KEY = "REDIS_AUTH_TOKEN_SECRET_ARN"
+VPC_CIDR = "10.42.0.0/16"
+EXECUTION_TIMEOUT_S = 900.0
+
+# Exit codes scripts can rely on (also `redis-migration rehearse --help`).
+EXIT_MIGRATED = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_ROLLED_BACK = 3
+EXIT_ROLLBACK_FAILED = 4
+
+_FAIL_AT = re.compile(r"^(?P<state>[A-Z][A-Za-z0-9]*)(?:#(?P<k>[1-9][0-9]*))?$")
+
+
+class RehearsalError(RuntimeError):
+    """The rehearsal itself could not run (not the migration failing: that is a result)."""
+
+
+@dataclass(frozen=True)
+class FailPoint:
+    """``STATE[#K]``: the K-th invocation of Task state STATE fails (K defaults to 1)."""
+
+    state: str
+    k: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> FailPoint:
+        match = _FAIL_AT.match(text.strip())
+        if not match:
+            raise ValueError(f"--fail-at {text!r}: expected STATE or STATE#K, e.g. CutOverFunction#2")
+        return cls(match["state"], int(match["k"] or 1))
+
+
+@dataclass
+class RehearsalOptions:
+    functions: int = 5
+    fail_at: list[FailPoint] = field(default_factory=list)
+    workdir: Path | None = None
+    keep_running: bool = False
+    execution_input: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+
+
+@dataclass
+class LocalAccount:
+    """What the rehearsal created in moto before deploying the stack."""
+
+    vpc_id: str
+    subnet_ids: list[str]
+    instance_id: str
+    private_ip: str
+    redis_group_id: str
+    client_group_id: str
+    probe_group_id: str
+    client_functions: list[str]
+    other_functions: list[str]
+    old_auth_secret_arn: str
+
+
+@dataclass
+class RehearsalResult:
+    exit_code: int
+    report: dict[str, Any]
+    workdir: Path
+
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def build_local_account(engine: LocalEngine, client_count: int) -> LocalAccount:
+    """A VPC with the Redis instance, N ElastiCache clients and a few functions that must not change."""
+    ec2 = engine.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2)
+    ]
+    groups = {
+        name: ec2.create_security_group(GroupName=f"{PROJECT}-{name}", Description=name, VpcId=vpc_id)["GroupId"]
+        for name in ("redis-host", "lambda-clients", "migration-probe")
+    }
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.small",
+        SubnetId=subnets[0],
+        SecurityGroupIds=[groups["redis-host"]],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "asterisk"}]}],
+    )["Instances"][0]
+    old_secret = engine.client("secretsmanager").create_secret(
+        Name=f"{PROJECT}-elasticache-auth-{ENVIRONMENT}", SecretString=json.dumps({"token": "old-auth-token"})
+    )["ARN"]
+
+    iam = engine.client("iam")
+    role = iam.create_role(
+        RoleName="campaign-functions",
+        AssumeRolePolicyDocument=json.dumps(
+            {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        ),
+    )["Role"]["Arn"]
+    lambda_ = engine.client("lambda")
+
+    def create(name: str, variables: dict[str, str], *, in_vpc: bool) -> str:
+        arguments: dict[str, Any] = {
+            "FunctionName": name,
+            "Runtime": "python3.13",
+            "Role": role,
+            "Handler": "app.handler",
+            "Code": {"ZipFile": _tiny_zip()},
+            "Environment": {"Variables": variables},
+        }
+        if in_vpc:
+            arguments["VpcConfig"] = {"SubnetIds": subnets, "SecurityGroupIds": [groups["lambda-clients"]]}
+        lambda_.create_function(**arguments)
+        return name
+
+    clients = [
+        create(
+            f"campaign-worker-{n:03d}",
+            {
+                "REDIS_HOST": ELASTICACHE_ENDPOINT,
+                "REDIS_PORT": "6379",
+                OLD_AUTH_KEY: old_secret,
+                "LOG_LEVEL": "INFO",
+                "QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/campaign-{n:03d}",
+                "FEATURE_FLAGS": '{"dialer": true, "retries": 3}',
+                "ASTERISK_AMI_HOST": "asterisk.internal",
+            },
+            in_vpc=True,
+        )
+        for n in range(1, client_count + 1)
+    ]
+    others = [
+        create("campaign-billing-report", {"LOG_LEVEL": "WARN", "BUCKET": "campaign-reports"}, in_vpc=False),
+        create("campaign-audio-transcoder", {"FFMPEG_PRESET": "fast"}, in_vpc=False),
+        # Uses another Redis: discovery must leave it alone.
+        create(
+            "analytics-cache-user",
+            {"REDIS_HOST": "analytics.xyz789.0001.use1.cache.amazonaws.com", "REDIS_PORT": "6379"},
+            in_vpc=True,
+        ),
+    ]
+    return LocalAccount(
+        vpc_id=vpc_id,
+        subnet_ids=subnets,
+        instance_id=instance["InstanceId"],
+        private_ip=instance["PrivateIpAddress"],
+        redis_group_id=groups["redis-host"],
+        client_group_id=groups["lambda-clients"],
+        probe_group_id=groups["migration-probe"],
+        client_functions=clients,
+        other_functions=others,
+        old_auth_secret_arn=old_secret,
+    )
+
+
+def stack_parameters(account: LocalAccount) -> dict[str, str]:
+    """The stack parameters an operator would give `sam deploy --guided` for this account."""
+    return {
+        "ProjectName": PROJECT,
+        "Environment": ENVIRONMENT,
+        "InstanceId": account.instance_id,
+        "ElastiCacheEndpoint": ELASTICACHE_ENDPOINT,
+        "VpcId": account.vpc_id,
+        "VpcSubnetIds": ",".join(account.subnet_ids),
+        "VpcSecurityGroupIds": account.probe_group_id,
+    }
+
+
+def environments(engine: LocalEngine, names: list[str]) -> dict[str, dict[str, str]]:
+    """Every listed function's full environment, as Lambda reports it now."""
+    lambda_ = engine.client("lambda")
+    return {
+        name: dict(lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {}))
+        for name in names
+    }
+
+
+def redis_ingress_sources(engine: LocalEngine, group_id: str, port: int) -> dict[str, str]:
+    """Source groups allowed to ``port`` on ``group_id`` and their rule descriptions."""
+    group = engine.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    return {
+        pair["GroupId"]: pair.get("Description", "")
+        for permission in group.get("IpPermissions", [])
+        if permission.get("FromPort") == port and permission.get("ToPort") == port
+        for pair in permission.get("UserIdGroupPairs", [])
+    }
+
+
+def follow_execution(
+    engine: LocalEngine, execution_arn: str, progress: Progress | None, timeout_s: float
+) -> dict[str, Any]:
+    """Poll until the execution ends, reporting each state as it is entered; bounded by ``timeout_s``."""
+    client = engine.client("stepfunctions")
+    deadline = time.monotonic() + timeout_s
+    seen = 0
+    while True:
+        described = dict(client.describe_execution(executionArn=execution_arn))
+        events = engine.history(execution_arn)
+        for event in events[seen:]:
+            if progress is not None:
+                progress(event["type"], event)
+        seen = len(events)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise RehearsalError(f"the execution was still running after {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
+    """Run one migration end to end on the local engine and write report.json and history.json."""
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    missing = SandboxHost.missing_requirements()
+    if missing:
+        raise RehearsalError("the sandbox host needs: " + ", ".join(missing))
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    with LocalEngine(REPO_ROOT) as engine:
+        account = build_local_account(engine, options.functions)
+        stack = engine.deploy(stack_parameters(account))
+        timings["setupSeconds"] = round(time.monotonic() - started, 3)
+        sandbox = SandboxHost(workdir / "host", account.private_ip)
+        sandbox.start()
+        try:
+            engine.register_sandbox(account.instance_id, sandbox)
+            engine.map_address(account.private_ip, 6379, sandbox.loopback_address(6379))
+            for point in options.fail_at:
+                engine.fail_at(point.state, point.k)
+            everything = account.client_functions + account.other_functions
+            before = environments(engine, everything)
+            rules_before = redis_ingress_sources(engine, account.redis_group_id, 6379)
+
+            name = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            execution_input = {"release": "rehearsal", "removeKeys": [OLD_AUTH_KEY], **options.execution_input}
+            run_started = time.monotonic()
+            arn = engine.start_execution(execution_input, name=name)
+            described = follow_execution(engine, arn, progress, EXECUTION_TIMEOUT_S)
+            timings["executionSeconds"] = round(time.monotonic() - run_started, 3)
+            history = engine.history(arn)
+            after = environments(engine, everything)
+            rules_after = redis_ingress_sources(engine, account.redis_group_id, 6379)
+            redis = _redis_facts(sandbox)
+            report = _report(
+                described, history, account, stack.state_machine_arn(), before, after,
+                rules_before, rules_after, redis, engine,
+            )  # fmt: skip
+        finally:
+            if not options.keep_running:
+                sandbox.stop()
+    timings["totalSeconds"] = round(time.monotonic() - started, 3)
+    report["timings"] = timings
+    report["keptRunning"] = options.keep_running
+    (workdir / "history.json").write_text(json.dumps(history, indent=2, default=str))
+    (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    return RehearsalResult(exit_code=report["exitCode"], report=report, workdir=workdir)
+
+
+def _redis_facts(sandbox: SandboxHost) -> dict[str, Any]:
+    config = sandbox.host_path("/etc/redis/redis.conf")
+    return {
+        "pid": sandbox.service_main_pid("redis-server"),
+        "configFile": "/etc/redis/redis.conf",
+        "configFileOnThisMachine": str(config),
+        "configPresent": config.exists(),
+    }
+
+
+def _report(
+    described: dict[str, Any],
+    history: list[dict[str, Any]],
+    account: LocalAccount,
+    state_machine_arn: str,
+    before: dict[str, dict[str, str]],
+    after: dict[str, dict[str, str]],
+    rules_before: dict[str, str],
+    rules_after: dict[str, str],
+    redis: dict[str, Any],
+    engine: LocalEngine,
+) -> dict[str, Any]:
+    status = described["status"]
+    output = json.loads(described.get("output") or "null")
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    added_rules = sorted(set(rules_after) - set(rules_before))
+    removed_rules = sorted(set(rules_before) - set(rules_after))
+    added_during_run = _added_rules_from_history(history)
+    unchanged = before == after and rules_before == rules_after
+    error = described.get("error")
+    if status == "SUCCEEDED":
+        exit_code = EXIT_MIGRATED
+    elif error == "RollbackFailed":
+        exit_code = EXIT_ROLLBACK_FAILED
+    elif status == "FAILED" and unchanged:
+        exit_code = EXIT_ROLLED_BACK
+    else:
+        exit_code = EXIT_UNEXPECTED
+    target = (output or {}).get("target") or {}
+    install = (output or {}).get("install") or _last_output(history, "CheckInstall") or {}
+    probe = (output or {}).get("probe") or _last_output(history, "ProbeRedis") or {}
+    waits = engine.requested_waits
+    return {
+        "status": status,
+        "exitCode": exit_code,
+        "outcome": {
+            EXIT_MIGRATED: "migrated",
+            EXIT_ROLLED_BACK: "failed; everything is as it was before",
+            EXIT_ROLLBACK_FAILED: "rollback failed; see leftToDoByHand in the cause",
+        }.get(exit_code, "unexpected: the end state does not match the outcome"),
+        "error": error,
+        "cause": described.get("cause"),
+        "executionArn": described["executionArn"],
+        "stateMachineArn": state_machine_arn,
+        "statesEntered": entered,
+        "transitions": len(entered),
+        "requestedWaitSeconds": round(sum(w.seconds for w in waits), 3),
+        "requestedWaits": [{"state": w.state_name, "kind": w.kind, "seconds": w.seconds} for w in waits],
+        "functions": {
+            "clients": {name: {"before": before[name], "after": after[name]} for name in account.client_functions},
+            "others": {name: {"before": before[name], "after": after[name]} for name in account.other_functions},
+        },
+        "ingress": {
+            "groupId": account.redis_group_id,
+            "port": 6379,
+            "addedDuringRun": added_during_run,
+            "presentAfterRun": sorted(rules_after),
+            "addedByRunAndStillPresent": added_rules,
+            "removedSinceStart": removed_rules,
+        },
+        "secretArn": target.get("REDIS_PASSWORD_SECRET_ARN") or _secret_arn_from_history(history),
+        "redis": {
+            "host": account.private_ip,
+            "port": 6379,
+            "server": install.get("server"),
+            "version": install.get("version") or probe.get("version"),
+            "configSha256": install.get("configSha256"),
+            "latencyMsP50": probe.get("latency_ms_p50") or probe.get("latencyMsP50"),
+            "latencyMsP99": probe.get("latency_ms_p99") or probe.get("latencyMsP99"),
+            **redis,
+        },
+        "instanceId": account.instance_id,
+    }
+
+
+def _task_outputs(history: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """(state name, Lambda payload) of every succeeded Lambda task, in order."""
+    names: list[str] = []
+    results: list[tuple[str, Any]] = []
+    by_id: dict[int, str] = {}
+    for event in history:
+        if "stateEnteredEventDetails" in event:
+            by_id[event["id"]] = event["stateEnteredEventDetails"]["name"]
+            names.append(event["stateEnteredEventDetails"]["name"])
+        details = event.get("taskSucceededEventDetails")
+        if details and details.get("resourceType") == "lambda":
+            state = _owning_state(event, by_id, history)
+            try:
+                payload = json.loads(details.get("output") or "{}").get("Payload")
+            except json.JSONDecodeError:
+                payload = None
+            results.append((state, payload))
+    return results
+
+
+def _owning_state(event: dict[str, Any], by_id: dict[int, str], history: list[dict[str, Any]]) -> str:
+    previous = event.get("previousEventId")
+    index = {e["id"]: e for e in history}
+    while previous:
+        if previous in by_id:
+            return by_id[previous]
+        previous = index.get(previous, {}).get("previousEventId")
+    return ""
+
+
+def _last_output(history: list[dict[str, Any]], state: str) -> Any:
+    outputs = [payload for name, payload in _task_outputs(history) if name == state]
+    return outputs[-1] if outputs else None
+
+
+def _added_rules_from_history(history: list[dict[str, Any]]) -> list[str]:
+    added = _last_output(history, "AllowRedisIngress") or {}
+    return list(added.get("addedSourceGroupIds", []))
+
+
+def _secret_arn_from_history(history: list[dict[str, Any]]) -> str | None:
+    secret = _last_output(history, "EnsurePasswordSecret") or {}
+    return secret.get("secretArn")
+
+
+def _tiny_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    return buffer.getvalue()
