@@ -34,9 +34,9 @@ def placeholders(text: str) -> set[str]:
 
 def check_substitutions(text: str, substitutions: Mapping[str, object]) -> list[str]:
     """Placeholders without a substitution, and substitutions nothing uses."""
-    used = placeholders(text)
-    problems = [f"placeholder ${{{name}}} has no DefinitionSubstitution" for name in sorted(used - set(substitutions))]
-    problems += [f"DefinitionSubstitution {name} is not used by the ASL" for name in sorted(set(substitutions) - used)]
+    used, given = placeholders(text), set(substitutions)
+    problems = [f"placeholder ${{{name}}} has no DefinitionSubstitution" for name in sorted(used - given)]
+    problems += [f"DefinitionSubstitution {name} is not used by the ASL" for name in sorted(given - used)]
     return problems
 
 
@@ -94,7 +94,7 @@ def _check_state(label: str, state: Mapping[str, Any]) -> Iterator[str]:
                 yield f"{label}: a Retry needs BackoffRate and JitterStrategy FULL"
         if state.get("Resource") == "arn:aws:states:::lambda:invoke":
             retried = {e for retrier in state.get("Retry", []) for e in retrier.get("ErrorEquals", [])}
-            if not LAMBDA_TRANSIENT <= retried:
+            if not retried >= LAMBDA_TRANSIENT:
                 yield f"{label}: a Lambda task retries the transient Lambda errors"
 
 

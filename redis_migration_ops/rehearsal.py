@@ -8,15 +8,21 @@ migration and writes a report an operator can read (and a test can check).
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from redis_migration.lambda_support import logger
 
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
@@ -102,7 +108,9 @@ def build_local_account(engine: LocalEngine, client_count: int) -> LocalAccount:
         ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2)
     ]
     groups = {
-        name: ec2.create_security_group(GroupName=f"{PROJECT}-{name}", Description=name, VpcId=vpc_id)["GroupId"]
+        name: ec2.create_security_group(GroupName=f"{PROJECT}-{name}", Description=name, VpcId=vpc_id)[
+            "GroupId"
+        ]
         for name in ("redis-host", "lambda-clients", "migration-probe")
     }
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
@@ -123,7 +131,15 @@ def build_local_account(engine: LocalEngine, client_count: int) -> LocalAccount:
     role = iam.create_role(
         RoleName="campaign-functions",
         AssumeRolePolicyDocument=json.dumps(
-            {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            }
         ),
     )["Role"]["Arn"]
     lambda_ = engine.client("lambda")
@@ -199,7 +215,9 @@ def environments(engine: LocalEngine, names: list[str]) -> dict[str, dict[str, s
     """Every listed function's full environment, as Lambda reports it now."""
     lambda_ = engine.client("lambda")
     return {
-        name: dict(lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {}))
+        name: dict(
+            lambda_.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {})
+        )
         for name in names
     }
 
@@ -233,56 +251,140 @@ def follow_execution(
             return described
         if time.monotonic() > deadline:
             raise RehearsalError(f"the execution was still running after {timeout_s:.0f} s")
-        time.sleep(0.1)
+        # Not faster: reading the history competes with the execution's thread for the GIL.
+        time.sleep(0.3)
 
 
-def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
-    """Run one migration end to end on the local engine and write report.json and history.json."""
-    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class WorldSnapshot:
+    """What a migration may change, read from the (local) account: compared before and after."""
+
+    environments: dict[str, dict[str, str]]
+    ingress: dict[str, str]
+
+
+@dataclass
+class RunResult:
+    execution_arn: str
+    described: dict[str, Any]
+    history: list[dict[str, Any]]
+
+    @property
+    def output(self) -> Any:
+        return json.loads(self.described.get("output") or "null")
+
+    @property
+    def states_entered(self) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e
+        ]
+
+
+@dataclass
+class LocalSetup:
+    """A local account with the stack deployed and the instance running as a sandbox host."""
+
+    engine: LocalEngine
+    account: LocalAccount
+    sandbox: SandboxHost
+    workdir: Path
+
+    def snapshot(self) -> WorldSnapshot:
+        names = self.account.client_functions + self.account.other_functions
+        return WorldSnapshot(
+            environments=environments(self.engine, names),
+            ingress=redis_ingress_sources(self.engine, self.account.redis_group_id, 6379),
+        )
+
+    def run(
+        self,
+        execution_input: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        progress: Progress | None = None,
+        timeout_s: float = EXECUTION_TIMEOUT_S,
+    ) -> RunResult:
+        """Start one execution, follow it to its end, return its description and history."""
+        given = {"release": "rehearsal", "removeKeys": [OLD_AUTH_KEY]}
+        given.update(execution_input or {})
+        name = name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        with function_logs_to(self.workdir / "function-logs.jsonl"):
+            arn = self.engine.start_execution(given, name=name)
+            described = follow_execution(self.engine, arn, progress, timeout_s)
+        return RunResult(arn, described, self.engine.history(arn))
+
+
+@contextmanager
+def local_setup(workdir: Path, client_count: int, *, keep_running: bool = False) -> Iterator[LocalSetup]:
+    """Build the local account, deploy the template and start the sandbox host; clean up after."""
     missing = SandboxHost.missing_requirements()
     if missing:
         raise RehearsalError("the sandbox host needs: " + ", ".join(missing))
-    started = time.monotonic()
-    timings: dict[str, float] = {}
+    workdir.mkdir(parents=True, exist_ok=True)
     with LocalEngine(REPO_ROOT) as engine:
-        account = build_local_account(engine, options.functions)
-        stack = engine.deploy(stack_parameters(account))
-        timings["setupSeconds"] = round(time.monotonic() - started, 3)
+        account = build_local_account(engine, client_count)
+        engine.deploy(stack_parameters(account))
         sandbox = SandboxHost(workdir / "host", account.private_ip)
         sandbox.start()
         try:
             engine.register_sandbox(account.instance_id, sandbox)
             engine.map_address(account.private_ip, 6379, sandbox.loopback_address(6379))
-            for point in options.fail_at:
-                engine.fail_at(point.state, point.k)
-            everything = account.client_functions + account.other_functions
-            before = environments(engine, everything)
-            rules_before = redis_ingress_sources(engine, account.redis_group_id, 6379)
-
-            name = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-            execution_input = {"release": "rehearsal", "removeKeys": [OLD_AUTH_KEY], **options.execution_input}
-            run_started = time.monotonic()
-            arn = engine.start_execution(execution_input, name=name)
-            described = follow_execution(engine, arn, progress, EXECUTION_TIMEOUT_S)
-            timings["executionSeconds"] = round(time.monotonic() - run_started, 3)
-            history = engine.history(arn)
-            after = environments(engine, everything)
-            rules_after = redis_ingress_sources(engine, account.redis_group_id, 6379)
-            redis = _redis_facts(sandbox)
-            report = _report(
-                described, history, account, stack.state_machine_arn(), before, after,
-                rules_before, rules_after, redis, engine,
-            )  # fmt: skip
+            yield LocalSetup(engine, account, sandbox, workdir)
         finally:
-            if not options.keep_running:
+            if not keep_running:
                 sandbox.stop()
+
+
+def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
+    """Run one migration end to end on the local engine and write report.json and history.json."""
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    with local_setup(workdir, options.functions, keep_running=options.keep_running) as setup:
+        timings["setupSeconds"] = round(time.monotonic() - started, 3)
+        for point in options.fail_at:
+            setup.engine.fail_at(point.state, point.k)
+        before = setup.snapshot()
+        run_started = time.monotonic()
+        run = setup.run(options.execution_input, name=options.name, progress=progress)
+        timings["executionSeconds"] = round(time.monotonic() - run_started, 3)
+        after = setup.snapshot()
+        report = _report(run, setup, before, after)
     timings["totalSeconds"] = round(time.monotonic() - started, 3)
     report["timings"] = timings
     report["keptRunning"] = options.keep_running
-    (workdir / "history.json").write_text(json.dumps(history, indent=2, default=str))
+    (workdir / "history.json").write_text(json.dumps(run.history, indent=2, default=str))
     (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return RehearsalResult(exit_code=report["exitCode"], report=report, workdir=workdir)
+
+
+def outcome_exit_code(run: RunResult, before: WorldSnapshot, after: WorldSnapshot) -> int:
+    """0 migrated, 3 failed with everything as before, 4 rollback failed, 1 anything else."""
+    status = run.described["status"]
+    if status == "SUCCEEDED":
+        return EXIT_MIGRATED
+    if run.described.get("error") == "RollbackFailed":
+        return EXIT_ROLLBACK_FAILED
+    if status == "FAILED" and before == after:
+        return EXIT_ROLLED_BACK
+    return EXIT_UNEXPECTED
+
+
+@contextmanager
+def function_logs_to(path: Path) -> Iterator[None]:
+    """Send the handlers' structured logs (Powertools, JSON lines) to ``path`` instead of stdout.
+
+    In Lambda they go to CloudWatch Logs; in a rehearsal they go to a file the operator can
+    search (``jq 'select(.step == "CutOverFunction")' function-logs.jsonl``).
+    """
+    handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    with path.open("a") as stream:
+        previous = [h.setStream(stream) for h in handlers]
+        try:
+            yield
+        finally:
+            for handler, old in zip(handlers, previous, strict=True):
+                handler.setStream(old)
 
 
 def _redis_facts(sandbox: SandboxHost) -> dict[str, Any]:
@@ -295,65 +397,44 @@ def _redis_facts(sandbox: SandboxHost) -> dict[str, Any]:
     }
 
 
-def _report(
-    described: dict[str, Any],
-    history: list[dict[str, Any]],
-    account: LocalAccount,
-    state_machine_arn: str,
-    before: dict[str, dict[str, str]],
-    after: dict[str, dict[str, str]],
-    rules_before: dict[str, str],
-    rules_after: dict[str, str],
-    redis: dict[str, Any],
-    engine: LocalEngine,
-) -> dict[str, Any]:
-    status = described["status"]
-    output = json.loads(described.get("output") or "null")
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    added_rules = sorted(set(rules_after) - set(rules_before))
-    removed_rules = sorted(set(rules_before) - set(rules_after))
-    added_during_run = _added_rules_from_history(history)
-    unchanged = before == after and rules_before == rules_after
-    error = described.get("error")
-    if status == "SUCCEEDED":
-        exit_code = EXIT_MIGRATED
-    elif error == "RollbackFailed":
-        exit_code = EXIT_ROLLBACK_FAILED
-    elif status == "FAILED" and unchanged:
-        exit_code = EXIT_ROLLED_BACK
-    else:
-        exit_code = EXIT_UNEXPECTED
-    target = (output or {}).get("target") or {}
-    install = (output or {}).get("install") or _last_output(history, "CheckInstall") or {}
-    probe = (output or {}).get("probe") or _last_output(history, "ProbeRedis") or {}
-    waits = engine.requested_waits
+def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
+    described, history, account = run.described, run.history, setup.account
+    exit_code = outcome_exit_code(run, before, after)
+    output = run.output if isinstance(run.output, dict) else {}
+    target = output.get("target") or {}
+    install = output.get("install") or _last_output(history, "CheckInstall") or {}
+    probe = output.get("probe") or _last_output(history, "ProbeRedis") or {}
+    waits = setup.engine.requested_waits
+    entered = run.states_entered
     return {
-        "status": status,
+        "status": described["status"],
         "exitCode": exit_code,
         "outcome": {
             EXIT_MIGRATED: "migrated",
             EXIT_ROLLED_BACK: "failed; everything is as it was before",
             EXIT_ROLLBACK_FAILED: "rollback failed; see leftToDoByHand in the cause",
         }.get(exit_code, "unexpected: the end state does not match the outcome"),
-        "error": error,
+        "error": described.get("error"),
         "cause": described.get("cause"),
         "executionArn": described["executionArn"],
-        "stateMachineArn": state_machine_arn,
+        "stateMachineArn": described["stateMachineArn"],
         "statesEntered": entered,
         "transitions": len(entered),
         "requestedWaitSeconds": round(sum(w.seconds for w in waits), 3),
         "requestedWaits": [{"state": w.state_name, "kind": w.kind, "seconds": w.seconds} for w in waits],
         "functions": {
-            "clients": {name: {"before": before[name], "after": after[name]} for name in account.client_functions},
-            "others": {name: {"before": before[name], "after": after[name]} for name in account.other_functions},
+            group: {
+                name: {"before": before.environments[name], "after": after.environments[name]}
+                for name in names
+            }
+            for group, names in (("clients", account.client_functions), ("others", account.other_functions))
         },
         "ingress": {
             "groupId": account.redis_group_id,
             "port": 6379,
-            "addedDuringRun": added_during_run,
-            "presentAfterRun": sorted(rules_after),
-            "addedByRunAndStillPresent": added_rules,
-            "removedSinceStart": removed_rules,
+            "before": before.ingress,
+            "after": after.ingress,
+            "addedByRun": _added_rules_from_history(history),
         },
         "secretArn": target.get("REDIS_PASSWORD_SECRET_ARN") or _secret_arn_from_history(history),
         "redis": {
@@ -362,9 +443,9 @@ def _report(
             "server": install.get("server"),
             "version": install.get("version") or probe.get("version"),
             "configSha256": install.get("configSha256"),
-            "latencyMsP50": probe.get("latency_ms_p50") or probe.get("latencyMsP50"),
-            "latencyMsP99": probe.get("latency_ms_p99") or probe.get("latencyMsP99"),
-            **redis,
+            "latencyMsP50": probe.get("latency_ms_p50"),
+            "latencyMsP99": probe.get("latency_ms_p99"),
+            **_redis_facts(setup.sandbox),
         },
         "instanceId": account.instance_id,
     }
@@ -416,9 +497,6 @@ def _secret_arn_from_history(history: list[dict[str, Any]]) -> str | None:
 
 
 def _tiny_zip() -> bytes:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as bundle:
         bundle.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")

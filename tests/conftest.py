@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,10 +25,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def asl_definition() -> dict[str, object]:
-    return json.loads(ASL_PATH.read_text())
+def asl_definition() -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(ASL_PATH.read_text())
+    return definition
 
 
-def load_event(name: str) -> dict[str, object]:
+def load_event(name: str) -> dict[str, Any]:
     """A sample event from events/, by file name without extension."""
-    return json.loads((REPO / "events" / f"{name}.json").read_text())
+    event: dict[str, Any] = json.loads((REPO / "events" / f"{name}.json").read_text())
+    return event

@@ -19,13 +19,14 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import boto3
 from moto import mock_aws
@@ -138,6 +139,9 @@ class LocalEngine:
             NetworkGuard(self._routes),
         ]
         self._mock: Any = None
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._client_lock = threading.Lock()
         self._saved_environ: dict[str, str | None] = {}
         self._added_sys_path: list[str] = []
         self._stack: DeployedStack | None = None
@@ -194,6 +198,8 @@ class LocalEngine:
             unfinished += self._ssm.join(deadline)
         for patch in reversed(self._patches):
             patch.uninstall()
+        self._clients.clear()
+        self._session = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -246,15 +252,23 @@ class LocalEngine:
     def session(self) -> boto3.Session:
         """A boto3 session for code running inside the engine (its region, the fake credentials)."""
         self._require_running()
-        # The credentials are the fake ones of the environment set in __enter__.
-        return boto3.Session(region_name=self.region)
+        # The credentials are the fake ones of the environment set in __enter__. One session for
+        # the engine's life: building a session loads botocore's models again (~0.3 s a time).
+        with self._client_lock:
+            if self._session is None:
+                self._session = boto3.Session(region_name=self.region)
+            return self._session
 
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` that talks to the engine's moto backends."""
-        return self.session().client(service)  # type: ignore[call-overload]
+        """A boto3 client for ``service`` that talks to the engine's moto backends (cached)."""
+        session = self.session()
+        with self._client_lock:
+            if service not in self._clients:
+                self._clients[service] = session.client(service)  # type: ignore[call-overload]
+            return self._clients[service]
 
     def _sfn(self) -> SFNClient:
-        return self.session().client("stepfunctions")
+        return cast("SFNClient", self.client("stepfunctions"))
 
     # -- deployment ----------------------------------------------------------------------------
 
@@ -410,6 +424,10 @@ class LocalEngine:
         if state_name not in tasks:
             raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
         self._injector.fail_at(state_name, k)
+
+    def clear_failures(self) -> None:
+        """Forget every :meth:`fail_at`: executions started from now on run without injected failures."""
+        self._injector.clear()
 
     def register_sandbox(self, instance_id: str, sandbox: Sandbox) -> None:
         """Make SSM Run Command on ``instance_id`` run on ``sandbox``."""

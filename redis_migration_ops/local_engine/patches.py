@@ -448,6 +448,11 @@ class FailureInjector:
         with self._lock:
             self._targets.setdefault(state_name, set()).add(k)
 
+    def clear(self) -> None:
+        """Forget every chosen failure (counts stay): the next executions run clean."""
+        with self._lock:
+            self._targets.clear()
+
     def invocation_count(self, execution_arn: str, state_name: str) -> int:
         """How many times ``state_name`` was invoked in that execution so far."""
         with self._lock:

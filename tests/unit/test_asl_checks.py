@@ -48,7 +48,16 @@ def test_the_template_deploys_the_file_the_tests_load() -> None:
         (lambda d: d["States"].update(dryRunCheck=d["States"].pop("IsDryRun")), "PascalCase"),
         (lambda d: d.update(QueryLanguage="JSONPath"), "JSONata"),
     ],
-    ids=["dangling-next", "bad-start", "unreachable", "no-timeout", "retry-all", "no-default", "naming", "jsonpath"],
+    ids=[
+        "dangling-next",
+        "bad-start",
+        "unreachable",
+        "no-timeout",
+        "retry-all",
+        "no-default",
+        "naming",
+        "jsonpath",
+    ],
 )
 def test_each_kind_of_mistake_is_caught(asl_definition: dict[str, Any], mutate: Any, expected: str) -> None:
     broken = copy.deepcopy(asl_definition)

@@ -9,14 +9,19 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
-
 from redis_migration.aws import AwsClients
 from redis_migration.errors import PreconditionFailed
 from redis_migration.models import IngressPlan, RevokeIngressInput, SecretInput
 from redis_migration.steps.ensure_password_secret import ensure_password_secret
-from redis_migration.steps.redis_ingress import allow_redis_ingress, allowed_source_groups, revoke_redis_ingress
+from redis_migration.steps.redis_ingress import (
+    allow_redis_ingress,
+    allowed_source_groups,
+    revoke_redis_ingress,
+)
 
-SECRET = SecretInput(secret_name="campaign-system-redis-password-dev", project_name="campaign-system", environment="dev")
+SECRET = SecretInput(
+    secret_name="campaign-system-redis-password-dev", project_name="campaign-system", environment="dev"
+)
 
 
 @pytest.fixture
@@ -32,7 +37,9 @@ def test_the_secret_is_created_once_with_a_32_character_alphanumeric_password(aw
     assert first.created is True
     assert second.created is False
     assert second.secret_arn == first.secret_arn
-    password = json.loads(aws.secretsmanager.get_secret_value(SecretId=first.secret_arn)["SecretString"])["password"]
+    password = json.loads(aws.secretsmanager.get_secret_value(SecretId=first.secret_arn)["SecretString"])[
+        "password"
+    ]
     assert len(password) == 32
     assert set(password) <= set(string.ascii_letters + string.digits)
     assert password not in json.dumps(first.to_json_dict())
@@ -50,11 +57,10 @@ def test_a_secret_scheduled_for_deletion_is_refused_not_reused(aws: AwsClients) 
 def groups(aws: AwsClients) -> dict[str, str]:
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    made = {
+    return {
         name: ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
         for name in ("redis-host", "clients-a", "clients-b", "probe")
     }
-    return made
 
 
 def plan(groups: dict[str, str], description: str = "added by redis-migration run-1") -> IngressPlan:
@@ -72,7 +78,9 @@ def test_ingress_is_opened_to_the_client_groups_only_and_never_to_a_cidr(
     added = allow_redis_ingress(plan(groups), aws)
 
     assert sorted(added.added_source_group_ids) == sorted(plan(groups).source_group_ids)
-    permissions = aws.ec2.describe_security_groups(GroupIds=[groups["redis-host"]])["SecurityGroups"][0]["IpPermissions"]
+    permissions = aws.ec2.describe_security_groups(GroupIds=[groups["redis-host"]])["SecurityGroups"][0][
+        "IpPermissions"
+    ]
     assert all(not p.get("IpRanges") and not p.get("Ipv6Ranges") for p in permissions)
     assert set(allowed_source_groups(groups["redis-host"], 6379, aws)) == set(plan(groups).source_group_ids)
 
@@ -98,12 +106,19 @@ def test_a_second_run_adds_nothing_and_its_compensation_removes_nothing(
     assert len(allowed_source_groups(groups["redis-host"], 6379, aws)) == 3
 
 
-def test_revoke_removes_only_what_the_run_added_and_is_idempotent(aws: AwsClients, groups: dict[str, str]) -> None:
+def test_revoke_removes_only_what_the_run_added_and_is_idempotent(
+    aws: AwsClients, groups: dict[str, str]
+) -> None:
     # Given a rule that existed before the run
     aws.ec2.authorize_security_group_ingress(
         GroupId=groups["redis-host"],
         IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [{"GroupId": groups["probe"]}]}
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 6379,
+                "ToPort": 6379,
+                "UserIdGroupPairs": [{"GroupId": groups["probe"]}],
+            }
         ],
     )
     added = allow_redis_ingress(plan(groups), aws)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from redis_migration.errors import InvalidInput
 from redis_migration.models import StackSettings, load_settings
 from redis_migration.steps.validate_input import validate_input
@@ -33,7 +32,12 @@ def test_empty_input_takes_every_default_from_the_stack() -> None:
 
 def test_given_values_override_defaults_and_lists_are_normalised() -> None:
     request = validate_input(
-        {"environment": "prod", "functions": ["b", "a", "b"], "removeKeys": ["REDIS_AUTH_ARN"], "redisPort": 6380},
+        {
+            "environment": "prod",
+            "functions": ["b", "a", "b"],
+            "removeKeys": ["REDIS_AUTH_ARN"],
+            "redisPort": 6380,
+        },
         SETTINGS,
     )
 

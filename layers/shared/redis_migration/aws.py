@@ -75,10 +75,32 @@ def aws_errors_as_transient() -> Iterator[None]:
         raise TransientError(str(error)) from error
 
 
-class AwsClients:
-    """One place that builds clients on first use, with timeouts and standard retries.
+_SESSION_LOCK = threading.Lock()
+_SESSION: boto3.session.Session | None = None
 
-    Thread-safe: Map iterations may share an instance.
+
+def _shared_session() -> boto3.session.Session:
+    """One boto3 session per process: building one reloads botocore's models (hundreds of ms)."""
+    global _SESSION  # noqa: PLW0603 - a lazily built, process-wide cache
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            _SESSION = boto3.session.Session()
+        return _SESSION
+
+
+CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=30,
+    retries={"mode": "standard", "max_attempts": 4},
+    user_agent_extra="redis-migration",
+)
+
+
+class AwsClients:
+    """Builds each client on first use, with timeouts and standard retries.
+
+    Thread-safe: Map iterations may share an instance. Clients come from one process-wide
+    session, so a warm Lambda container pays for the models once.
     """
 
     def __init__(self, region_name: str | None = None, factory: Callable[..., Any] | None = None):
@@ -96,13 +118,7 @@ class AwsClients:
     def _build(self, service: str) -> Any:
         if self._factory is not None:
             return self._factory(service)
-        config = Config(
-            connect_timeout=5,
-            read_timeout=30,
-            retries={"mode": "standard", "max_attempts": 4},
-            user_agent_extra="redis-migration",
-        )
-        return boto3.session.Session().client(service, region_name=self._region_name, config=config)  # type: ignore[call-overload]
+        return _shared_session().client(service, region_name=self._region_name, config=CLIENT_CONFIG)  # type: ignore[call-overload]
 
     @property
     def ec2(self) -> EC2Client:

@@ -7,6 +7,7 @@ AWS API; clients are built on first use.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,8 +30,9 @@ def settings() -> StackSettings:
     return load_settings(os.environ)
 
 
+@functools.cache
 def aws_clients() -> AwsClients:
-    """Clients for one invocation, built lazily in the function's region."""
+    """The container's clients, built lazily in the function's region and kept while it is warm."""
     return AwsClients(region_name=os.environ.get("AWS_REGION"))
 
 

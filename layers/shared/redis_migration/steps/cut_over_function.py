@@ -8,9 +8,12 @@ finished.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import WaiterError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.type_defs import WaiterConfigTypeDef
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import (
@@ -30,7 +33,7 @@ from redis_migration.models import (
 
 # Polling of the function_updated_v2 waiter: every 2 s, for at most 4 minutes, well inside
 # the function's 300 s timeout (itself inside the task's 330 s), so no write outlives its step.
-UPDATE_WAIT = {"Delay": 2, "MaxAttempts": 120}
+UPDATE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 120}
 
 
 def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:

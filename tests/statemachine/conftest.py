@@ -1,0 +1,62 @@
+"""The real ASL through the local engine: real handlers, moto for AWS, a sandboxed real Redis.
+
+Each test gets its own local account (moto state is per engine). Building one takes a few
+seconds; a migration a few more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_migration.models import MANAGED_KEYS
+
+from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, RunResult, WorldSnapshot, local_setup
+
+CLIENTS = 3
+
+pytestmark = pytest.mark.skipif(
+    bool(SandboxHost.missing_requirements()),
+    reason=f"the sandbox host needs {SandboxHost.missing_requirements()}",
+)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[LocalSetup]:
+    with local_setup(tmp_path / "rehearsal", CLIENTS) as made:
+        yield made
+
+
+def is_migrated(setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot, run: RunResult) -> bool:
+    """Every client switched (managed keys only), every other function and variable untouched."""
+    target = run.output["target"]
+    for name in setup.account.client_functions:
+        was, now = before.environments[name], after.environments[name]
+        expected = {k: v for k, v in was.items() if k not in (*MANAGED_KEYS, OLD_AUTH_KEY)}
+        expected.update({k: v for k, v in target.items() if v is not None})
+        if now != expected:
+            return False
+    others_untouched = all(
+        before.environments[name] == after.environments[name] for name in setup.account.other_functions
+    )
+    return others_untouched and set(after.ingress) >= set(run.output["ingress"]["addedSourceGroupIds"])
+
+
+def leftovers(run: RunResult) -> list[str]:
+    """The ``leftToDoByHand`` list of a RollbackFailed cause."""
+    return list(json.loads(run.described["cause"])["leftToDoByHand"])
+
+
+def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
+    changed = {
+        name: {"before": before.environments[name], "after": after.environments[name]}
+        for name in before.environments
+        if before.environments[name] != after.environments[name]
+    }
+    if before.ingress != after.ingress:
+        changed["(ingress)"] = {"before": before.ingress, "after": after.ingress}
+    return changed

@@ -1,0 +1,150 @@
+"""A failure injected at every Task state of the real ASL, in turn.
+
+The Task states come from the ASL file itself. Each run must end in one of the outcomes the
+design allows: fully migrated, exactly as before (with the original error), or RollbackFailed
+with every difference from before named in the notification's to-do list. Never half.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from redis_migration_ops.asl_checks import task_state_names
+from redis_migration_ops.local_engine import INJECTED_ERROR
+from redis_migration_ops.rehearsal import LocalSetup, RunResult, WorldSnapshot
+from tests.conftest import ASL_PATH
+from tests.statemachine.conftest import differences, is_migrated, leftovers
+
+ASL: dict[str, Any] = json.loads(ASL_PATH.read_text())
+
+
+def all_states(scope: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, state in scope["States"].items():
+        found[name] = state
+        if "ItemProcessor" in state:
+            found.update(all_states(state["ItemProcessor"]))
+    return found
+
+
+STATES = all_states(ASL)
+INSIDE_A_MAP = {
+    name
+    for state in ASL["States"].values()
+    if "ItemProcessor" in state
+    for name in state["ItemProcessor"]["States"]
+}
+
+
+def is_best_effort(name: str) -> bool:
+    """A Task whose every Catch continues where success would: its failure must not change the outcome."""
+    state = STATES[name]
+    catchers = state.get("Catch", [])
+    return bool(catchers) and all(catcher["Next"] == state.get("Next") for catcher in catchers)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How a run reaches a Task state that a plain migration does not enter."""
+
+    execution_input: dict[str, Any] = field(default_factory=dict)
+    rollback_later: bool = False
+    also_fail: tuple[str, ...] = ()
+    rollback_fails: bool = False
+
+
+# A plain migration enters every other Task state. If a new state is added without a way in,
+# its test fails (the state is never entered), so it cannot pass unnoticed.
+REACHED_BY = {
+    "WaitForApproval": Scenario(execution_input={"requireApproval": True}),
+    "PrepareRollback": Scenario(rollback_later=True),
+    "NotifyRollbackCompleted": Scenario(rollback_later=True),
+    "RestoreFunction": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
+    "RevokeRedisIngress": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
+    "NotifyMigrationRolledBack": Scenario(also_fail=("VerifyCutover",)),
+    "NotifyRollbackFailed": Scenario(also_fail=("VerifyCutover", "RevokeRedisIngress"), rollback_fails=True),
+}
+
+
+def outcome(setup: LocalSetup, run: RunResult, before: WorldSnapshot, after: WorldSnapshot) -> str:
+    described = run.described
+    if described["status"] == "SUCCEEDED":
+        return (
+            "migrated"
+            if run.output.get("outcome") == "migrated" and is_migrated(setup, before, after, run)
+            else "half"
+        )
+    if described.get("error") == "RollbackFailed":
+        return "rollbackFailed"
+    if described["status"] == "FAILED" and before == after and described.get("error") == INJECTED_ERROR:
+        return "asBefore"
+    return "half"
+
+
+@pytest.mark.parametrize("state", task_state_names(ASL))
+def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
+    setup: LocalSetup, state: str
+) -> None:
+    scenario = REACHED_BY.get(state, Scenario())
+    migrated_earlier = setup.run(name="earlier-migration") if scenario.rollback_later else None
+    if migrated_earlier is not None:
+        assert migrated_earlier.described["status"] == "SUCCEEDED"
+    for other in scenario.also_fail:
+        setup.engine.fail_at(other, 1)
+    # Given the state fails (inside a Map: the second item, so the first is already done)
+    setup.engine.fail_at(state, 2 if state in INSIDE_A_MAP else 1)
+    before = setup.snapshot()
+
+    # When the workflow runs
+    execution_input = dict(scenario.execution_input)
+    if migrated_earlier is not None:
+        execution_input = {"rollbackOf": migrated_earlier.output}
+    run = setup.run(execution_input, name=f"fail-at-{state}")
+    after = setup.snapshot()
+
+    # Then the state was really reached and the outcome is one the design allows
+    assert state in run.states_entered, f"{state} was never entered: give it a Scenario in REACHED_BY"
+    injected = [
+        e
+        for e in run.history
+        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"] == INJECTED_ERROR
+    ]
+    assert any(state in e["taskFailedEventDetails"]["cause"] for e in injected)
+
+    if migrated_earlier is not None:
+        assert_rollback_later_outcome(setup, state, run, before, after)
+        return
+    result = outcome(setup, run, before, after)
+    if scenario.rollback_fails:
+        assert result == "rollbackFailed", differences(before, after)
+        named = " ".join(leftovers(run))
+        for name in differences(before, after):
+            assert (name if name != "(ingress)" else setup.account.redis_group_id) in named
+    elif is_best_effort(state) and not scenario.also_fail:
+        assert result == "migrated", (run.described.get("error"), differences(before, after))
+    else:
+        assert result == "asBefore", (
+            run.described.get("error"),
+            run.described.get("cause"),
+            differences(before, after),
+        )
+
+
+def assert_rollback_later_outcome(
+    setup: LocalSetup, state: str, run: RunResult, before: WorldSnapshot, after: WorldSnapshot
+) -> None:
+    """A later rollback either leaves the migration as it was or undoes it completely."""
+    if is_best_effort(state):
+        assert run.described["status"] == "SUCCEEDED"
+        for name in setup.account.client_functions:
+            assert "REDIS_PASSWORD_SECRET_ARN" not in after.environments[name]
+            assert after.environments[name]["REDIS_HOST"] != setup.account.private_ip
+        assert after.ingress == {}
+    else:
+        assert run.described["status"] == "FAILED"
+        assert run.described["error"] == INJECTED_ERROR
+        assert after == before, differences(before, after)
