@@ -1,0 +1,895 @@
+"""The audit report of one execution, read from its Step Functions history.
+
+A STANDARD execution's history is the audit trail; this module turns it into what an auditor
+asks for: what started the run and with which input, every state with its start, end, duration
+and result, the functions changed with their old and new values, the errors, and the rollback
+path taken. The report is a pydantic model: ``--format json`` is its dump and loads back into an
+equal report. Nothing here calls AWS, so the same code reads a live history or a saved one.
+
+History events are linked by ``previousEventId``; inside a Map the iterations interleave, so a
+state's events are found by walking that chain, never by position.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+REPORT_VERSION = 1
+SECRET_KEY = "REDIS_PASSWORD_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
+ROLLBACK_ENTRY_STATES = ("RestoreFunctions", "PrepareRollback")
+_FAILURE_TYPES = frozenset(
+    {
+        "TaskFailed",
+        "TaskTimedOut",
+        "TaskStartFailed",
+        "TaskSubmitFailed",
+        "LambdaFunctionFailed",
+        "LambdaFunctionTimedOut",
+        "LambdaFunctionStartFailed",
+        "LambdaFunctionScheduleFailed",
+        "MapStateFailed",
+        "ExecutionFailed",
+        "ExecutionTimedOut",
+        "ExecutionAborted",
+    }
+)
+_TASK_END_TYPES = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded"}) | _FAILURE_TYPES
+_CLI_NAME = re.compile(r"-\d{8}T\d{6}Z$")
+_UUID_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+Event = Mapping[str, Any]
+
+
+def parse_json(text: Any) -> Any:
+    """``text`` parsed as JSON when it is a JSON string, else ``text`` itself (None stays None)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Walking a history.
+
+
+class HistoryIndex:
+    """Who owns which event: the state an event belongs to, a state's exit, its nesting depth."""
+
+    def __init__(self, history: Iterable[Event]) -> None:
+        self.events: list[Event] = list(history)
+        self.by_id: dict[int, Event] = {int(event["id"]): event for event in self.events}
+        self._depth: dict[int, int] = {}
+
+    @staticmethod
+    def is_entered(event: Event) -> bool:
+        return str(event["type"]).endswith("StateEntered")
+
+    @staticmethod
+    def is_exited(event: Event) -> bool:
+        return str(event["type"]).endswith("StateExited")
+
+    @staticmethod
+    def state_name(event: Event) -> str | None:
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+        return str(details["name"]) if details else None
+
+    def _previous(self, event: Event) -> Event | None:
+        return self.by_id.get(int(event.get("previousEventId") or 0))
+
+    def owning_entered_id(self, event: Event) -> int | None:
+        """The nearest earlier StateEntered event on ``event``'s chain (the state it happened in)."""
+        previous = self._previous(event)
+        while previous is not None:
+            if self.is_entered(previous):
+                return int(previous["id"])
+            previous = self._previous(previous)
+        return None
+
+    def entered_of_exit(self, exited: Event) -> Event | None:
+        """The StateEntered event an exit closes (same name; a Map's exit chain passes its iterations)."""
+        name = self.state_name(exited)
+        previous = self._previous(exited)
+        while previous is not None:
+            if self.is_entered(previous) and self.state_name(previous) == name:
+                return previous
+            previous = self._previous(previous)
+        return None
+
+    def depth(self, entered: Event) -> int:
+        """0 for a top-level state, 1 inside a Map iteration, and so on."""
+        key = int(entered["id"])
+        if key not in self._depth:
+            self._depth[key] = self._compute_depth(entered)
+        return self._depth[key]
+
+    def _compute_depth(self, entered: Event) -> int:
+        previous = self._previous(entered)
+        while previous is not None:
+            kind = str(previous["type"])
+            if kind == "MapIterationStarted":
+                owner = self.owning_entered_id(previous)
+                return self.depth(self.by_id[owner]) + 1 if owner is not None else 1
+            if kind == "MapStateExited" or self.is_exited(previous):
+                closed = self.entered_of_exit(previous)
+                return self.depth(closed) if closed is not None else 0
+            if self.is_entered(previous):
+                return self.depth(previous)
+            previous = self._previous(previous)
+        return 0
+
+    def current_state(self) -> str | None:
+        """The latest top-level state that was entered and not exited."""
+        closed = {int(e["id"]) for x in self.events if self.is_exited(x) and (e := self.entered_of_exit(x))}
+        open_states = [e for e in self.events if self.is_entered(e) and int(e["id"]) not in closed]
+        return self.state_name(open_states[-1]) if open_states else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The report.
+
+
+class ReportModel(BaseModel):
+    """camelCase on the wire like the workflow's own JSON; unknown fields refused on load."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class ExecutionSummary(ReportModel):
+    arn: str
+    name: str
+    state_machine_arn: str | None
+    status: str
+    outcome: str
+    exit_code: int
+    start_date: str | None
+    stop_date: str | None
+    duration_seconds: float | None
+    redrive_count: int
+    redrive_date: str | None
+    error: str | None
+    cause: str | None
+
+
+class Trigger(ReportModel):
+    """What started the run. Who (the IAM identity) is in CloudTrail's StartExecution event."""
+
+    kind: Literal["cli", "eventbridge", "rollback", "console-or-api"]
+    detail: str
+    environment: str | None
+    release: str | None
+    role_arn: str | None
+
+
+class StateRun(ReportModel):
+    name: str
+    type: str
+    depth: int
+    item: str | None
+    entered_at: str | None
+    exited_at: str | None
+    duration_seconds: float | None
+    result: Literal["succeeded", "retried", "caught", "failed", "running", "stopped"]
+    error: str | None
+    cause: str | None
+    summary: str | None
+
+
+class ValueChange(ReportModel):
+    key: str
+    before: str | None
+    after: str | None
+
+
+class FunctionRecord(ReportModel):
+    function_name: str
+    changes: list[ValueChange]
+    cutover: str | None
+    restore: str | None
+
+
+class ErrorRecord(ReportModel):
+    state: str | None
+    item: str | None
+    at: str | None
+    error: str
+    cause: str | None
+
+
+class Approval(ReportModel):
+    decision: Literal["approved", "rejected", "timed out", "pending", "failed"]
+    by: str | None
+    at: str | None
+    comment: str | None
+
+
+class RollbackRecord(ReportModel):
+    requested: bool
+    reason_error: str | None
+    reason_cause: str | None
+    path: list[str]
+    restores: list[dict[str, Any]]
+    revoked_source_group_ids: list[str]
+    left_to_do_by_hand: list[str]
+    complete: bool | None
+
+
+class AuditReport(ReportModel):
+    report_version: int = REPORT_VERSION
+    execution: ExecutionSummary
+    trigger: Trigger
+    input: Any
+    request: dict[str, Any] | None
+    approval: Approval | None
+    secret: dict[str, Any] | None
+    ingress: dict[str, Any] | None
+    functions: list[FunctionRecord]
+    states: list[StateRun]
+    errors: list[ErrorRecord]
+    rollback: RollbackRecord | None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditReport:
+        return cls.model_validate_json(text)
+
+
+def function_changes(
+    plan: Mapping[str, Any], target: Mapping[str, Any] | None = None, secret_arn: str | None = None
+) -> dict[str, list[ValueChange]]:
+    """Every plan function's managed values, before → after; keys whose value stays are left out.
+
+    ``after`` is the run's target; the secret ARN is the one EnsurePasswordSecret answered or, in a
+    plan where the secret does not exist yet, "(new secret <name>)". ``None`` means "absent".
+    """
+    after: dict[str, Any] = dict(target if target is not None else plan.get("target") or {})
+    if after.get(SECRET_KEY) is None and SECRET_KEY in after:
+        after[SECRET_KEY] = secret_arn or f"(new secret {plan.get('secretName')})"
+    result: dict[str, list[ValueChange]] = {}
+    for function in plan.get("functions") or []:
+        before: Mapping[str, Any] = function.get("before") or {}
+        keys = list(dict.fromkeys([*before, *after]))
+        result[str(function["functionName"])] = [
+            ValueChange(key=key, before=before.get(key), after=after.get(key))
+            for key in keys
+            if before.get(key) != after.get(key)
+        ]
+    return result
+
+
+class _Builder:
+    """Builds one AuditReport; each method reads one aspect of the history."""
+
+    def __init__(
+        self, described: Mapping[str, Any], history: list[Event], exit_code: int, outcome: str
+    ) -> None:
+        self.described = described
+        self.index = HistoryIndex(history)
+        self.events = self.index.events
+        self.exit_code = exit_code
+        self.outcome = outcome
+        self.exits: dict[int, Event] = {}
+        self.owned: dict[int, list[Event]] = {}
+        for event in self.events:
+            if self.index.is_exited(event):
+                entered = self.index.entered_of_exit(event)
+                if entered is not None:
+                    self.exits[int(entered["id"])] = event
+            elif not self.index.is_entered(event):
+                owner = self.index.owning_entered_id(event)
+                if owner is not None:
+                    self.owned.setdefault(owner, []).append(event)
+        self.entered = [event for event in self.events if self.index.is_entered(event)]
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _entered_named(self, name: str) -> list[Event]:
+        return [event for event in self.entered if self.index.state_name(event) == name]
+
+    def task_result(self, entered: Event) -> Any:
+        """The task's result: a Lambda's Payload, or a service integration's output."""
+        for event in reversed(self.owned.get(int(entered["id"]), [])):
+            details = event.get("taskSucceededEventDetails")
+            if details:
+                output = parse_json(details.get("output"))
+                if details.get("resourceType") == "lambda" and isinstance(output, dict):
+                    return output.get("Payload")
+                return output
+        return None
+
+    def last_result(self, name: str) -> Any:
+        results = [self.task_result(event) for event in self._entered_named(name)]
+        results = [result for result in results if result is not None]
+        return results[-1] if results else None
+
+    def failures(self, entered: Event) -> list[tuple[Event, str, str | None]]:
+        found = []
+        for event in self.owned.get(int(entered["id"]), []):
+            if event["type"] in _FAILURE_TYPES:
+                details = next(
+                    (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
+                )
+                found.append((event, str(details.get("error") or event["type"]), details.get("cause")))
+        return found
+
+    @staticmethod
+    def _item(entered: Event) -> str | None:
+        document = parse_json(entered["stateEnteredEventDetails"].get("input"))
+        if isinstance(document, dict) and isinstance(document.get("functionName"), str):
+            return str(document["functionName"])
+        return None
+
+    def assigned(self, name: str, variable: str) -> Any:
+        for entered in reversed(self._entered_named(name)):
+            exited = self.exits.get(int(entered["id"]))
+            variables = (exited or {}).get("stateExitedEventDetails", {}).get("assignedVariables") or {}
+            if variable in variables:
+                return parse_json(variables[variable])
+        return None
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def plan(self) -> dict[str, Any] | None:
+        plan = self.last_result("CheckPreconditions")
+        if isinstance(plan, dict):
+            return plan
+        prepared = self.last_result("PrepareRollback")
+        if isinstance(prepared, dict) and isinstance(prepared.get("plan"), dict):
+            return dict(prepared["plan"])
+        return None
+
+    def states(self) -> list[StateRun]:
+        live = self.described.get("status") in {"RUNNING", "PENDING_REDRIVE"}
+        runs = []
+        for entered in self.entered:
+            key = int(entered["id"])
+            exited = self.exits.get(key)
+            failures = self.failures(entered)
+            task_events = [e for e in self.owned.get(key, []) if e["type"] in _TASK_END_TYPES]
+            last_failed = bool(task_events) and task_events[-1]["type"] in _FAILURE_TYPES
+            result: Literal["succeeded", "retried", "caught", "failed", "running", "stopped"]
+            if exited is not None:
+                result = "caught" if last_failed else "retried" if failures else "succeeded"
+            elif entered["type"] == "FailStateEntered" or failures:
+                result = "failed"
+            else:
+                result = "running" if live else "stopped"
+            error, cause = (failures[-1][1], failures[-1][2]) if failures else (None, None)
+            entered_at = _iso(entered.get("timestamp"))
+            exited_at = _iso(exited.get("timestamp")) if exited is not None else None
+            if exited is None and failures:
+                exited_at = _iso(failures[-1][0].get("timestamp"))
+            name = str(self.index.state_name(entered))
+            runs.append(
+                StateRun(
+                    name=name,
+                    type=str(entered["type"]).removesuffix("StateEntered"),
+                    depth=self.index.depth(entered),
+                    item=self._item(entered),
+                    entered_at=entered_at,
+                    exited_at=exited_at,
+                    duration_seconds=_seconds_between(entered_at, exited_at),
+                    result=result,
+                    error=error,
+                    cause=cause,
+                    summary=summarize(name, self.task_result(entered), entered, exited),
+                )
+            )
+        return runs
+
+    def errors(self) -> list[ErrorRecord]:
+        records = []
+        for entered in self.entered:
+            for event, error, cause in self.failures(entered):
+                records.append(
+                    ErrorRecord(
+                        state=self.index.state_name(entered),
+                        item=self._item(entered),
+                        at=_iso(event.get("timestamp")),
+                        error=error,
+                        cause=cause,
+                    )
+                )
+        return records
+
+    def approval(self) -> Approval | None:
+        gates = self._entered_named("WaitForApproval")
+        if not gates:
+            return None
+        gate = gates[-1]
+        answer = self.task_result(gate)
+        if isinstance(answer, dict):
+            return Approval(
+                decision="approved",
+                by=_str_or_none(answer.get("by")),
+                at=_str_or_none(answer.get("at")),
+                comment=_str_or_none(answer.get("comment")),
+            )
+        failures = self.failures(gate)
+        if failures:
+            event, error, cause = failures[-1]
+            decision: Literal["rejected", "timed out", "failed"] = (
+                "rejected" if error == "ApprovalRejected" else "timed out" if "Timeout" in error else "failed"
+            )
+            if event["type"] == "TaskTimedOut":
+                decision = "timed out"
+            by = None
+            if cause and cause.startswith("rejected by ") and ": " in cause:
+                by = cause.removeprefix("rejected by ").split(": ", 1)[0]
+            return Approval(decision=decision, by=by, at=_iso(event.get("timestamp")), comment=cause)
+        return Approval(decision="pending", by=None, at=None, comment=None)
+
+    def functions(self, plan: Mapping[str, Any] | None) -> list[FunctionRecord]:
+        if plan is None:
+            return []
+        secret = self.last_result("EnsurePasswordSecret")
+        secret_arn = secret.get("secretArn") if isinstance(secret, dict) else None
+        prepared = self.last_result("PrepareRollback")
+        target = prepared.get("target") if isinstance(prepared, dict) else None
+        changes = function_changes(plan, target, secret_arn)
+        cutovers: dict[str, str] = {}
+        restores: dict[str, str] = {}
+        for entered in self.entered:
+            name = self.index.state_name(entered)
+            item = self._item(entered)
+            if item is None or name not in {"CutOverFunction", "RestoreFunction"}:
+                continue
+            result = self.task_result(entered)
+            failures = self.failures(entered)
+            if name == "CutOverFunction":
+                if isinstance(result, dict):
+                    cutovers[item] = "changed" if result.get("changed") else "unchanged (already set)"
+                elif failures:
+                    cutovers[item] = f"failed: {failures[-1][1]}"
+            elif isinstance(result, dict):
+                restores[item] = f"{result.get('outcome')}: {result.get('detail')}"
+            elif failures:
+                restores[item] = f"failed: {failures[-1][1]}: {failures[-1][2]}"
+        return [
+            FunctionRecord(
+                function_name=name, changes=values, cutover=cutovers.get(name), restore=restores.get(name)
+            )
+            for name, values in changes.items()
+        ]
+
+    def rollback(self, plan: Mapping[str, Any] | None) -> RollbackRecord | None:
+        top = [e for e in self.entered if self.index.depth(e) == 0]
+        start = next(
+            (i for i, e in enumerate(top) if self.index.state_name(e) in ROLLBACK_ENTRY_STATES), None
+        )
+        if start is None:
+            return None
+        path = [str(self.index.state_name(e)) for e in top[start:]]
+        requested = path[0] == "PrepareRollback"
+        # The failing state's Catch assigned $failure; it is the last state before the rollback that did.
+        failure = None
+        for entered in reversed(top[:start]):
+            failure = self.assigned(str(self.index.state_name(entered)), "failure")
+            if failure is not None:
+                break
+        restores = self.assigned("RestoreFunctions", "restores")
+        revoke = self.last_result("RevokeRedisIngress")
+        leftovers = self.assigned("ListRollbackLeftovers", "leftovers")
+        error = self.described.get("error")
+        if leftovers is None and error == "RollbackFailed":
+            cause = parse_json(self.described.get("cause"))
+            leftovers = cause.get("leftToDoByHand") if isinstance(cause, dict) else None
+        reason_error = failure.get("Error") if isinstance(failure, dict) else None
+        reason_cause = failure.get("Cause") if isinstance(failure, dict) else None
+        if reason_error is None and self.described.get("status") == "FAILED" and error != "RollbackFailed":
+            reason_error, reason_cause = error, self.described.get("cause")
+        if requested:
+            reason_error, reason_cause = "RollbackRequested", "rollback of a succeeded migration requested"
+        finished = leftovers is not None
+        return RollbackRecord(
+            requested=requested,
+            reason_error=_str_or_none(reason_error),
+            reason_cause=_str_or_none(reason_cause),
+            path=path,
+            restores=[dict(item) for item in restores or [] if isinstance(item, dict)],
+            revoked_source_group_ids=list(revoke.get("revokedSourceGroupIds", []))
+            if isinstance(revoke, dict)
+            else [],
+            left_to_do_by_hand=[str(item) for item in leftovers or []],
+            complete=(not leftovers) if finished else None,
+        )
+
+    def trigger(self, request: Mapping[str, Any] | None, plan: Mapping[str, Any] | None) -> Trigger:
+        started = next((e for e in self.events if e["type"] == "ExecutionStarted"), None)
+        details = (started or {}).get("executionStartedEventDetails") or {}
+        execution_input = parse_json(details.get("input", self.described.get("input")))
+        name = str(self.described.get("name", ""))
+        known = request or (plan or {}).get("request") or {}
+        environment = _str_or_none(known.get("environment"))
+        release = _str_or_none(known.get("release"))
+        kind: Literal["cli", "eventbridge", "rollback", "console-or-api"]
+        if isinstance(execution_input, dict) and "rollbackOf" in execution_input:
+            kind, detail = "rollback", f"rollback of the migration of {environment} (release {release})"
+        elif (
+            _UUID_NAME.match(name)
+            and isinstance(execution_input, dict)
+            and set(execution_input)
+            <= {
+                "environment",
+                "release",
+            }
+        ):
+            kind, detail = "eventbridge", f"release event: {environment} release {release}"
+        elif _CLI_NAME.search(name):
+            kind, detail = "cli", "redis-migration CLI (the name carries environment, release and UTC time)"
+        else:
+            kind, detail = (
+                "console-or-api",
+                "console, aws stepfunctions start-execution or another API caller",
+            )
+        return Trigger(
+            kind=kind,
+            detail=detail,
+            environment=environment,
+            release=release,
+            role_arn=details.get("roleArn"),
+        )
+
+    def build(self) -> AuditReport:
+        described = self.described
+        plan = self.plan()
+        request = self.last_result("ValidateInput")
+        request = request if isinstance(request, dict) else (plan or {}).get("request")
+        secret = self.last_result("EnsurePasswordSecret")
+        ingress = self.last_result("AllowRedisIngress")
+        start_date, stop_date = _iso(described.get("startDate")), _iso(described.get("stopDate"))
+        started = next((e for e in self.events if e["type"] == "ExecutionStarted"), {})
+        execution_input = parse_json(
+            described.get("input", (started.get("executionStartedEventDetails") or {}).get("input"))
+        )
+        return AuditReport(
+            execution=ExecutionSummary(
+                arn=str(described["executionArn"]),
+                name=str(described.get("name", "")),
+                state_machine_arn=_str_or_none(described.get("stateMachineArn")),
+                status=str(described.get("status")),
+                outcome=self.outcome,
+                exit_code=self.exit_code,
+                start_date=start_date,
+                stop_date=stop_date,
+                duration_seconds=_seconds_between(start_date, stop_date),
+                redrive_count=int(described.get("redriveCount") or 0),
+                redrive_date=_iso(described.get("redriveDate")),
+                error=_str_or_none(described.get("error")),
+                cause=_str_or_none(described.get("cause")),
+            ),
+            trigger=self.trigger(request, plan),
+            input=execution_input,
+            request=request,
+            approval=self.approval(),
+            secret=(
+                {
+                    "name": (plan or {}).get("secretName"),
+                    "arn": secret.get("secretArn"),
+                    "created": secret.get("created"),
+                }
+                if isinstance(secret, dict)
+                else (
+                    {"name": plan.get("secretName"), "arn": plan.get("secretArn"), "created": None}
+                    if plan
+                    else None
+                )
+            ),
+            ingress=ingress if isinstance(ingress, dict) else (plan or {}).get("ingress"),
+            functions=self.functions(plan),
+            states=self.states(),
+            errors=self.errors(),
+            rollback=self.rollback(plan),
+        )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def build_report(
+    described: Mapping[str, Any], history: Iterable[Event], *, exit_code: int, outcome: str
+) -> AuditReport:
+    """The audit report of the execution ``described`` (DescribeExecution) with its full history."""
+    return _Builder(described, list(history), exit_code, outcome).build()
+
+
+# ---------------------------------------------------------------------------------------------
+# One-line summaries of what a state did (from its own result; none of them holds a secret).
+
+
+def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> str | None:
+    """What the state did, in a few words, for the states whose result an auditor reads."""
+    if not isinstance(result, dict):
+        if name == "DryRunComplete" and exited is not None:
+            return "dry run: stopped after the plan, nothing changed"
+        return None
+    if name == "ValidateInput":
+        functions = result.get("functions")
+        listed = f"{len(functions)} function(s) listed" if functions else "functions discovered"
+        return f"environment {result.get('environment')}, release {result.get('release')}, {listed}"
+    if name == "CheckPreconditions":
+        instance = result.get("instance") or {}
+        return (
+            f"{len(result.get('functions') or [])} function(s) to switch to "
+            f"{instance.get('privateIp')}:{(result.get('request') or {}).get('redisPort')}"
+            f" on {instance.get('instanceId')}"
+        )
+    if name == "EnsurePasswordSecret":
+        return f"{'created' if result.get('created') else 'reused'} secret {result.get('secretArn')}"
+    if name == "AllowRedisIngress":
+        return (
+            f"{result.get('groupId')} tcp {result.get('port')}: added {result.get('addedSourceGroupIds')}, "
+            f"already present {result.get('alreadyPresentSourceGroupIds')}"
+        )
+    if name == "InstallRedis":
+        return f"command {result.get('commandId')} sent to {result.get('instanceId')}"
+    if name == "CheckInstall":
+        if not result.get("finished"):
+            return str(result.get("status"))
+        return (
+            f"{result.get('status')}: {result.get('server')} {result.get('version')}, "
+            f"config changed: {result.get('changed')}"
+        )
+    if name == "ProbeRedis":
+        checks = [check for check in result.get("checks") or [] if isinstance(check, dict)]
+        failed = [str(check.get("name")) for check in checks if not check.get("ok")]
+        return f"{len(checks) - len(failed)}/{len(checks)} checks passed" + (
+            f"; failed: {failed}" if failed else ""
+        )
+    if name == "WaitForApproval":
+        return f"approved by {result.get('by')}" + (
+            f": {result.get('comment')}" if result.get("comment") else ""
+        )
+    if name == "CutOverFunction":
+        return "switched" if result.get("changed") else "already on the new values"
+    if name == "VerifyCutover":
+        return f"verified {len(result.get('verifiedFunctions') or [])} function(s)"
+    if name == "RestoreFunction":
+        return f"{result.get('outcome')}: {result.get('detail')}"
+    if name == "RevokeRedisIngress":
+        return (
+            f"revoked {result.get('revokedSourceGroupIds')}, "
+            f"already absent {result.get('alreadyAbsentSourceGroupIds')}"
+        )
+    if name == "PrepareRollback":
+        return f"rolling back {len((result.get('plan') or {}).get('functions') or [])} function(s)"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering.
+
+
+def _show(value: str | None) -> str:
+    return "(absent)" if value is None else value
+
+
+def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> list[str]:
+    """The plan of a dry run as an operator reads it: what would change, and nothing else."""
+    request = plan.get("request") or {}
+    instance = plan.get("instance") or {}
+    ingress = plan.get("ingress") or {}
+    secret_arn = plan.get("secretArn")
+    lines = [
+        f"Plan for {request.get('projectName')} {request.get('environment')}"
+        f" (release {request.get('release') or '-'}):",
+        "",
+        f"Functions that would change ({len(plan.get('functions') or [])}):",
+    ]
+    for name, changes in function_changes(plan).items():
+        lines.append(f"  {name}")
+        lines.extend(f"    {c.key}: {_show(c.before)} → {_show(c.after)}" for c in changes)
+        if not changes:
+            lines.append("    (already on the new values: no change)")
+    lines += [
+        "",
+        f"Ingress: allow tcp {ingress.get('port')} to {ingress.get('groupId')} from "
+        f"{', '.join(ingress.get('sourceGroupIds') or []) or '(none)'}",
+        f"  rule description: {ingress.get('ruleDescription')}",
+        "",
+        f"Install: Redis 7 on {instance.get('instanceId')} ({instance.get('privateIp')},"
+        f" {instance.get('platform')},"
+        f" VPC {instance.get('vpcId')} {instance.get('vpcCidr')})",
+        f"  port {request.get('redisPort')}, maxmemory {request.get('maxmemory')}"
+        f" {request.get('maxmemoryPolicy')}, bind all interfaces: "
+        + ("yes" if request.get("bindAllInterfaces") else "no (private IP and loopback)"),
+        f"Password secret: {plan.get('secretName')} "
+        + (f"(exists: {secret_arn}, reused)" if secret_arn else "(new, created by the migration)"),
+        f"Approval before the cutover: {'required' if request.get('requireApproval') else 'not required'}",
+        "",
+        "Nothing was changed" + (f" (dry run {execution_name})." if execution_name else "."),
+    ]
+    return lines
+
+
+def _md(value: Any) -> str:
+    """A table cell: pipes escaped, newlines flattened."""
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: AuditReport) -> str:
+    """The report as Markdown, for a ticket or an auditor."""
+    run = report.execution
+    out = [
+        f"# redis-migration audit: {run.name}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Execution | `{run.arn}` |",
+        f"| Status | **{run.status}** (exit {run.exit_code}): {_md(run.outcome)} |",
+        f"| Started | {run.start_date} |",
+        f"| Stopped | {run.stop_date or '-'} |",
+        f"| Duration | {run.duration_seconds if run.duration_seconds is not None else '-'} s |",
+        f"| Redrives | {run.redrive_count}"
+        + (f" (last {run.redrive_date})" if run.redrive_date else "")
+        + " |",
+        f"| Started by | {report.trigger.kind}: {_md(report.trigger.detail)} |",
+        f"| Environment / release | {report.trigger.environment} / {report.trigger.release} |",
+    ]
+    if report.approval:
+        approval = report.approval
+        out.append(f"| Approval | {approval.decision} by {approval.by or '-'} at {approval.at or '-'} |")
+    if run.error:
+        out.append(f"| Error | `{_md(run.error)}`: {_md(run.cause)} |")
+    out += ["", "## Input", "", "```json", json.dumps(report.input, indent=2), "```", ""]
+    out += ["## Functions", ""]
+    if report.functions:
+        out += ["| Function | Variable | Before | After | Cutover | Restore |", "|---|---|---|---|---|---|"]
+        for function in report.functions:
+            rows = function.changes or [ValueChange(key="(none)", before=None, after=None)]
+            for number, change in enumerate(rows):
+                first = number == 0
+                out.append(
+                    f"| {function.function_name if first else ''} | {change.key} | "
+                    f"{_md(_show(change.before))} | "
+                    f"{_md(_show(change.after))} | {_md(function.cutover) if first else ''} | "
+                    f"{_md(function.restore) if first else ''} |"
+                )
+    else:
+        out.append("No function plan was recorded (the run stopped before CheckPreconditions finished).")
+    if report.ingress:
+        out += ["", f"Ingress: `{_md(json.dumps(report.ingress))}`"]
+    if report.secret:
+        out += [
+            f"Secret: {report.secret.get('name')} `{report.secret.get('arn')}`"
+            f" (created: {report.secret.get('created')})"
+        ]
+    out += [
+        "",
+        "## States",
+        "",
+        "| # | State | Item | Entered | Duration (s) | Result | Detail |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, state in enumerate(report.states, 1):
+        detail = state.summary or (f"{state.error}: {state.cause}" if state.error else "")
+        out.append(
+            f"| {number} | {'↳ ' * state.depth}{state.name} | {_md(state.item)} | {state.entered_at} | "
+            f"{state.duration_seconds if state.duration_seconds is not None else '-'} | {state.result} | "
+            f"{_md(detail)} |"
+        )
+    out += ["", "## Errors", ""]
+    out += [
+        f"- **{e.state}**{f' ({e.item})' if e.item else ''} at {e.at}: `{_md(e.error)}`: {_md(e.cause)}"
+        for e in report.errors
+    ]
+    if not report.errors:
+        out.append("None.")
+    out += ["", "## Rollback", ""]
+    rollback = report.rollback
+    if rollback is None:
+        out.append("Not taken.")
+    else:
+        out += [
+            f"Reason: `{_md(rollback.reason_error)}`: {_md(rollback.reason_cause)}",
+            "",
+            "Path: " + " → ".join(rollback.path),
+            "",
+            "Complete: "
+            + ("yes" if rollback.complete else "NO" if rollback.complete is False else "not finished"),
+        ]
+        if rollback.restores:
+            out += ["", "| Function | Outcome | Detail |", "|---|---|---|"]
+            out += [
+                f"| {_md(r.get('functionName'))} | {_md(r.get('outcome'))} | {_md(r.get('detail'))} |"
+                for r in rollback.restores
+            ]
+        if rollback.revoked_source_group_ids:
+            out += ["", f"Ingress revoked from: {', '.join(rollback.revoked_source_group_ids)}"]
+        if rollback.left_to_do_by_hand:
+            out += ["", "Left to do by hand:", *[f"- {_md(item)}" for item in rollback.left_to_do_by_hand]]
+    return "\n".join(out) + "\n"
+
+
+def render_table(report: AuditReport, console: Console) -> None:
+    """The report as terminal tables (the default ``history`` format)."""
+    run = report.execution
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column(overflow="fold")
+    summary.add_row("execution", run.arn)
+    summary.add_row("status", f"{run.status} (exit {run.exit_code}): {run.outcome}")
+    summary.add_row(
+        "started / stopped", f"{run.start_date} / {run.stop_date or '-'} ({run.duration_seconds} s)"
+    )
+    summary.add_row("started by", f"{report.trigger.kind}: {report.trigger.detail}")
+    summary.add_row("environment / release", f"{report.trigger.environment} / {report.trigger.release}")
+    summary.add_row("redrives", str(run.redrive_count))
+    if report.approval:
+        summary.add_row("approval", f"{report.approval.decision} by {report.approval.by or '-'}")
+    if run.error:
+        summary.add_row("error", f"{run.error}: {run.cause}")
+    summary.add_row("input", json.dumps(report.input))
+    console.print(summary)
+
+    states = Table(title="States", title_justify="left")
+    for column in ("state", "item", "entered", "s", "result", "detail"):
+        states.add_column(column, overflow="fold")
+    for state in report.states:
+        detail = state.summary or (f"{state.error}: {state.cause}" if state.error else "")
+        states.add_row(
+            "  " * state.depth + state.name,
+            state.item or "",
+            (state.entered_at or "")[11:23],
+            "" if state.duration_seconds is None else f"{state.duration_seconds:.3f}",
+            state.result,
+            escape(detail),
+        )
+    console.print(states)
+
+    if report.functions:
+        functions = Table(title="Functions", title_justify="left")
+        for column in ("function", "variable", "before", "after", "cutover", "restore"):
+            functions.add_column(column, overflow="fold")
+        for function in report.functions:
+            for number, change in enumerate(function.changes):
+                first = number == 0
+                functions.add_row(
+                    function.function_name if first else "",
+                    change.key,
+                    _show(change.before),
+                    _show(change.after),
+                    (function.cutover or "") if first else "",
+                    (function.restore or "") if first else "",
+                )
+        console.print(functions)
+    for error in report.errors:
+        console.print(
+            f"error in {error.state}{f' ({error.item})' if error.item else ''}: {escape(error.error)}: "
+            f"{escape(str(error.cause))}",
+            soft_wrap=True,
+        )
+    if report.rollback:
+        rollback = report.rollback
+        console.print(f"rollback ({rollback.reason_error}): " + " → ".join(rollback.path), soft_wrap=True)
+        for item in rollback.left_to_do_by_hand:
+            console.print(f"  left to do by hand: {escape(item)}", soft_wrap=True)

@@ -1,0 +1,538 @@
+"""The `redis-migration` command for operators.
+
+Exit codes scripts can rely on: 0 migrated (or the command did what it said), 1 anything
+unexpected, 2 bad usage or input, 3 the migration failed and everything is as it was
+before, 4 the rollback failed and something is left to do by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from redis_migration_ops.audit import build_report, parse_json, plan_lines, render_markdown, render_table
+from redis_migration_ops.operations import (
+    MAX_EXECUTION_NAME,
+    STATE_MACHINE_ARN_ENV,
+    OperatorError,
+    ProgressLines,
+    StepFunctions,
+    environment_of_state_machine,
+    execution_name,
+    exit_code_of,
+    make_session,
+    outcome_of,
+    resolve_execution_arn,
+    resolve_state_machine_arn,
+    rollback_input,
+    validated_input,
+)
+from redis_migration_ops.rehearsal import (
+    EXIT_UNEXPECTED,
+    EXIT_USAGE,
+    FailPoint,
+    RehearsalError,
+    RehearsalOptions,
+    rehearse,
+)
+
+app = typer.Typer(
+    name="redis-migration",
+    help="Move Redis from ElastiCache to a self-hosted Redis 7 on EC2, as one reversible "
+    "Step Functions workflow. Exit codes: 0 done, 1 unexpected, 2 bad usage, 3 failed and "
+    "rolled back (nothing changed), 4 rollback failed (action needed).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Dynamic text (causes, names) is printed with markup and emoji off: an ARN's ":secret:" is not an emoji.
+console = Console(stderr=True, highlight=False, emoji=False)
+stdout = Console(highlight=False, emoji=False)
+
+
+@app.callback()
+def _group() -> None:
+    """Keeps the subcommands (typer would otherwise collapse a one-command app)."""
+
+
+def _progress_printer(quiet: bool) -> Any:
+    """Print each state as the workflow enters it, and each failure, as it happens."""
+    started: dict[str, float] = {}
+
+    def progress(kind: str, event: dict[str, Any]) -> None:
+        if quiet:
+            return
+        entered = event.get("stateEnteredEventDetails")
+        if entered:
+            started.setdefault(entered["name"], 0.0)
+            console.print(f"  [bold]→[/bold] {entered['name']}")
+            return
+        if kind in {"TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"}:
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            error = details.get("error", kind)
+            console.print(
+                f"    [red]✗ {escape(str(error))}[/red]: {escape(str(details.get('cause', ''))[:200])}"
+            )
+        elif kind == "ExecutionFailed":
+            details = event.get("executionFailedEventDetails", {})
+            console.print(f"  [red]■ execution failed: {details.get('error')}[/red]")
+        elif kind == "ExecutionSucceeded":
+            console.print("  [green]■ execution succeeded[/green]")
+
+    return progress
+
+
+@app.command(name="rehearse")
+def rehearse_command(
+    functions: Annotated[
+        int, typer.Option("--functions", min=1, max=500, help="Client functions to migrate.")
+    ] = 5,
+    fail_at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-at",
+            metavar="STATE[#K]",
+            help="Make the K-th invocation (default 1st) of Task state STATE fail; repeatable. "
+            "Rehearse the rollback (e.g. CutOverFunction#2) or a failing rollback "
+            "(e.g. VerifyCutover and RestoreFunction).",
+        ),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Where report.json and history.json go (default: a new temp dir)."),
+    ] = None,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the rehearsal's Redis running afterwards.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Rehearse a whole migration locally: no AWS account, the real workflow, a real Redis.
+
+    Builds a local account (a VPC, the instance as a sandbox host, N client functions on
+    ElastiCache, functions that do not use Redis), runs the migration through the local
+    engine, and writes DIR/report.json, DIR/history.json and DIR/function-logs.jsonl.
+    Needs root (the sandbox uses Linux namespaces) and redis-server.
+    """
+    try:
+        points = [FailPoint.parse(text) for text in fail_at or []]
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    options = RehearsalOptions(
+        functions=functions, fail_at=points, workdir=workdir, keep_running=keep_running
+    )
+    console.print(
+        f"[bold]Rehearsing a migration[/bold] of {functions} client function(s)"
+        + (f", failing at {', '.join(f'{p.state}#{p.k}' for p in points)}" if points else "")
+    )
+    try:
+        result = rehearse(options, _progress_printer(quiet=False))
+    except RehearsalError as error:
+        console.print(f"[red]cannot rehearse:[/red] {error}")
+        raise typer.Exit(EXIT_UNEXPECTED) from None
+    except ValueError as error:  # e.g. --fail-at names a state that is not a Task state
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    report = result.report
+    if as_json:
+        stdout.print_json(json.dumps(report, default=str))
+    _print_summary(report, result.workdir)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_summary(report: dict[str, Any], workdir: Path) -> None:
+    colour = {0: "green", 3: "yellow", 4: "red"}.get(report["exitCode"], "red")
+    console.print(f"\n[bold {colour}]{report['status']}: {report['outcome']}[/bold {colour}]")
+    if report.get("error"):
+        console.print(f"  error: {escape(str(report['error']))}")
+        console.print(f"  cause: {escape(str(report.get('cause'))[:600])}")
+    clients = report["functions"]["clients"]
+    switched = sum(1 for f in clients.values() if f["before"] != f["after"])
+    untouched = sum(1 for f in report["functions"]["others"].values() if f["before"] == f["after"])
+    redis = report["redis"]
+    console.print(
+        f"  functions switched: {switched}/{len(clients)}; other functions untouched: "
+        f"{untouched}/{len(report['functions']['others'])}"
+    )
+    console.print(
+        f"  redis: {redis.get('server')} {redis.get('version')} at {redis['host']}:{redis['port']} "
+        f"(pid {redis.get('pid')}, probe p50 {redis.get('latencyMsP50')} ms)"
+    )
+    console.print(
+        f"  transitions: {report['transitions']}; requested waits: {report['requestedWaitSeconds']} s; "
+        f"wall time: {report['timings']['totalSeconds']} s"
+    )
+    console.print(f"  report: {workdir / 'report.json'}\n  history: {workdir / 'history.json'}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Operating a deployed workflow: plan, start, watch, approve, reject, history, rollback.
+# The logic is in operations.py (Step Functions) and audit.py (the report); these are the words.
+
+StateMachineArnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--state-machine-arn",
+        envvar=STATE_MACHINE_ARN_ENV,
+        help=f"The migration state machine (or set {STATE_MACHINE_ARN_ENV}, or use --stack-name).",
+    ),
+]
+StackNameOption = Annotated[
+    str | None,
+    typer.Option("--stack-name", help="Read the state machine from this stack's StateMachineArn output."),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="AWS region (default: the ARN's region, else AWS_REGION or your profile's)."
+    ),
+]
+ExecutionArgument = Annotated[
+    str,
+    typer.Argument(metavar="EXECUTION", help="Execution ARN, or execution name (with the state machine)."),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", min=1.0, help="Stop following after this many seconds (the run goes on)."),
+]
+IntervalOption = Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between two polls.")]
+InputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--input", help="Execution input as a JSON file ('-' for stdin); the flags below override it."
+    ),
+]
+EnvironmentOption = Annotated[
+    str | None, typer.Option("--environment", help="Environment (default: the stack's).")
+]
+ReleaseOption = Annotated[str | None, typer.Option("--release", help="Release this migration belongs to.")]
+FunctionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--function", help="A function to switch (repeatable; default: discover ElastiCache users)."
+    ),
+]
+RemoveKeyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--remove-key", help="An old variable to remove at cutover, e.g. an auth-token ARN (repeatable)."
+    ),
+]
+
+
+@contextmanager
+def _operator_errors() -> Iterator[None]:
+    """One clear line on stderr and the documented exit code, never a traceback."""
+    try:
+        yield
+    except OperatorError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        console.print(
+            "stopped following; the execution goes on (watch it again with `redis-migration watch`)"
+        )
+        raise typer.Exit(130) from None
+
+
+def _connect(
+    region: str | None, state_machine_arn: str | None, stack_name: str | None, *, execution: str | None = None
+) -> tuple[StepFunctions, str | None]:
+    """The Step Functions session and the state machine ARN (None when an execution ARN is enough)."""
+    hint = execution if execution and execution.startswith("arn:") else None
+    if execution is not None and (hint or not (state_machine_arn or stack_name)):
+        # What was typed is checked before any session exists: a typo is a typo in any region.
+        resolve_execution_arn(execution, state_machine_arn)
+    session = make_session(region, hint, state_machine_arn)
+    needs_machine = execution is None or hint is None
+    machine = resolve_state_machine_arn(session, state_machine_arn, stack_name) if needs_machine else None
+    return StepFunctions(session), machine
+
+
+def _read_input(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        document = json.loads(text)
+    except OSError as error:
+        raise OperatorError(f"cannot read --input {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise OperatorError(f"--input {path} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise OperatorError(f"--input {path} must hold a JSON object (the execution input)")
+    return document
+
+
+def _execution_input(
+    path: Path | None,
+    environment: str | None,
+    release: str | None,
+    functions: list[str] | None,
+    remove_keys: list[str] | None,
+    **flags: bool,
+) -> dict[str, Any]:
+    raw = _read_input(path)
+    given: dict[str, Any] = {
+        "environment": environment,
+        "release": release,
+        "functions": functions or None,
+        "removeKeys": remove_keys or None,
+    }
+    raw.update({key: value for key, value in given.items() if value is not None})
+    raw.update({key: True for key, value in flags.items() if value})
+    return validated_input(raw)
+
+
+def _follow(sfn: StepFunctions, execution_arn: str, timeout: float, interval: float) -> int:
+    """Print each state as it happens, then the outcome; answer the execution's exit code."""
+    name = execution_arn.rsplit(":", 1)[-1]
+    lines = ProgressLines(name)
+    sfn.describe(execution_arn)  # a wrong ARN or missing credentials fail here, before any output
+    console.print(f"following {name}")
+
+    def show(event: dict[str, Any]) -> None:
+        line = lines(event)
+        if line is not None:
+            console.print(escape(line), soft_wrap=True)
+
+    described = sfn.follow(execution_arn, show, timeout_s=timeout, interval_s=interval)
+    code = exit_code_of(described)
+    console.print(f"{described['status']} (exit {code}): {escape(outcome_of(described))}", soft_wrap=True)
+    if described.get("error"):
+        console.print(
+            f"  error: {escape(str(described['error']))}: {escape(str(described.get('cause')))}",
+            soft_wrap=True,
+        )
+    return code
+
+
+@app.command(name="plan")
+def plan_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    input_path: InputOption = None,
+    environment: EnvironmentOption = None,
+    release: ReleaseOption = None,
+    function: FunctionOption = None,
+    remove_key: RemoveKeyOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    timeout: TimeoutOption = 600.0,
+    interval: IntervalOption = 2.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Dry run: show what a migration would change (functions, values, ingress, install). Changes nothing.
+
+    Starts the workflow with dryRun: it validates the input, checks the preconditions and stops with the plan.
+    """
+    with _operator_errors():
+        execution_input = {
+            **_execution_input(input_path, environment, release, function, remove_key),
+            "dryRun": True,
+        }
+        sfn, machine = _connect(region, state_machine_arn, stack_name)
+        assert machine is not None  # a start always needs the state machine
+        name = execution_name(
+            "plan", execution_input.get("environment") or environment_of_state_machine(machine), release
+        )
+        arn = sfn.start(machine, name, execution_input)
+        console.print(f"dry run {name} started; waiting for the plan")
+        described = sfn.follow(arn, lambda _event: None, timeout_s=timeout, interval_s=interval)
+        output = parse_json(described.get("output"))
+        if described["status"] != "SUCCEEDED" or not isinstance(output, dict) or "plan" not in output:
+            error = f"{described.get('error')}: {described.get('cause')}"
+            raise OperatorError(
+                f"the dry run {name} ended {described['status']}: {error}", exit_code_of(described)
+            )
+        if as_json:
+            typer.echo(json.dumps(output["plan"], indent=2))
+        else:
+            typer.echo("\n".join(plan_lines(output["plan"], name)))
+
+
+@app.command(name="start")
+def start_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    input_path: InputOption = None,
+    environment: EnvironmentOption = None,
+    release: ReleaseOption = None,
+    function: FunctionOption = None,
+    remove_key: RemoveKeyOption = None,
+    require_approval: Annotated[
+        bool, typer.Option("--require-approval", help="Pause before the cutover until `approve`.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Execution name (default: environment-release-UTC).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the execution (like `watch`) and exit with its status.")
+    ] = False,
+    timeout: TimeoutOption = 3600.0,
+    interval: IntervalOption = 2.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Start a migration. Prints the execution ARN on stdout; with --wait, follows it to the end.
+
+    The input is checked here with the workflow's own model first: a bad field is named and nothing
+    starts (exit 2).
+    """
+    with _operator_errors():
+        execution_input = _execution_input(
+            input_path, environment, release, function, remove_key, requireApproval=require_approval
+        )
+        sfn, machine = _connect(region, state_machine_arn, stack_name)
+        assert machine is not None  # a start always needs the state machine
+        chosen = name or execution_name(
+            execution_input.get("environment") or environment_of_state_machine(machine),
+            execution_input.get("release"),
+        )
+        arn = sfn.start(machine, chosen, execution_input)
+        typer.echo(arn)
+        console.print(f"started {chosen}")
+        if wait:
+            raise typer.Exit(_follow(sfn, arn, timeout, interval))
+
+
+@app.command(name="watch")
+def watch_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    execution: ExecutionArgument,
+    timeout: TimeoutOption = 3600.0,
+    interval: IntervalOption = 2.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Follow an execution: each state as it is entered, each failure, then the outcome.
+
+    Exits with the execution's status: 0 succeeded, 3 failed and rolled back, 4 rollback failed,
+    1 aborted or timed out.
+    """
+    with _operator_errors():
+        sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
+        raise typer.Exit(_follow(sfn, resolve_execution_arn(execution, machine), timeout, interval))
+
+
+@app.command(name="approve")
+def approve_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    execution: ExecutionArgument,
+    comment: Annotated[str | None, typer.Option("--comment", help="Recorded with the approval.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Then follow the execution to the end.")] = False,
+    timeout: TimeoutOption = 3600.0,
+    interval: IntervalOption = 2.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Approve the cutover of an execution waiting at WaitForApproval (who and when are recorded)."""
+    with _operator_errors():
+        sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
+        arn = resolve_execution_arn(execution, machine)
+        answer = sfn.approve(arn, comment)
+        console.print(f"approved by {escape(answer['by'])}: the cutover goes on")
+        if wait:
+            raise typer.Exit(_follow(sfn, arn, timeout, interval))
+
+
+@app.command(name="reject")
+def reject_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    execution: ExecutionArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded as the cause of ApprovalRejected).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Then follow the rollback to the end.")] = False,
+    timeout: TimeoutOption = 3600.0,
+    interval: IntervalOption = 2.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Reject the cutover: nothing was switched yet; the run rolls back and fails with ApprovalRejected."""
+    with _operator_errors():
+        sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
+        arn = resolve_execution_arn(execution, machine)
+        answer = sfn.reject(arn, reason)
+        console.print(f"rejected by {escape(answer['by'])}: the run rolls back (no function was switched)")
+        if wait:
+            raise typer.Exit(_follow(sfn, arn, timeout, interval))
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command(name="history")
+def history_command(
+    execution: ExecutionArgument,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="table, json or markdown.")
+    ] = ReportFormat.table,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """The audit report of an execution: trigger, input, states, functions changed, errors, rollback."""
+    with _operator_errors():
+        sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
+        arn = resolve_execution_arn(execution, machine)
+        described = sfn.describe(arn)
+        report = build_report(
+            described, sfn.history(arn), exit_code=exit_code_of(described), outcome=outcome_of(described)
+        )
+        if output_format is ReportFormat.json:
+            typer.echo(report.to_json())
+        elif output_format is ReportFormat.markdown:
+            typer.echo(render_markdown(report), nl=False)
+        else:
+            render_table(report, stdout)
+
+
+@app.command(name="rollback")
+def rollback_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    execution: ExecutionArgument,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Execution name (default: rollback-<execution>).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the rollback and exit with its status.")
+    ] = False,
+    timeout: TimeoutOption = 3600.0,
+    interval: IntervalOption = 2.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Roll back a migration that succeeded earlier (e.g. after the 24-48 h soak), from its recorded output.
+
+    Only a SUCCEEDED migration is accepted. Functions get their recorded values back where they still hold the
+    migration's values; the ingress rule it added is removed; the secret and the Redis stay.
+    """
+    with _operator_errors():
+        sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
+        arn = resolve_execution_arn(execution, machine)
+        rollback = rollback_input(sfn.describe(arn))
+        original = arn.rsplit(":", 1)[-1]
+        # The default name is derived from the migration's, so a second rollback of it is refused
+        # by Step Functions (ExecutionAlreadyExists) instead of running twice.
+        chosen = name or f"rollback-{original}"[:MAX_EXECUTION_NAME]
+        rollback_machine = machine or arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
+        started = sfn.start(rollback_machine, chosen, rollback)
+        typer.echo(started)
+        console.print(f"started {chosen}: rollback of {original}")
+        if wait:
+            raise typer.Exit(_follow(sfn, started, timeout, interval))
+
+
+def main() -> None:
+    """Entry point for `python -m redis_migration_ops`."""
+    app()

@@ -1,0 +1,442 @@
+"""Operating the deployed workflow: start, follow, approve or reject, and roll back executions.
+
+Everything here talks to Step Functions (and, to find the state machine, CloudFormation) through
+a boto3 session, so the same code drives real AWS and the local engine's moto. The CLI is a thin
+layer over this module; every failure an operator can cause or meet is an :class:`OperatorError`
+carrying one clear line and the exit code to use, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+from pydantic import ValidationError
+from redis_migration.models import MigrationInput, describe_validation_error
+
+from redis_migration_ops.audit import HistoryIndex, parse_json
+from redis_migration_ops.rehearsal import (
+    EXIT_MIGRATED,
+    EXIT_ROLLBACK_FAILED,
+    EXIT_ROLLED_BACK,
+    EXIT_UNEXPECTED,
+    EXIT_USAGE,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+STATE_MACHINE_ARN_ENV = "REDIS_MIGRATION_STATE_MACHINE_ARN"
+APPROVAL_STATE = "WaitForApproval"
+APPROVAL_REJECTED = "ApprovalRejected"
+MAX_EXECUTION_NAME = 80
+# Statuses in which an execution may still change (PENDING_REDRIVE: a redrive was asked for).
+_LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_ARN = re.compile(
+    r"^arn:(?P<partition>[a-z-]+):states:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):(?P<kind>[A-Za-z]+):"
+)
+# Error codes that mean "what you typed does not name anything": usage (2), not an AWS failure.
+_USAGE_CODES = frozenset(
+    {
+        "ExecutionDoesNotExist",
+        "InvalidArn",
+        "StateMachineDoesNotExist",
+        "InvalidName",
+        "InvalidExecutionInput",
+        "ExecutionAlreadyExists",
+        "InvalidToken",
+        "TaskDoesNotExist",
+        "TaskTimedOut",
+        "ValidationError",
+        "ValidationException",
+    }
+)
+
+Event = dict[str, Any]
+OnEvent = Callable[[Event], None]
+
+
+class OperatorError(Exception):
+    """Something the operator must know, in one line, with the exit code the CLI ends with."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn botocore's exceptions into one-line OperatorErrors (2: your input, 1: the environment)."""
+    try:
+        yield
+    except NoRegionError:
+        raise OperatorError(
+            "no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile)", EXIT_USAGE
+        ) from None
+    except (NoCredentialsError, PartialCredentialsError):
+        raise OperatorError(
+            "no AWS credentials found: set AWS_PROFILE or run `aws configure` / `aws sso login`",
+            EXIT_UNEXPECTED,
+        ) from None
+    except EndpointConnectionError as error:
+        raise OperatorError(f"cannot reach AWS: {error}", EXIT_UNEXPECTED) from None
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "")) or "ClientError"
+        message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+        exit_code = EXIT_USAGE if code in _USAGE_CODES else EXIT_UNEXPECTED
+        raise OperatorError(f"{code}: {message}", exit_code) from None
+    except BotoCoreError as error:
+        raise OperatorError(f"AWS client error: {error}", EXIT_UNEXPECTED) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding things: region, state machine, execution.
+
+
+def region_of_arn(arn: str | None) -> str | None:
+    """The region inside a Step Functions ARN (an ARN names its region; trust it over defaults)."""
+    match = _ARN.match(arn or "")
+    return match["region"] if match else None
+
+
+def make_session(region: str | None, *arns: str | None) -> boto3.Session:
+    """A session in ``region``, else the region of the first ARN given, else the AWS defaults.
+
+    Raises OperatorError when no region can be found at all (before any call is made).
+    """
+    chosen = region or next((found for found in map(region_of_arn, arns) if found), None)
+    session = boto3.Session(region_name=chosen) if chosen else boto3.Session()
+    if not session.region_name:
+        raise OperatorError(
+            "no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile)", EXIT_USAGE
+        )
+    return session
+
+
+def resolve_state_machine_arn(session: boto3.Session, explicit: str | None, stack_name: str | None) -> str:
+    """``--state-machine-arn`` (or its environment variable), else the stack's ``StateMachineArn`` output."""
+    if explicit:
+        if not _ARN.match(explicit) or ":stateMachine:" not in explicit:
+            raise OperatorError(f"not a state machine ARN: {explicit!r}")
+        return explicit
+    if not stack_name:
+        raise OperatorError(
+            "which state machine? pass --state-machine-arn, "
+            f"set {STATE_MACHINE_ARN_ENV}, or pass --stack-name"
+        )
+    with aws_errors():
+        stacks = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    outputs = {item["OutputKey"]: item.get("OutputValue", "") for item in stacks[0].get("Outputs", [])}
+    if not outputs.get("StateMachineArn"):
+        raise OperatorError(
+            f"stack {stack_name} has no StateMachineArn output; is it a redis-migration stack?"
+        )
+    return str(outputs["StateMachineArn"])
+
+
+def resolve_execution_arn(execution: str, state_machine_arn: str | None) -> str:
+    """A full execution ARN as given, or an execution name resolved against the state machine."""
+    if execution.startswith("arn:"):
+        if not _ARN.match(execution) or ":execution:" not in execution:
+            raise OperatorError(f"not an execution ARN: {execution!r}")
+        return execution
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,80}", execution):
+        raise OperatorError(f"not an execution name or ARN: {execution!r}")
+    if not state_machine_arn:
+        raise OperatorError(
+            f"execution {execution!r} is a name: pass its full ARN, or say which state machine with "
+            f"--state-machine-arn, {STATE_MACHINE_ARN_ENV} or --stack-name"
+        )
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + execution
+
+
+def environment_of_state_machine(state_machine_arn: str) -> str | None:
+    """The template names the state machine ``<project>-redis-migration-<environment>``."""
+    name = state_machine_arn.rsplit(":", 1)[-1]
+    head, separator, environment = name.rpartition("-redis-migration-")
+    return environment if separator and head else None
+
+
+def execution_name(*parts: str | None, now: datetime | None = None) -> str:
+    """``<parts>-<UTC time>``: what started, for which environment and release, and when.
+
+    Step Functions allows 80 characters of ``[A-Za-z0-9-_]``; the parts are cleaned and the
+    longest is shortened so the timestamp always survives.
+    """
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    cleaned = [_NAME_UNSAFE.sub("-", part).strip("-") for part in parts if part]
+    cleaned = [part for part in cleaned if part]
+    budget = MAX_EXECUTION_NAME - len(stamp) - len(cleaned)
+    while sum(len(part) for part in cleaned) > budget:
+        longest = max(range(len(cleaned)), key=lambda index: len(cleaned[index]))
+        cleaned[longest] = cleaned[longest][: len(cleaned[longest]) - 1].rstrip("-") or "x"
+    return "-".join([*cleaned, stamp])
+
+
+def validated_input(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a start input with the workflow's own model; answer it as the workflow will read it.
+
+    The same pydantic model as ValidateInput, so a typo is refused here, before anything starts.
+    """
+    try:
+        given = MigrationInput.model_validate(dict(raw))
+    except ValidationError as error:
+        raise OperatorError(f"invalid input: {describe_validation_error(error)}") from None
+    return given.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exit status of an execution.
+
+
+def exit_code_of(described: Mapping[str, Any]) -> int:
+    """0 succeeded; 3 failed and rolled back (nothing left changed); 4 RollbackFailed; 1 anything else."""
+    status = described.get("status")
+    if status == "SUCCEEDED":
+        return EXIT_MIGRATED
+    if status == "FAILED":
+        return EXIT_ROLLBACK_FAILED if described.get("error") == "RollbackFailed" else EXIT_ROLLED_BACK
+    return EXIT_UNEXPECTED
+
+
+def outcome_of(described: Mapping[str, Any]) -> str:
+    """One line saying what the end state means for the operator."""
+    status = str(described.get("status"))
+    output = parse_json(described.get("output"))
+    if status == "SUCCEEDED":
+        return {
+            "planned": "dry run: nothing was changed",
+            "migrated": "migrated: every function uses the new Redis",
+            "rolledBack": "rolled back: every function is back on its recorded values",
+        }.get(str((output or {}).get("outcome")) if isinstance(output, dict) else "", "succeeded")
+    if status == "FAILED":
+        if described.get("error") == "RollbackFailed":
+            return "ROLLBACK FAILED: something is left to do by hand (see the cause)"
+        return f"failed with {described.get('error')}; everything this run changed was put back"
+    if status in _LIVE_STATUSES:
+        return "still running"
+    return (
+        f"{status.lower()}: the run stopped where it was; check the functions (history shows how far it got)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Step Functions.
+
+
+@dataclass
+class StepFunctions:
+    """The calls an operator makes, on one session."""
+
+    session: boto3.Session
+
+    def __post_init__(self) -> None:
+        with aws_errors():
+            self.client: SFNClient = self.session.client("stepfunctions")
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        with aws_errors():
+            return dict(self.client.describe_execution(executionArn=execution_arn))
+
+    def history(self, execution_arn: str) -> list[Event]:
+        """Every event, oldest first."""
+        events: list[Event] = []
+        with aws_errors():
+            paginator = self.client.get_paginator("get_execution_history")
+            for page in paginator.paginate(executionArn=execution_arn, PaginationConfig={"PageSize": 1000}):
+                events.extend(dict(event) for event in page["events"])
+        return events
+
+    def start(self, state_machine_arn: str, name: str, execution_input: Mapping[str, Any]) -> str:
+        with aws_errors():
+            response = self.client.start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(dict(execution_input))
+            )
+        return str(response["executionArn"])
+
+    def follow(
+        self,
+        execution_arn: str,
+        on_event: OnEvent,
+        *,
+        timeout_s: float,
+        interval_s: float,
+    ) -> dict[str, Any]:
+        """Report every history event once, as it appears, until the execution ends or the deadline.
+
+        Raises OperatorError (exit 1) when the deadline passes first: the execution goes on.
+        """
+        deadline = time.monotonic() + timeout_s
+        seen: set[int] = set()
+        while True:
+            described = self.describe(execution_arn)
+            for event in self.history(execution_arn):
+                if event["id"] not in seen:
+                    seen.add(event["id"])
+                    on_event(event)
+            if described["status"] not in _LIVE_STATUSES:
+                return described
+            if time.monotonic() >= deadline:
+                raise OperatorError(
+                    f"still running after {timeout_s:.0f} s; it goes on (watch it again, or see the console)",
+                    EXIT_UNEXPECTED,
+                )
+            time.sleep(interval_s)
+
+    def caller(self) -> str:
+        """Who is answering (the IAM identity's ARN), recorded with the approval."""
+        with aws_errors():
+            return str(self.session.client("sts").get_caller_identity()["Arn"])
+
+    def pending_approval_token(self, execution_arn: str) -> str:
+        """The task token of the approval gate the execution is waiting at, or a clear refusal."""
+        described = self.describe(execution_arn)
+        if described["status"] not in _LIVE_STATUSES:
+            raise OperatorError(
+                f"execution {described['name']} is {described['status']}; "
+                "there is nothing to approve or reject"
+            )
+        history = self.history(execution_arn)
+        token = pending_task_token(history, APPROVAL_STATE)
+        if token is None:
+            raise OperatorError(
+                f"execution {described['name']} is not waiting for approval (now: "
+                f"{HistoryIndex(history).current_state() or 'starting'}); "
+                "try again once `watch` shows WaitForApproval"
+            )
+        return token
+
+    def approve(self, execution_arn: str, comment: str | None) -> dict[str, Any]:
+        """Let the cutover go ahead; the answer (who, when, comment) is recorded in the history."""
+        token = self.pending_approval_token(execution_arn)
+        answer = {"decision": "approved", "by": self.caller(), "at": _now(), "comment": comment}
+        with aws_errors():
+            self.client.send_task_success(taskToken=token, output=json.dumps(answer))
+        return answer
+
+    def reject(self, execution_arn: str, reason: str) -> dict[str, Any]:
+        """Stop before the cutover: WaitForApproval fails with ApprovalRejected and the run rolls back."""
+        token = self.pending_approval_token(execution_arn)
+        answer = {"decision": "rejected", "by": self.caller(), "at": _now(), "comment": reason}
+        with aws_errors():
+            self.client.send_task_failure(
+                taskToken=token,
+                error=APPROVAL_REJECTED,
+                cause=f"rejected by {answer['by']}: {reason}"[:32768],
+            )
+        return answer
+
+
+def pending_task_token(history: list[Event], state_name: str) -> str | None:
+    """The token of ``state_name``'s latest ``.waitForTaskToken`` call, if nothing answered it yet.
+
+    The token is in the TaskScheduled event's parameters: ``Message`` (a JSON string) → ``taskToken``.
+    """
+    index = HistoryIndex(history)
+    entered = [
+        event for event in history if index.state_name(event) == state_name and index.is_entered(event)
+    ]
+    if not entered:
+        return None
+    latest = entered[-1]
+    token: str | None = None
+    for event in history:
+        if event["id"] <= latest["id"] or index.owning_entered_id(event) != latest["id"]:
+            continue
+        if event["type"] in {"TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskAborted"}:
+            return None
+        if event["type"] == "TaskStateExited":
+            return None
+        details = event.get("taskScheduledEventDetails")
+        if details:
+            parameters = parse_json(details.get("parameters"))
+            message = parse_json(parameters.get("Message")) if isinstance(parameters, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("taskToken"), str):
+                token = message["taskToken"]
+    return token
+
+
+def rollback_input(described: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"rollbackOf": <output>}`` of a migration that succeeded; a clear refusal for anything else."""
+    name = described.get("name", described.get("executionArn"))
+    if described.get("status") != "SUCCEEDED":
+        raise OperatorError(
+            f"execution {name} is {described.get('status')}, not SUCCEEDED: only a succeeded migration is "
+            "rolled back this way (a failed one already rolled itself back; see `history`)"
+        )
+    output = parse_json(described.get("output"))
+    outcome = output.get("outcome") if isinstance(output, dict) else None
+    if outcome != "migrated":
+        raise OperatorError(
+            f"execution {name} is not a migration (its outcome is {outcome!r}, "
+            "e.g. a dry run or a rollback); "
+            "there is nothing to roll back"
+        )
+    return {"rollbackOf": output}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ProgressLines:
+    """Turns history events, as they arrive, into the lines `watch` prints (None: nothing to say)."""
+
+    def __init__(self, execution_name: str) -> None:
+        self.execution_name = execution_name
+        self._events: dict[int, Event] = {}
+
+    def __call__(self, event: Event) -> str | None:
+        self._events[int(event["id"])] = event
+        clock = _clock(event.get("timestamp"))
+        entered = event.get("stateEnteredEventDetails")
+        if entered and str(event["type"]).endswith("StateEntered"):
+            document = parse_json(entered.get("input"))
+            item = document.get("functionName") if isinstance(document, dict) else None
+            line = f"{clock}  → {entered['name']}" + (f"  {item}" if isinstance(item, str) else "")
+            if entered["name"] == APPROVAL_STATE:
+                line += (
+                    f"\n{clock}    waiting for approval: redis-migration approve {self.execution_name}"
+                    f"  (or: reject {self.execution_name} --reason ...)"
+                )
+            return line
+        kind = str(event["type"])
+        if kind.startswith("Execution") or not kind.endswith(("Failed", "TimedOut")):
+            return None
+        details = next(
+            (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
+        )
+        state = self._owning_state(event)
+        cause = str(details.get("cause") or "")
+        return f"{clock}    ✗ {state}: {details.get('error') or kind}" + (f": {cause[:240]}" if cause else "")
+
+    def _owning_state(self, event: Event) -> str:
+        previous = self._events.get(int(event.get("previousEventId") or 0))
+        while previous is not None:
+            details = previous.get("stateEnteredEventDetails")
+            if details:
+                return str(details["name"])
+            previous = self._events.get(int(previous.get("previousEventId") or 0))
+        return "?"
+
+
+def _clock(timestamp: Any) -> str:
+    if isinstance(timestamp, datetime):
+        return timestamp.astimezone(UTC).strftime("%H:%M:%S")
+    return str(timestamp or "")[11:19]

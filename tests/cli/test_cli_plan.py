@@ -1,0 +1,104 @@
+"""`plan` (a dry run) changes nothing and shows what would change; `rollback` refuses a dry run."""
+
+from __future__ import annotations
+
+import json
+
+from redis_migration_ops.rehearsal import ELASTICACHE_ENDPOINT, OLD_AUTH_KEY
+from tests.cli.conftest import POLL_S, LocalStack
+
+
+def test_plan_changes_nothing_and_shows_every_change(local_stack: LocalStack) -> None:
+    # Given a rehearsal account that was never migrated
+    before = local_stack.snapshot()
+    secrets_before = local_stack.secret_names()
+    # When an operator asks for the plan
+    result = local_stack.cli(
+        *local_stack.with_machine(
+            "plan", "--release", "v2.14.0", "--remove-key", OLD_AUTH_KEY, "--interval", POLL_S
+        )
+    )
+    # Then nothing changed: every function's environment, the security group, the secrets
+    assert result.exit_code == 0, result.stderr
+    assert local_stack.snapshot() == before
+    assert local_stack.secret_names() == secrets_before
+    assert local_stack.secret_name not in secrets_before
+    # And the plan names each function, each managed value old → new, the rule and the install
+    plan = result.stdout
+    ip = local_stack.account.private_ip
+    for function in local_stack.account.client_functions:
+        assert f"  {function}\n" in plan
+    for function in local_stack.account.other_functions:
+        assert function not in plan
+    assert plan.count(f"REDIS_HOST: {ELASTICACHE_ENDPOINT} → {ip}") == 3
+    assert plan.count(f"REDIS_PASSWORD_SECRET_ARN: (absent) → (new secret {local_stack.secret_name})") == 3
+    assert plan.count(f"{OLD_AUTH_KEY}: {local_stack.account.old_auth_secret_arn} → (absent)") == 3
+    assert f"Ingress: allow tcp 6379 to {local_stack.account.redis_group_id} from" in plan
+    assert local_stack.account.client_group_id in plan
+    assert local_stack.account.probe_group_id in plan
+    assert f"Install: Redis 7 on {local_stack.account.instance_id} ({ip}" in plan
+    assert "maxmemory 512mb allkeys-lru" in plan
+    assert "Nothing was changed (dry run plan-rehearsal-v2-14-0-" in plan
+
+
+def test_plan_json_is_the_recorded_plan(local_stack: LocalStack) -> None:
+    # Given the same account
+    # When the plan is asked for as JSON, with an explicit function list from an input file
+    path = local_stack.input_file(
+        "plan", functions=local_stack.account.client_functions[:1], release="v2.14.1"
+    )
+    result = local_stack.cli(
+        *local_stack.with_machine("plan", "--input", str(path), "--json", "--interval", POLL_S)
+    )
+    # Then it is CheckPreconditions' plan for exactly that function, as a dry run
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert [f["functionName"] for f in plan["functions"]] == local_stack.account.client_functions[:1]
+    assert plan["request"]["dryRun"] is True
+    assert plan["request"]["release"] == "v2.14.1"
+    assert plan["target"]["REDIS_PASSWORD_SECRET_ARN"] is None
+
+
+def test_rollback_refuses_a_dry_run(local_stack: LocalStack) -> None:
+    # Given a dry run that succeeded
+    planned = local_stack.cli(*local_stack.with_machine("plan", "--release", "v9", "--interval", POLL_S))
+    assert planned.exit_code == 0, planned.stderr
+    name = planned.stderr.split("dry run ", 1)[1].split(" ", 1)[0]
+    # When a rollback of it is asked for
+    result = local_stack.cli(*local_stack.with_machine("rollback", name))
+    # Then it is refused in one line (exit 2): a dry run changed nothing
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "is not a migration (its outcome is 'planned'" in result.stderr
+
+
+def test_start_refuses_a_bad_input_before_starting_anything(local_stack: LocalStack) -> None:
+    # Given an input with a typo'd field and a bad value
+    path = local_stack.input_file("bad", release="v1", maxmemory="lots", requireAproval=True)
+    executions_before = local_stack.engine.client("stepfunctions").list_executions(
+        stateMachineArn=local_stack.state_machine_arn
+    )["executions"]
+    # When it is started
+    result = local_stack.cli(*local_stack.with_machine("start", "--input", str(path)))
+    # Then one line names each bad field, exit 2, and no execution was started
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "maxmemory" in result.stderr
+    assert "requireAproval" in result.stderr
+    executions_after = local_stack.engine.client("stepfunctions").list_executions(
+        stateMachineArn=local_stack.state_machine_arn
+    )["executions"]
+    assert len(executions_after) == len(executions_before)
+
+
+def test_an_execution_that_does_not_exist_is_one_clear_line_exit_2(local_stack: LocalStack) -> None:
+    # Given a well-formed ARN of an execution that does not exist, and a name that does not either
+    missing = local_stack.state_machine_arn.replace(":stateMachine:", ":execution:") + ":no-such-run"
+    for arguments in (["watch", missing], local_stack.with_machine("history", "no-such-run")):
+        # When the operator asks about it
+        result = local_stack.cli(*arguments)
+        # Then one line names the problem, exit 2, no traceback
+        assert result.exit_code == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("error: ExecutionDoesNotExist")
