@@ -33,6 +33,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from redis_migration_ops.local_engine.patches import (
+    INJECTED_ERROR,
     AddressMap,
     FailureInjection,
     FailureInjector,
@@ -130,7 +131,7 @@ class LocalEngine:
         self._routes = AddressMap()
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
-            InstantWaits(self._waits),
+            InstantWaits(self._waits, self._ssm.wait_idle),
             FailureInjection(self._injector),
             InProcessLambda(self._registry),
             LambdaRevisionId(),
@@ -411,10 +412,12 @@ class LocalEngine:
         """Every Wait state and Retry backoff requested so far (none was slept)."""
         return self._waits.snapshot()
 
-    def fail_at(self, state_name: str, k: int = 1) -> None:
-        """Make the k-th invocation of Task state ``state_name`` fail with ``RehearsalInjectedFailure``.
+    def fail_at(self, state_name: str, k: int = 1, error: str = INJECTED_ERROR) -> None:
+        """Make the k-th invocation of Task state ``state_name`` fail with ``error``.
 
-        Invocations are counted per execution and include Map iterations and retries.
+        The default error is permanent (``RehearsalInjectedFailure``); pass a transient one
+        (``TransientError``) to see Retry at work. Invocations are counted per execution and
+        include Map iterations and retries.
         """
         tasks = set()
         for definition in self._definitions.values():
@@ -423,7 +426,7 @@ class LocalEngine:
             raise LocalEngineError("deploy() before fail_at(): the Task states come from the definition")
         if state_name not in tasks:
             raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
-        self._injector.fail_at(state_name, k)
+        self._injector.fail_at(state_name, k, error)
 
     def clear_failures(self) -> None:
         """Forget every :meth:`fail_at`: executions started from now on run without injected failures."""

@@ -16,13 +16,16 @@ import datetime
 import hashlib
 import importlib.util
 import ipaddress
+import itertools
 import json
 import logging
+import re
 import socket
 import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,25 +310,65 @@ def _hash(value: Any, algorithm: Any) -> str:
     return hashlib.new(algorithms[algorithm], str(value).encode("utf-8")).hexdigest()
 
 
+class _BoundValues:
+    """Variable values handed to jsonata-python as bindings instead of as JSONata source text.
+
+    moto embeds every variable's JSON value into the expression text (``($plan := {...}; expr)``)
+    and evaluates that; jsonata-python parses in pure Python, so a large ``$plan`` made every
+    evaluation slow and a Map over N functions cost O(N^2). The encoder now registers each value
+    and writes only a reference (``$plan := $__v42;``); the evaluator binds the references.
+    Bounded: moto re-evaluates a composed expression at most a couple of times right away (its
+    output validations), so only recent values are needed.
+    """
+
+    LIMIT = 20_000
+    PATTERN = re.compile(r"\$(__v[0-9]+)\b")
+
+    def __init__(self) -> None:
+        self._values: OrderedDict[str, Any] = OrderedDict()
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+
+    def register(self, value: Any) -> str:
+        name = f"__v{next(self._ids)}"
+        with self._lock:
+            self._values[name] = value
+            while len(self._values) > self.LIMIT:
+                self._values.popitem(last=False)
+        return name
+
+    def bindings_for(self, expression: str) -> dict[str, Any]:
+        with self._lock:
+            return {name: self._values[name] for name in self.PATTERN.findall(expression)}
+
+
+_BOUND = _BoundValues()
+
+
 def evaluate_jsonata(expression: str) -> Any:
     """Evaluate a complete JSONata expression with jsonata-python; the result is plain JSON."""
     try:
         compiled = jsonata.Jsonata(expression)
         compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
         compiled.register_lambda("hash", _hash)
-        result = compiled.evaluate(None)
+        result = compiled.evaluate(None, _BOUND.bindings_for(expression))
+    except KeyError as error:
+        raise moto_jsonata.JSONataException("States.Runtime", f"variable value expired: {error}") from error
     except Exception as error:
         raise moto_jsonata.JSONataException("States.QueryEvaluationError", str(error)) from error
     return _json_native(result)
 
 
 def encode_variable_declarations(bindings: dict[str, Any]) -> str:
-    """moto's encoder, with string values escaped (moto embeds them as ``"{value}"`` verbatim)."""
+    """moto's encoder, but each value is bound by reference (see :class:`_BoundValues`).
+
+    The JSON round trip keeps moto's conversions (the context object holds datetimes) and gives
+    the evaluation its own copy, so nothing it does can change the stored variable.
+    """
     parts = []
     for reference, value in bindings.items():
-        # moto's to_json_str: the context object holds datetimes (Execution.StartTime).
-        literal = to_json_str(value) if isinstance(value, str) else to_json_str(value, separators=(",", ":"))
-        parts.append(f"{reference}:={literal};")
+        plain = json.loads(to_json_str(value, separators=(",", ":")))
+        parts.append(f"{reference}:=${_BOUND.register(plain)};")
     return "".join(parts)
 
 
@@ -402,19 +445,28 @@ class InstantWaits(MotoPatch):
     ``RetrierDecl._eval_body``) wait in real time.
 
     Fill: both return at once and record (state name, kind, seconds) in a :class:`WaitRecorder`.
+    One exception keeps rehearsals honest: while real work runs on a sandbox host (the install
+    script), a Wait state lasts until that work ends or its requested seconds pass, whichever is
+    first. Otherwise an instant poll loop would spin dozens of times during a one-second install
+    and the rehearsal's poll count and requested waits would mean nothing.
     """
 
-    def __init__(self, recorder: WaitRecorder) -> None:
+    def __init__(self, recorder: WaitRecorder, until_idle: Callable[[float], None] | None = None) -> None:
         super().__init__()
         self._recorder = recorder
+        self._until_idle = until_idle
 
     def install(self) -> None:
         recorder = self._recorder
         current = threading.local()
         original_retrier_body = retrier_decl.RetrierDecl._eval_body
 
+        until_idle = self._until_idle
+
         def wait_interval(function: WaitFunction, env: Any, wait_seconds: int) -> None:
             recorder.add(WaitRecord(_state_name(env), "Wait", float(wait_seconds)))
+            if until_idle is not None:
+                until_idle(float(wait_seconds))
 
         def retrier_eval_body(retrier: Any, env: Any) -> None:
             current.state_name = _state_name(env)
@@ -437,16 +489,16 @@ class FailureInjector:
     """Which Task invocations must fail, and how many times each Task state ran, per execution."""
 
     def __init__(self) -> None:
-        self._targets: dict[str, set[int]] = {}
+        self._targets: dict[str, dict[int, str]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def fail_at(self, state_name: str, k: int) -> None:
-        """Make the k-th invocation of ``state_name`` (in each execution) fail."""
+    def fail_at(self, state_name: str, k: int, error: str = INJECTED_ERROR) -> None:
+        """Make the k-th invocation of ``state_name`` (in each execution) fail with ``error``."""
         if k < 1:
             raise ValueError("k counts invocations from 1")
         with self._lock:
-            self._targets.setdefault(state_name, set()).add(k)
+            self._targets.setdefault(state_name, {})[k] = error
 
     def clear(self) -> None:
         """Forget every chosen failure (counts stay): the next executions run clean."""
@@ -458,13 +510,13 @@ class FailureInjector:
         with self._lock:
             return self._counts.get((execution_arn, state_name), 0)
 
-    def next_invocation(self, execution_arn: str, state_name: str) -> tuple[int, bool]:
-        """Count one invocation; answer its number and whether it must fail."""
+    def next_invocation(self, execution_arn: str, state_name: str) -> tuple[int, str | None]:
+        """Count one invocation; answer its number and the error it must fail with (or None)."""
         with self._lock:
             key = (execution_arn, state_name)
             count = self._counts.get(key, 0) + 1
             self._counts[key] = count
-            return count, count in self._targets.get(state_name, set())
+            return count, self._targets.get(state_name, {}).get(count)
 
 
 class FailureInjection(MotoPatch):
@@ -487,17 +539,17 @@ class FailureInjection(MotoPatch):
         def evaluate_with_timeout(state: ExecutionState, env: Any) -> None:
             if isinstance(state, StateTask):
                 execution_arn = str(env.states.context_object.context_object_data["Execution"]["Id"])
-                count, fail = injector.next_invocation(execution_arn, state.name)
-                if fail:
+                count, error = injector.next_invocation(execution_arn, state.name)
+                if error is not None:
                     cause = (
                         f"Injected by the local engine: invocation {count} of Task state '{state.name}' "
                         "fails (LocalEngine.fail_at)"
                     )
-                    details: Any = {"taskFailedEventDetails": {"error": INJECTED_ERROR, "cause": cause}}
+                    details: Any = {"taskFailedEventDetails": {"error": error, "cause": cause}}
                     raise FailureEventException(
                         FailureEvent(
                             env=env,
-                            error_name=CustomErrorName(INJECTED_ERROR),
+                            error_name=CustomErrorName(error),
                             event_type=HistoryEventType.TaskFailed,
                             event_details=details,
                         )
@@ -557,6 +609,14 @@ class SsmSandboxes:
         with self.lock:
             self.sandboxes[instance_id] = sandbox
             self.registered_at[instance_id] = datetime.datetime.now(datetime.UTC)
+
+    def wait_idle(self, timeout_s: float) -> None:
+        """Block up to ``timeout_s`` while a sandbox command is still running (see InstantWaits)."""
+        deadline = time.monotonic() + timeout_s
+        with self.lock:
+            running = [thread for thread in self.threads if thread.is_alive()]
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def join(self, deadline: float) -> list[str]:
         """Wait for running commands until ``deadline`` (monotonic); answer the threads still alive."""
