@@ -36,10 +36,13 @@ def adaptive_polls(install_seconds: float, longest_wait: int = 15) -> tuple[int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 200])
     sizes = parser.parse_args().sizes
-    print(f"{'N':>5} {'transitions':>11} {'w/o polls':>9} {'polls':>5} {'cost $':>9} {'waits s':>8} {'wall s':>7}")
+    header = ("N", 5), ("transitions", 11), ("w/o polls", 9), ("polls", 5), ("cost $", 9), ("waits s", 8)
+    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'wall s':>7}")
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
             started = time.monotonic()
@@ -59,7 +62,8 @@ def main() -> None:
     for install in (10, 30, 60, 120, 300, 600):
         polls, waited = adaptive_polls(install)
         fixed_polls = -(-install // 60)
-        print(f"{install:>9} {polls:>5} {waited:>8} {3 * polls:>17} {f'{fixed_polls} polls, {fixed_polls * 60} s':>15}")
+        fixed = f"{fixed_polls} polls, {fixed_polls * 60} s"
+        print(f"{install:>9} {polls:>5} {waited:>8} {3 * polls:>17} {fixed:>15}")
 
 
 if __name__ == "__main__":

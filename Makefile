@@ -1,0 +1,35 @@
+# The README's commands. `make rehearse` and `make test` set up what they need first.
+.PHONY: setup rehearse test lint unit build deploy-dev deploy-prod clean
+
+setup:
+	@scripts/setup.sh
+
+rehearse: setup
+	.venv/bin/redis-migration rehearse --workdir rehearsal-output
+
+# `make build` runs every check and ends with `sam build` (into .aws-sam/build).
+# Everything CI runs: every static check, then the whole suite (2 workers: the machine's cores).
+test: setup
+	@scripts/setup.sh --sam
+	scripts/lint.sh
+	.venv/bin/python -m pytest -n 2 -p no:logging
+
+lint: setup
+	@scripts/setup.sh --sam
+	scripts/lint.sh
+
+unit: setup
+	.venv/bin/python -m pytest tests/unit -n 2
+
+build: setup
+	@scripts/setup.sh --sam
+	scripts/lint.sh
+
+deploy-dev: build
+	.venv-sam/bin/sam deploy --template-file .aws-sam/build/template.yaml --config-env dev
+
+deploy-prod: build
+	.venv-sam/bin/sam deploy --template-file .aws-sam/build/template.yaml --config-env prod
+
+clean:
+	rm -rf .aws-sam rehearsal-output .pytest_cache .mypy_cache .ruff_cache
