@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from redis_migration_ops.audit import build_report, parse_json, plan_lines, render_markdown, render_table
+from redis_migration_ops.local_engine.engine import LocalEngineError
 from redis_migration_ops.operations import (
     MAX_EXECUTION_NAME,
     STATE_MACHINE_ARN_ENV,
@@ -137,8 +138,8 @@ def rehearse_command(
     )
     try:
         result = rehearse(options, _progress_printer(quiet=False))
-    except RehearsalError as error:
-        console.print(f"[red]cannot rehearse:[/red] {error}")
+    except (RehearsalError, LocalEngineError) as error:
+        console.print(f"[red]cannot rehearse:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_UNEXPECTED) from None
     except ValueError as error:  # e.g. --fail-at names a state that is not a Task state
         console.print(f"[red]error:[/red] {error}")
@@ -173,6 +174,12 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
         f"wall time: {report['timings']['totalSeconds']} s"
     )
     console.print(f"  report: {workdir / 'report.json'}\n  history: {workdir / 'history.json'}")
+    if report.get("keptRunning"):
+        console.print(
+            "  Redis is still running in its sandbox (for an hour at most):\n"
+            f"    {redis['connectAfterwards']} PING\n"
+            "  (it answers NOAUTH: the rehearsal's password lived only in the in-process Secrets Manager)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,10 +24,12 @@ from typing import Any
 
 from redis_migration.lambda_support import logger
 
+from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+ASL_PATH = REPO_ROOT / "statemachine" / "migration.asl.json"
 PROJECT = "campaign-system"
 ENVIRONMENT = "rehearsal"
 ELASTICACHE_ENDPOINT = "campaign-redis.abc123.0001.use1.cache.amazonaws.com"
@@ -338,6 +340,12 @@ def local_setup(workdir: Path, client_count: int, *, keep_running: bool = False)
 
 def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
     """Run one migration end to end on the local engine and write report.json and history.json."""
+    tasks = task_state_names(json.loads(ASL_PATH.read_text()))
+    unknown = [point.state for point in options.fail_at if point.state not in tasks]
+    if unknown:
+        raise ValueError(
+            f"--fail-at {', '.join(unknown)}: not a Task state; the Task states are {', '.join(tasks)}"
+        )
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -393,6 +401,9 @@ def _redis_facts(sandbox: SandboxHost) -> dict[str, Any]:
     return {
         "pid": sandbox.service_main_pid("redis-server"),
         "configFile": "/etc/redis/redis.conf",
+        # The machine-side address only lives as long as this process; this works afterwards
+        # (with --keep-running), for as long as the sandbox lives (an hour at most).
+        "connectAfterwards": f"nsenter --target {sandbox.init_pid} --net redis-cli -h 127.0.0.1 -p 6379",
         "configFileOnThisMachine": str(config),
         "configPresent": config.exists(),
     }
@@ -444,8 +455,8 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
             "server": install.get("server"),
             "version": install.get("version") or probe.get("version"),
             "configSha256": install.get("configSha256"),
-            "latencyMsP50": probe.get("latency_ms_p50"),
-            "latencyMsP99": probe.get("latency_ms_p99"),
+            "latencyMsP50": probe.get("latencyMsP50"),
+            "latencyMsP99": probe.get("latencyMsP99"),
             **_redis_facts(setup.sandbox),
         },
         "instanceId": account.instance_id,

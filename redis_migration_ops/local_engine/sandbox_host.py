@@ -589,6 +589,11 @@ class SandboxHost:
         self.stop()
 
     @property
+    def init_pid(self) -> int:
+        """The machine's pid of the sandbox's first process (``nsenter --target`` takes it)."""
+        return self._require_init_pid()
+
+    @property
     def running(self) -> bool:
         return self._init_pid is not None
 

@@ -1,27 +1,41 @@
-"""The install script is shellcheck clean (bash dialect; it is always run by bash)."""
+"""Every host script is shellcheck clean, as sent: the shared helpers, then the script (bash)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from importlib import resources
 
 import pytest
+from redis_migration.host_scripts import host_script
 
 pytestmark = pytest.mark.host
 
+SCRIPTS = ["host/install_redis.sh", "host/backup_redis.sh", "host/restore_redis.sh"]
 
-def test_install_script_is_shellcheck_clean() -> None:
+
+@pytest.mark.parametrize("resource", SCRIPTS)
+def test_the_script_as_sent_is_shellcheck_clean(resource: str) -> None:
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed")
-    script = resources.files("redis_migration").joinpath("host/install_redis.sh")
-    with resources.as_file(script) as path:
-        result = subprocess.run(
-            [shellcheck, "--shell=bash", "--severity=style", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    result = subprocess.run(
+        [shellcheck, "--shell=bash", "--severity=style", "-"],
+        input=host_script(resource),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout
+
+
+def test_shellcheck_would_catch_a_mistake() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed")
+    broken = host_script(SCRIPTS[0]) + "\nrm -rf $UNQUOTED_DIR/*\n"
+    result = subprocess.run(
+        [shellcheck, "--shell=bash", "--severity=style", "-"], input=broken, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0

@@ -18,11 +18,9 @@ import binascii
 import hashlib
 import json
 import re
-import shlex
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from redis_migration.aws import AwsClients
+from redis_migration.host_scripts import script_command
 from redis_migration.models import StackSettings
 
 if TYPE_CHECKING:
@@ -104,20 +103,6 @@ class BackupReport(BaseModel):
     bytes: int = 0
     duration_s: float = 0.0
     reason: str | None = None
-
-
-def _script(resource: str) -> str:
-    return resources.files("redis_migration").joinpath(resource).read_text(encoding="utf-8")
-
-
-def script_command(resource: str, arguments: list[str]) -> list[str]:
-    """``AWS-RunShellScript`` commands that feed a packaged script to bash as a quoted here-doc."""
-    script = _script(resource)
-    delimiter = Path(resource).stem.upper() + "_SCRIPT"
-    if any(line == delimiter for line in script.splitlines()):
-        raise RuntimeError(f"packaging error: {resource} contains the line {delimiter}")
-    body = script if script.endswith("\n") else script + "\n"
-    return [f"bash -s -- {shlex.join(arguments)} <<'{delimiter}'\n{body}{delimiter}"]
 
 
 def build_backup_commands(*, upload_s3_uri: str | None = None, name: str | None = None) -> list[str]:

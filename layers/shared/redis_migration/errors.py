@@ -36,7 +36,15 @@ class InstallTimedOut(MigrationError):
 
 
 class ProbeFailed(MigrationError):
-    """Redis did not pass one or more checks; the message names each failed check."""
+    """Redis did not pass one or more checks; the message names each failed check.
+
+    ``report`` carries the probe's full report (every check, passed or not) for callers that
+    want more than the message.
+    """
+
+    def __init__(self, message: str, *, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class FunctionChangedConcurrently(MigrationError):

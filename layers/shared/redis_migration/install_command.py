@@ -12,11 +12,11 @@ import hashlib
 import ipaddress
 import json
 import re
-import shlex
-from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from redis_migration.host_scripts import host_script, script_command
 
 RESULT_MARKER = "REDIS_INSTALL_RESULT "
 HEREDOC_DELIMITER = "INSTALL_REDIS_SCRIPT"
@@ -107,8 +107,8 @@ def password_sha256(password: str) -> str:
 
 
 def install_script() -> str:
-    """The host script's text, read from the package."""
-    return resources.files("redis_migration").joinpath(SCRIPT_RESOURCE).read_text(encoding="utf-8")
+    """The text bash runs on the host: the shared helpers, then the install script."""
+    return host_script(SCRIPT_RESOURCE)
 
 
 def script_arguments(params: InstallParameters) -> list[str]:
@@ -126,13 +126,7 @@ def script_arguments(params: InstallParameters) -> list[str]:
 
 def build_install_commands(params: InstallParameters) -> list[str]:
     """The ``commands`` parameter of ``AWS-RunShellScript`` that runs the install on the host."""
-    script = install_script()
-    if any(line == HEREDOC_DELIMITER for line in script.splitlines()):
-        # The quoted here-doc would end early; a packaging mistake, caught before anything is sent.
-        raise RuntimeError(f"packaging error: the script contains the line {HEREDOC_DELIMITER}")
-    arguments = shlex.join(script_arguments(params))
-    body = script if script.endswith("\n") else script + "\n"
-    return [f"bash -s -- {arguments} <<'{HEREDOC_DELIMITER}'\n{body}{HEREDOC_DELIMITER}"]
+    return script_command(SCRIPT_RESOURCE, script_arguments(params))
 
 
 def parse_install_result(output: str) -> InstallResult | None:

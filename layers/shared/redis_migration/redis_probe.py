@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -62,6 +63,8 @@ class ExpectedRedisConfig(BaseModel):
 
 
 class ProbeCheck(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
     name: str
     ok: bool
     detail: str = ""
@@ -69,6 +72,9 @@ class ProbeCheck(BaseModel):
 
 class ProbeReport(BaseModel):
     """Every check with its outcome, the server's identity and the PING latency."""
+
+    # camelCase in the execution history, like every other step's output.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
     checks: list[ProbeCheck] = Field(default_factory=list)
     server: str | None = None
@@ -285,14 +291,10 @@ def probe_redis(
     """
     report = run_probe_checks(host, port, password, expected, pings=pings, timeout_s=timeout_s)
     if not report.ok:
-        error = ProbeFailed(report.failure_message())
-        # errors.py is shared and dependency-free, so the report rides on the instance.
-        error.report = report  # type: ignore[attr-defined]
-        raise error
+        raise ProbeFailed(report.failure_message(), report=report)
     return report
 
 
 def report_of(error: ProbeFailed) -> ProbeReport | None:
     """The report a :class:`ProbeFailed` raised by :func:`probe_redis` carries."""
-    report = getattr(error, "report", None)
-    return report if isinstance(report, ProbeReport) else None
+    return error.report if isinstance(error.report, ProbeReport) else None

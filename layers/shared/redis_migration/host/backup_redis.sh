@@ -49,21 +49,8 @@ RESULT_PRINTED=false
 LINK_DIR=""
 WORK_DIR=""
 
-say() { printf '%s\n' "$*"; }
-
-json_string() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\n'/ }
-    s=${s//$'\r'/ }
-    s=${s//$'\t'/ }
-    printf '"%s"' "$s"
-}
-
-json_or_null() {
-    if [ -n "$1" ]; then json_string "$1"; else printf 'null'; fi
-}
+# (say, json_string, json_or_null, fail and need_value come from host/common.sh, sent in front
+# of this script; print_result, which fail calls, is this script's own)
 
 print_result() {
     local ok=$1 error=$2 message=$3
@@ -71,12 +58,6 @@ print_result() {
     printf 'REDIS_BACKUP_RESULT {"ok":%s,"archive":%s,"sha256":%s,"bytes":%s,"aof":%s,"rdb":%s,"aofTrimmedBytes":%s,"uploaded":%s,"error":%s,"message":%s}\n' \
         "$ok" "$(json_or_null "$ARCHIVE")" "$(json_or_null "$SHA256")" "$BYTES" "$HAS_AOF" "$HAS_RDB" \
         "$TRIMMED" "$(json_or_null "$UPLOADED")" "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
-}
-
-fail() {
-    say "error: $1: $2"
-    print_result false "$1" "$2"
-    exit 1
 }
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
@@ -90,10 +71,6 @@ on_exit() {
     fi
 }
 trap on_exit EXIT
-
-need_value() {
-    [ "$#" -ge 2 ] || fail BadArgument "$1 needs a value"
-}
 
 while [ "$#" -gt 0 ]; do
     case "$1" in

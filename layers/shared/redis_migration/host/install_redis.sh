@@ -48,24 +48,9 @@ SERVICE_STATE="unknown"
 RESULT_PRINTED=false
 NOTES=""
 
-say() { printf '%s\n' "$*"; }
+# (say, json_string, json_or_null, fail and need_value come from host/common.sh, sent in front
+# of this script; print_result, which fail calls, is this script's own)
 note() { NOTES="$NOTES; $1"; say "note: $1"; }
-
-json_string() {
-    # Minimal JSON string encoder: every value we emit is ours (no argument values), but quote
-    # defensively so a package manager message cannot break the result line.
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\n'/ }
-    s=${s//$'\r'/ }
-    s=${s//$'\t'/ }
-    printf '"%s"' "$s"
-}
-
-json_or_null() {
-    if [ -n "$1" ]; then json_string "$1"; else printf 'null'; fi
-}
 
 print_result() {
     local ok=$1 error=$2 message=$3
@@ -74,13 +59,6 @@ print_result() {
         "$ok" "$CHANGED" "$(json_or_null "$SERVER_NAME")" "$(json_or_null "$SERVER_VERSION")" \
         "$(json_or_null "$CONFIG_SHA256")" "$(json_string "$SERVICE_STATE")" \
         "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
-}
-
-fail() {
-    local error=$1 message=$2
-    say "error: $error: $message"
-    print_result false "$error" "$message"
-    exit 1
 }
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
@@ -100,10 +78,6 @@ log_tail() {
 }
 
 # ---------------------------------------------------------------------------- arguments
-
-need_value() {
-    [ "$#" -ge 2 ] || fail BadArgument "$1 needs a value"
-}
 
 while [ "$#" -gt 0 ]; do
     case "$1" in

@@ -36,21 +36,8 @@ RESULT_PRINTED=false
 EXTRACT_DIR=""
 DOWNLOADED=""
 
-say() { printf '%s\n' "$*"; }
-
-json_string() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\n'/ }
-    s=${s//$'\r'/ }
-    s=${s//$'\t'/ }
-    printf '"%s"' "$s"
-}
-
-json_or_null() {
-    if [ -n "$1" ]; then json_string "$1"; else printf 'null'; fi
-}
+# (say, json_string, json_or_null, fail and need_value come from host/common.sh, sent in front
+# of this script; print_result, which fail calls, is this script's own)
 
 print_result() {
     local ok=$1 error=$2 message=$3
@@ -58,12 +45,6 @@ print_result() {
     printf 'REDIS_RESTORE_RESULT {"ok":%s,"service":%s,"previousDataDir":%s,"rolledBack":%s,"error":%s,"message":%s}\n' \
         "$ok" "$(json_or_null "$SERVICE")" "$(json_or_null "$PREVIOUS_DIR")" "$ROLLED_BACK" \
         "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
-}
-
-fail() {
-    say "error: $1: $2"
-    print_result false "$1" "$2"
-    exit 1
 }
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
@@ -77,10 +58,6 @@ on_exit() {
     fi
 }
 trap on_exit EXIT
-
-need_value() {
-    [ "$#" -ge 2 ] || fail BadArgument "$1 needs a value"
-}
 
 while [ "$#" -gt 0 ]; do
     case "$1" in
