@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from redis_migration.errors import InvalidInput
-from redis_migration.models import StackSettings, load_settings
+from redis_migration.models import MigrationRecord, StackSettings, load_settings
 from redis_migration.steps.validate_input import validate_input
+
+from tests.conftest import load_event
 
 SETTINGS = load_settings(
     {
@@ -74,3 +76,17 @@ def test_missing_instance_without_a_stack_default_is_named() -> None:
 def test_bad_stack_settings_are_named() -> None:
     with pytest.raises(InvalidInput, match="ENVIRONMENT"):
         load_settings({"PROJECT_NAME": "p1", "ENVIRONMENT": "Not Valid"})
+
+
+def test_the_sample_cli_start_input_is_valid() -> None:
+    request = validate_input(load_event("cli-start"), SETTINGS)
+
+    assert request.release
+
+
+def test_the_sample_rollback_input_is_a_valid_record_of_a_migration() -> None:
+    record = MigrationRecord.model_validate(load_event("rollback")["rollbackOf"])
+
+    assert record.outcome == "migrated"
+    assert record.plan.functions
+    assert set(record.target) >= {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD_SECRET_ARN"}
