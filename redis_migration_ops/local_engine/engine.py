@@ -295,6 +295,12 @@ class LocalEngine:
         self._create_roles(resolved)
         for topic in resolved.topics:
             self.session().client("sns").create_topic(Name=topic.name)
+        for bucket in resolved.buckets:
+            self.client("s3").create_bucket(Bucket=bucket.name)
+            if bucket.versioned:
+                self.client("s3").put_bucket_versioning(
+                    Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
+                )
         for document in resolved.documents:
             self.client("ssm").create_document(
                 Name=document.name,

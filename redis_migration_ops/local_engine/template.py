@@ -66,6 +66,15 @@ class StateMachineSpec:
 
 
 @dataclass(frozen=True)
+class BucketSpec:
+    """One ``AWS::S3::Bucket`` (named the way CloudFormation names it: lower case)."""
+
+    logical_id: str
+    name: str
+    versioned: bool
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     """One ``AWS::SNS::Topic``."""
 
@@ -102,6 +111,7 @@ class ResolvedTemplate:
     functions: list[FunctionSpec] = field(default_factory=list)
     state_machines: list[StateMachineSpec] = field(default_factory=list)
     topics: list[TopicSpec] = field(default_factory=list)
+    buckets: list[BucketSpec] = field(default_factory=list)
     roles: list[RoleSpec] = field(default_factory=list)
     documents: list[DocumentSpec] = field(default_factory=list)
     layer_dirs: list[Path] = field(default_factory=list)
@@ -281,6 +291,11 @@ class TemplateResolver:
                 self._attributes[(logical_id, "Arn")] = self._role_arn(name)
             elif kind == "AWS::SSM::Document":
                 self._refs[logical_id] = self._physical_name(logical_id, props.get("Name"), 128)
+            elif kind == "AWS::S3::Bucket":
+                # CloudFormation generates lower-case bucket names (S3 refuses upper case).
+                name = self._physical_name(logical_id, props.get("BucketName"), 63).lower()
+                self._refs[logical_id] = name
+                self._attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
             elif kind == "AWS::Serverless::LayerVersion":
                 self._refs[logical_id] = (
                     partition_region.format(service="lambda") + f":layer:{self._stack_name}-{logical_id}:1"
@@ -527,6 +542,15 @@ class TemplateResolver:
                         content=content if isinstance(content, str) else json.dumps(content),
                         document_type=str(self.resolve(props.get("DocumentType", "Command"))),
                         document_format=str(self.resolve(props.get("DocumentFormat", "JSON"))),
+                    )
+                )
+            elif kind == "AWS::S3::Bucket":
+                versioning = self.resolve(props.get("VersioningConfiguration") or {})
+                result.buckets.append(
+                    BucketSpec(
+                        logical_id=logical_id,
+                        name=self._refs[logical_id],
+                        versioned=versioning.get("Status") == "Enabled",
                     )
                 )
             elif kind == "AWS::Serverless::LayerVersion":

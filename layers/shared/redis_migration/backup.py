@@ -234,7 +234,8 @@ def run_scheduled_backup(
                 reason = "the result line carries no SHA-256"
             else:
                 reason = verify_uploaded(s3, backup.bucket, key, result.sha256, result.bytes)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, ValueError) as error:
+        # ValueError: a bucket or key the command builder refuses (a misconfigured stack).
         reason = f"{type(error).__name__}: {error}"[:300]
     duration = round(time.monotonic() - started, 3)
     ok = reason is None and result is not None
