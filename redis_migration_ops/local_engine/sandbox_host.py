@@ -198,6 +198,9 @@ def spawn(service, argv, notify_path):
             devnull = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
+            # Like systemd, the service starts with no other descriptor: the caller's (e.g. a
+            # script's lock on fd 9) must not live on in the daemon.
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
             os.setgroups([])
             os.setgid(gid)
             os.setuid(pw.pw_uid)

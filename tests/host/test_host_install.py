@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,23 @@ def test_changed_maxmemory_restarts_and_keeps_the_previous_config(
     host, port = sandbox.loopback_address(6379)
     report = probe_redis(host, port, password, ExpectedRedisConfig(maxmemory_bytes=memory_bytes("256mb")))
     assert report.ok, report.failure_message()
+
+
+def test_two_installs_at_once_take_turns_and_restart_redis_once(
+    sandbox: SandboxHost, run_install: RunInstall, install_params: InstallParameters
+) -> None:
+    # Given a retried InstallRedis step sent the same new configuration twice, at once
+    params = install_params.model_copy(update={"maxmemory": "384mb"})
+    pid_before = sandbox.service_main_pid()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda _: run_install(params), range(2)))
+
+    # Then both succeed, exactly one of them changed anything, and Redis was restarted once
+    parsed = [result for _, result in runs]
+    assert all(result is not None and result.ok for result in parsed), [r.stdout for r, _ in runs]
+    assert sorted(result.changed for result in parsed if result is not None) == [False, True]
+    assert sandbox.service_main_pid() not in (None, pid_before)
+    assert "maxmemory 384mb" in sandbox.host_path(CONFIG_FILE).read_text()
 
 
 def test_no_plaintext_password_anywhere(sandbox: SandboxHost, password: str, outputs: list[str]) -> None:

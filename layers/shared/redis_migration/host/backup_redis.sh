@@ -36,7 +36,8 @@ NAME=""
 UPLOAD_S3_URI=""
 KEEP_LOCAL=1
 MAX_ATTEMPTS=5
-LOCK_FILE=/run/lock/redis-migration-backup.lock
+# One lock for every host script that touches Redis: install, backup and restore never overlap.
+LOCK_FILE=/run/lock/redis-migration.lock
 
 ARCHIVE=""
 SHA256=""
@@ -107,7 +108,7 @@ fi
 # One backup or restore at a time: a restore swapping the data directory under a backup would
 # leave the archive with files of two datasets.
 exec 9>"$LOCK_FILE"
-flock -w 60 9 || fail Busy "another backup or restore holds $LOCK_FILE"
+flock -w 60 9 || fail Busy "another install, backup or restore holds $LOCK_FILE"
 
 # ---------------------------------------------------------------------------- consistent links
 

@@ -118,6 +118,13 @@ case "$AL2023_SERVER" in valkey | refuse) ;; *) fail BadArgument "--al2023-serve
 
 [ "$(id -u)" -eq 0 ] || fail NotRoot "must run as root (SSM Run Command does)"
 
+# A retried InstallRedis step may send a second command while the first still runs; backup and
+# restore take the same lock. Waiting (not failing) lets a duplicate find the work done.
+LOCK_FILE=/run/lock/redis-migration.lock
+mkdir -p "$(dirname "$LOCK_FILE")" || fail ConfigWriteFailed "cannot create $(dirname "$LOCK_FILE")"
+exec 9>"$LOCK_FILE"
+flock -w 300 9 || fail Busy "another install, backup or restore still holds $LOCK_FILE after 300 s"
+
 # ---------------------------------------------------------------------------- helpers
 
 version_ge() {

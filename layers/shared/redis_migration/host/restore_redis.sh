@@ -27,7 +27,8 @@ EXPECTED_SHA256=""
 PORT=6379
 SERVICE=""
 KEEP_PREVIOUS=2
-LOCK_FILE=/run/lock/redis-migration-backup.lock
+# One lock for every host script that touches Redis: install, backup and restore never overlap.
+LOCK_FILE=/run/lock/redis-migration.lock
 START_WAIT_ATTEMPTS=240 # x 0.5 s: loading a large AOF takes a while
 
 PREVIOUS_DIR=""
@@ -118,7 +119,7 @@ if ! mkdir -p "$STAGING_DIR" "$(dirname "$LOCK_FILE")" || ! chmod 0700 "$STAGING
     fail StagingFailed "cannot create $STAGING_DIR"
 fi
 exec 9>"$LOCK_FILE"
-flock -w 60 9 || fail Busy "another backup or restore holds $LOCK_FILE"
+flock -w 60 9 || fail Busy "another install, backup or restore holds $LOCK_FILE"
 
 # ---------------------------------------------------------------------------- fetch and verify, before any change
 
