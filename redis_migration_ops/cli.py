@@ -167,7 +167,8 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
     )
     console.print(
         f"  redis: {redis.get('server')} {redis.get('version')} at {redis['host']}:{redis['port']} "
-        f"(pid {redis.get('pid')}, probe p50 {redis.get('latencyMsP50')} ms)"
+        f"(the sandbox host's address, reached over loopback; pid {redis.get('pid')}, "
+        f"probe p50 {redis.get('latencyMsP50')} ms)"
     )
     console.print(
         f"  transitions: {report['transitions']}; requested waits: {report['requestedWaitSeconds']} s; "
