@@ -123,3 +123,29 @@ def test_the_dashboard_graphs_only_emitted_metrics(template: dict[str, Any]) -> 
     named = {row[1] for widget in widgets for row in widget["properties"]["metrics"]}
     assert named <= set(HEALTH_METRICS) | set(BACKUP_METRICS)
     assert {"Health", "MemoryUsedPercent", "EvictedKeys", "ConnectedClients", "OpsPerSecond"} <= named
+
+
+def test_monitoring_stays_off_until_the_operator_turns_it_on_after_the_cutover(
+    template: dict[str, Any],
+) -> None:
+    # Before the cutover there is no Redis: a schedule or alarm that ran then would only page.
+    assert template["Parameters"]["MonitorSelfHostedRedis"]["Default"] == "false"
+    enabled = {"Fn::If": ["MonitoringEnabled", "ENABLED", "DISABLED"]}
+    schedules = [
+        event["Properties"]
+        for res in resources_of(template, "AWS::Serverless::Function").values()
+        for event in res["Properties"].get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert len(schedules) == 2
+    assert all(schedule["State"] == enabled for schedule in schedules)
+    redis_alarms = {
+        name: res
+        for name, res in resources_of(template, "AWS::CloudWatch::Alarm").items()
+        if name.startswith("Redis")
+    }
+    assert len(redis_alarms) == 7
+    for name, alarm in redis_alarms.items():
+        assert alarm["Properties"]["ActionsEnabled"] == {"Fn::If": ["MonitoringEnabled", True, False]}, name
+    # The workflow's own alarm is always on.
+    assert "ActionsEnabled" not in template["Resources"]["FailedMigrationAlarm"]["Properties"]
