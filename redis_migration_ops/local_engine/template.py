@@ -393,6 +393,12 @@ class TemplateResolver:
             if key == "Fn::Split":
                 delimiter, text = argument
                 return str(self._resolve(text)).split(str(delimiter))
+            if key == "Fn::FindInMap":
+                table, first, second = (str(self._resolve(item)) for item in argument)
+                try:
+                    return self._template["Mappings"][table][first][second]
+                except KeyError:
+                    raise TemplateError(f"Fn::FindInMap: no {table}.{first}.{second} in Mappings") from None
             if key == "Fn::ToJsonString":
                 return json.dumps(self._resolve(argument), separators=(",", ":"))
             if key.startswith("Fn::") or key == "Condition":

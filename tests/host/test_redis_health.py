@@ -33,7 +33,7 @@ from redis_migration.health import check_redis_health
 from redis_migration.install_command import password_sha256
 
 from redis_migration_ops.local_engine.patches import AddressMap, LambdaContext, NetworkGuard
-from redis_migration_ops.local_engine.template import load_template
+from redis_migration_ops.local_engine.template import TemplateResolver, load_template
 from tests.conftest import REPO, TEMPLATE_PATH
 
 pytestmark = pytest.mark.host
@@ -357,31 +357,6 @@ def test_a_missing_secret_publishes_health_0(
 # ---------------------------------------------------------------------------- alarms see what is emitted
 
 
-def _resolve(value: Any, template: dict[str, Any], params: dict[str, str]) -> Any:
-    """Just the intrinsics the alarms use (Ref, Sub without lists, FindInMap) for these tests."""
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, argument),) = value.items()
-        if key == "Ref":
-            return (
-                {"AWS::Region": "us-east-1"}.get(argument)
-                or params.get(argument)
-                or f"arn:aws:sns:us-east-1:123456789012:{argument}"
-            )
-        if key == "Fn::FindInMap":
-            table, first, second = (_resolve(item, template, params) for item in argument)
-            return template["Mappings"][table][str(first)][second]
-        if key == "Fn::Sub":
-            text = argument
-            for name, item in params.items():
-                text = text.replace("${" + name + "}", item)
-            return text
-    if isinstance(value, dict):
-        return {key: _resolve(item, template, params) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_resolve(item, template, params) for item in value]
-    return value
-
-
 def test_the_alarms_find_the_emitted_datapoints_and_breach_on_an_unhealthy_reading(
     aws: dict[str, Any], password: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -396,9 +371,26 @@ def test_the_alarms_find_the_emitted_datapoints_and_breach_on_an_unhealthy_readi
         "EvictionsAlarmThreshold": "1",
         "LastSaveMaxAgeSeconds": "900",
     }
+    # (the same resolver the local engine deploys with; the other parameters name any account)
+    resolver = TemplateResolver(
+        template,
+        TEMPLATE_PATH.parent,
+        {
+            **params,
+            "MonitorSelfHostedRedis": "true",
+            "InstanceId": "i-0123456789abcdef0",
+            "ElastiCacheEndpoint": "cache.example",
+            "VpcId": "vpc-0123456789abcdef0",
+            "VpcSubnetIds": "subnet-0123456789abcdef0",
+            "VpcSecurityGroupIds": "sg-0123456789abcdef0",
+        },
+        stack_name="health-test",
+        region="us-east-1",
+        account_id="123456789012",
+    )
     cloudwatch = boto3.client("cloudwatch")
     alarms = {
-        logical_id: _resolve(resource["Properties"], template, params)
+        logical_id: resolver.resolve(resource["Properties"])
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] == "AWS::CloudWatch::Alarm"
         and resource["Properties"].get("Namespace") == {"Ref": "MetricsNamespace"}
