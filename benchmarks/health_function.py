@@ -15,7 +15,6 @@ import io
 import json
 import os
 import secrets
-import socket
 import statistics
 import string
 import subprocess
@@ -25,20 +24,13 @@ import time
 from pathlib import Path
 
 import boto3
-import redis
 from moto import mock_aws
-from redis_migration.install_command import password_sha256
 
 from redis_migration_ops.local_engine.patches import AddressMap, LambdaContext, NetworkGuard
+from redis_migration_ops.local_redis import local_redis_server
 
 REPO = Path(__file__).resolve().parents[1]
 HANDLER = REPO / "functions" / "redis_health" / "app.py"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cold_import_seconds(samples: int = 5) -> float:
@@ -66,74 +58,55 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
     password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="health-bench-") as workdir:
-        config = Path(workdir) / "redis.conf"
-        config.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
-            f"user default on #{password_sha256(password)} ~* &* +@all\n"
-            "maxmemory 64mb\nmaxmemory-policy allkeys-lru\nappendonly yes\nsave 300 1\n"
+    with (
+        tempfile.TemporaryDirectory(prefix="health-bench-") as workdir,
+        local_redis_server(Path(workdir), password) as port,
+    ):
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "PROJECT_NAME": "campaign-system",
+                "ENVIRONMENT": "dev",
+                "POWERTOOLS_METRICS_NAMESPACE": "CampaignSystem/Redis",
+                "POWERTOOLS_SERVICE_NAME": "redis-migration",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+            }
         )
-        server = subprocess.Popen(["redis-server", str(config)], stdout=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(host="127.0.0.1", port=port, password=password)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            os.environ.update(
-                {
-                    "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_DEFAULT_REGION": "us-east-1",
-                    "AWS_REGION": "us-east-1",
-                    "PROJECT_NAME": "campaign-system",
-                    "ENVIRONMENT": "dev",
-                    "POWERTOOLS_METRICS_NAMESPACE": "CampaignSystem/Redis",
-                    "POWERTOOLS_SERVICE_NAME": "redis-migration",
-                    "POWERTOOLS_TRACE_DISABLED": "true",
-                    "POWERTOOLS_LOG_LEVEL": "WARNING",
-                }
+        routes = AddressMap()
+        guard = NetworkGuard(routes)
+        with mock_aws():
+            ec2 = boto3.client("ec2")
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+            os.environ["INSTANCE_ID"] = instance["InstanceId"]
+            boto3.client("secretsmanager").create_secret(
+                Name="campaign-system-redis-password-dev", SecretString=json.dumps({"password": password})
             )
-            routes = AddressMap()
-            guard = NetworkGuard(routes)
-            with mock_aws():
-                ec2 = boto3.client("ec2")
-                image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-                instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-                os.environ["INSTANCE_ID"] = instance["InstanceId"]
-                boto3.client("secretsmanager").create_secret(
-                    Name="campaign-system-redis-password-dev", SecretString=json.dumps({"password": password})
+            routes.add(instance["PrivateIpAddress"], 6379, ("127.0.0.1", port))
+            guard.install()
+            try:
+                spec = importlib.util.spec_from_file_location("redis_health_app", HANDLER)
+                if spec is None or spec.loader is None:
+                    sys.exit(f"cannot load {HANDLER}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                context = LambdaContext(
+                    "RedisHealth", "arn:aws:lambda:us-east-1:123456789012:function:h", 256, 20
                 )
-                routes.add(instance["PrivateIpAddress"], 6379, ("127.0.0.1", port))
-                guard.install()
-                try:
-                    spec = importlib.util.spec_from_file_location("redis_health_app", HANDLER)
-                    if spec is None or spec.loader is None:
-                        sys.exit(f"cannot load {HANDLER}")
-                    module = importlib.util.module_from_spec(spec)
-                    spec.loader.exec_module(module)
-                    context = LambdaContext(
-                        "RedisHealth", "arn:aws:lambda:us-east-1:123456789012:function:h", 256, 20
-                    )
-                    durations = []
-                    for _ in range(args.runs + 1):
-                        started = time.perf_counter()
-                        with contextlib.redirect_stdout(io.StringIO()):
-                            result = module.lambda_handler({}, context)
-                        durations.append((time.perf_counter() - started) * 1000)
-                        if not result["healthy"]:
-                            sys.exit(f"unhealthy: {result['reason']}")
-                finally:
-                    guard.uninstall()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+                durations = []
+                for _ in range(args.runs + 1):
+                    started = time.perf_counter()
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        result = module.lambda_handler({}, context)
+                    durations.append((time.perf_counter() - started) * 1000)
+                    if not result["healthy"]:
+                        sys.exit(f"unhealthy: {result['reason']}")
+            finally:
+                guard.uninstall()
     first, warm = durations[0], sorted(durations[1:])
     print(f"first run (describe + secret on moto, then INFO): {first:8.2f} ms")
     print(

@@ -30,6 +30,7 @@ from redis_migration.install_command import (
 from redis_migration.redis_probe import ExpectedRedisConfig, probe_redis
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.local_redis import write_until_failure
 
 PRIVATE_IP = "10.0.1.23"
 
@@ -53,17 +54,7 @@ def kill9_loss(sandbox: SandboxHost, password: str, write_seconds: float) -> tup
     acked: list[int] = []
     stop_by = time.monotonic() + write_seconds
 
-    def writer() -> None:
-        i = 0
-        while time.monotonic() < stop_by:
-            try:
-                client.set(f"bench:{i}", i)
-            except redis.ConnectionError:
-                return
-            acked.append(i)
-            i += 1
-
-    thread = threading.Thread(target=writer, daemon=True)
+    thread = threading.Thread(target=write_until_failure, args=(client, acked, stop_by, "bench"), daemon=True)
     thread.start()
     time.sleep(write_seconds / 2)
     pid = sandbox.service_main_pid()

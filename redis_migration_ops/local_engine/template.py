@@ -265,20 +265,14 @@ class TemplateResolver:
                 arn = partition_region.format(service="lambda") + f":function:{name}"
                 self._refs[logical_id] = name
                 self._attributes[(logical_id, "Arn")] = arn
-                if "Role" not in props:
-                    role_name = f"{self._stack_name}-{logical_id}Role"[:64]
-                    self._refs[f"{logical_id}Role"] = role_name
-                    self._attributes[(f"{logical_id}Role", "Arn")] = self._role_arn(role_name)
+                self._name_implicit_role(logical_id, props)
             elif kind == "AWS::Serverless::StateMachine":
                 name = self._physical_name(logical_id, props.get("Name"), _MAX_STATE_MACHINE_NAME)
                 arn = partition_region.format(service="states") + f":stateMachine:{name}"
                 self._refs[logical_id] = arn
                 self._attributes[(logical_id, "Arn")] = arn
                 self._attributes[(logical_id, "Name")] = name
-                if "Role" not in props:
-                    role_name = f"{self._stack_name}-{logical_id}Role"[:64]
-                    self._refs[f"{logical_id}Role"] = role_name
-                    self._attributes[(f"{logical_id}Role", "Arn")] = self._role_arn(role_name)
+                self._name_implicit_role(logical_id, props)
             elif kind == "AWS::SNS::Topic":
                 name = self._physical_name(logical_id, props.get("TopicName"), 256)
                 arn = partition_region.format(service="sns") + f":{name}"
@@ -302,6 +296,21 @@ class TemplateResolver:
                 )
             else:
                 self._refs[logical_id] = f"{self._stack_name}-{logical_id}"
+
+    def _name_implicit_role(self, logical_id: str, props: dict[str, Any]) -> None:
+        """SAM creates ``<LogicalId>Role`` for a function or state machine without a ``Role``."""
+        if "Role" not in props:
+            role_name = f"{self._stack_name}-{logical_id}Role"[:64]
+            self._refs[f"{logical_id}Role"] = role_name
+            self._attributes[(f"{logical_id}Role", "Arn")] = self._role_arn(role_name)
+
+    def _execution_role(self, logical_id: str, props: dict[str, Any]) -> tuple[str, str, bool]:
+        """(name, ARN, whether the template declares it) of a function's or state machine's role."""
+        if "Role" in props:
+            role_arn = str(self.resolve(props["Role"]))
+            return role_arn.rsplit("/", 1)[-1], role_arn, True
+        role_name = self._refs[f"{logical_id}Role"]
+        return role_name, self._role_arn(role_name), False
 
     def _role_arn(self, role_name: str) -> str:
         return f"arn:aws:iam::{self._account_id}:role/{role_name}"
@@ -443,14 +452,7 @@ class TemplateResolver:
                 "SubnetIds": [str(item) for item in vpc_raw.get("SubnetIds", [])],
                 "SecurityGroupIds": [str(item) for item in vpc_raw.get("SecurityGroupIds", [])],
             }
-        if "Role" in props:
-            role_arn = str(self.resolve(props["Role"]))
-            role_name = role_arn.rsplit("/", 1)[-1]
-            role_from_template = True
-        else:
-            role_name = self._refs[f"{logical_id}Role"]
-            role_arn = self._role_arn(role_name)
-            role_from_template = False
+        role_name, role_arn, role_from_template = self._execution_role(logical_id, props)
         return FunctionSpec(
             logical_id=logical_id,
             name=self._refs[logical_id],
@@ -484,14 +486,7 @@ class TemplateResolver:
             raise TemplateError(f"state machine {logical_id}: needs DefinitionUri or Definition")
         definition = substitute_definition(raw_definition, substitutions, logical_id)
         json.loads(definition)  # a definition that is not JSON after substitution fails here, by name
-        if "Role" in props:
-            role_arn = str(self.resolve(props["Role"]))
-            role_name = role_arn.rsplit("/", 1)[-1]
-            role_from_template = True
-        else:
-            role_name = self._refs[f"{logical_id}Role"]
-            role_arn = self._role_arn(role_name)
-            role_from_template = False
+        role_name, role_arn, role_from_template = self._execution_role(logical_id, props)
         return StateMachineSpec(
             logical_id=logical_id,
             name=self._attributes[(logical_id, "Name")],

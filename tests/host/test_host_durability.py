@@ -21,24 +21,13 @@ from redis_migration.install_command import InstallParameters
 from redis_migration.redis_probe import ExpectedRedisConfig, probe_redis
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.local_redis import write_until_failure
 from tests.host.conftest import RunInstall
 
 pytestmark = pytest.mark.host
 
 WRITE_WINDOW_S = 3.0
 KILL_AFTER_S = 1.5
-
-
-def write_until_failure(client: redis.Redis, acked: list[int], stop_by: float) -> None:
-    """SET one key at a time, recording each acknowledged index; bounded by ``stop_by``."""
-    i = 0
-    while time.monotonic() < stop_by:
-        try:
-            client.set(f"durability:{i}", i)
-        except redis.ConnectionError:
-            return
-        acked.append(i)
-        i += 1
 
 
 def test_acknowledged_writes_survive_kill_9(
@@ -58,7 +47,9 @@ def test_acknowledged_writes_survive_kill_9(
     # When a writer is acknowledged write after write and the server is killed with SIGKILL
     acked: list[int] = []
     writer = threading.Thread(
-        target=write_until_failure, args=(client, acked, time.monotonic() + WRITE_WINDOW_S), daemon=True
+        target=write_until_failure,
+        args=(client, acked, time.monotonic() + WRITE_WINDOW_S, "durability"),
+        daemon=True,
     )
     writer.start()
     time.sleep(KILL_AFTER_S)

@@ -14,9 +14,7 @@ import importlib.util
 import json
 import secrets
 import shutil
-import socket
 import string
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,10 +28,10 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from redis_migration import monitoring
 from redis_migration.health import check_redis_health
-from redis_migration.install_command import password_sha256
 
 from redis_migration_ops.local_engine.patches import AddressMap, LambdaContext, NetworkGuard
 from redis_migration_ops.local_engine.template import TemplateResolver, load_template
+from redis_migration_ops.local_redis import free_port, local_redis_server
 from tests.conftest import REPO, TEMPLATE_PATH
 
 pytestmark = pytest.mark.host
@@ -52,12 +50,6 @@ CONTEXT = LambdaContext(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def password() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
@@ -68,33 +60,10 @@ def redis_port(tmp_path_factory: pytest.TempPathFactory, password: str) -> Itera
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
     workdir = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    config = workdir / "redis.conf"
-    config.write_text(
-        f"port {port}\nbind 127.0.0.1\nprotected-mode yes\ndir {workdir}\n"
-        f"user default on #{password_sha256(password)} ~* &* +@all\n"
-        f"maxmemory {MAXMEMORY}\nmaxmemory-policy allkeys-lru\nappendonly yes\nsave 300 1\n"
-        f"logfile {workdir / 'redis.log'}\n"
-    )
-    server = subprocess.Popen(
-        ["redis-server", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + START_DEADLINE_S
-        client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=1)
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
+    with local_redis_server(
+        workdir, password, maxmemory=str(MAXMEMORY), start_deadline_s=START_DEADLINE_S
+    ) as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture
@@ -202,6 +171,14 @@ def load_handler() -> ModuleType:
     return module
 
 
+def given_secret_and_route(aws: dict[str, Any], password: str, loopback_port: int) -> None:
+    """The stack's password secret, and the instance's private address routed to a loopback port."""
+    aws["secrets"].create_secret(
+        Name=f"{PROJECT}-redis-password-{ENVIRONMENT}", SecretString=json.dumps({"password": password})
+    )
+    aws["routes"].add(aws["instance"]["PrivateIpAddress"], REDIS_PORT, ("127.0.0.1", loopback_port))
+
+
 def run_handler(
     handler: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -220,10 +197,7 @@ def test_every_metric_is_published_with_the_value_redis_reports(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given the secret, the instance's address mapped to the server, and known hits and misses
-    aws["secrets"].create_secret(
-        Name=f"{PROJECT}-redis-password-{ENVIRONMENT}", SecretString=json.dumps({"password": password})
-    )
-    aws["routes"].add(aws["instance"]["PrivateIpAddress"], REDIS_PORT, ("127.0.0.1", redis_port))
+    given_secret_and_route(aws, password, redis_port)
     client.config_resetstat()
     client.set("health:hit", "1")
     for _ in range(3):
@@ -274,10 +248,7 @@ def test_evictions_between_two_runs_are_published_as_their_difference(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given one reading taken
-    aws["secrets"].create_secret(
-        Name=f"{PROJECT}-redis-password-{ENVIRONMENT}", SecretString=json.dumps({"password": password})
-    )
-    aws["routes"].add(aws["instance"]["PrivateIpAddress"], REDIS_PORT, ("127.0.0.1", redis_port))
+    given_secret_and_route(aws, password, redis_port)
     handler = load_handler()
     _, first = run_handler(handler, capsys)
     before = client.info("stats")["evicted_keys"]
@@ -306,10 +277,7 @@ def test_evictions_between_two_runs_are_published_as_their_difference(
 def test_an_unreachable_redis_publishes_health_0_with_a_reason(
     aws: dict[str, Any], password: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    aws["secrets"].create_secret(
-        Name=f"{PROJECT}-redis-password-{ENVIRONMENT}", SecretString=json.dumps({"password": password})
-    )
-    aws["routes"].add(aws["instance"]["PrivateIpAddress"], REDIS_PORT, ("127.0.0.1", free_port()))
+    given_secret_and_route(aws, password, free_port())
     handler = load_handler()
 
     result, document = run_handler(handler, capsys)
@@ -323,10 +291,7 @@ def test_a_wrong_password_publishes_health_0_and_never_shows_a_password(
     aws: dict[str, Any], redis_port: int, password: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wrong = password[::-1]
-    aws["secrets"].create_secret(
-        Name=f"{PROJECT}-redis-password-{ENVIRONMENT}", SecretString=json.dumps({"password": wrong})
-    )
-    aws["routes"].add(aws["instance"]["PrivateIpAddress"], REDIS_PORT, ("127.0.0.1", redis_port))
+    given_secret_and_route(aws, wrong, redis_port)
     handler = load_handler()
 
     capsys.readouterr()
@@ -405,10 +370,7 @@ def test_the_alarms_find_the_emitted_datapoints_and_breach_on_an_unhealthy_readi
         cloudwatch.put_metric_alarm(**arguments)
 
     # And an unhealthy reading (no route to Redis), its EMF document sent as CloudWatch would ingest it
-    aws["secrets"].create_secret(
-        Name=f"{PROJECT}-redis-password-{ENVIRONMENT}", SecretString=json.dumps({"password": password})
-    )
-    aws["routes"].add(aws["instance"]["PrivateIpAddress"], REDIS_PORT, ("127.0.0.1", free_port()))
+    given_secret_and_route(aws, password, free_port())
     _, document = run_handler(load_handler(), capsys)
     directive = document["_aws"]["CloudWatchMetrics"][0]
     dimensions: list[Any] = [{"Name": name, "Value": document[name]} for name in directive["Dimensions"][0]]

@@ -29,3 +29,15 @@ fail() {
 need_value() {
     [ "$#" -ge 2 ] || fail BadArgument "$1 needs a value"
 }
+
+# The result line is a contract: even an unforeseen exit ends with one. Each script defines
+# cleanup (its temporary files) and installs this with `trap on_exit EXIT`.
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+on_exit() {
+    local rc=$?
+    cleanup
+    if [ "$RESULT_PRINTED" = false ]; then
+        print_result false "UnexpectedExit" "script exited with status $rc before finishing"
+        exit 1
+    fi
+}

@@ -48,8 +48,8 @@ SERVICE_STATE="unknown"
 RESULT_PRINTED=false
 NOTES=""
 
-# (say, json_string, json_or_null, fail and need_value come from host/common.sh, sent in front
-# of this script; print_result, which fail calls, is this script's own)
+# (say, json_string, json_or_null, fail, need_value and on_exit come from host/common.sh, sent
+# in front of this script; print_result and cleanup, which they call, are this script's own)
 note() { NOTES="$NOTES; $1"; say "note: $1"; }
 
 print_result() {
@@ -61,15 +61,8 @@ print_result() {
         "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
 }
 
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-on_exit() {
-    local rc=$?
-    # The result line is a contract: even an unforeseen exit ends with one.
-    if [ "$RESULT_PRINTED" = false ]; then
-        print_result false "UnexpectedExit" "script exited with status $rc before finishing"
-        exit 1
-    fi
-}
+# shellcheck disable=SC2317  # invoked by on_exit (common.sh)
+cleanup() { :; }  # nothing temporary outlives a step here
 trap on_exit EXIT
 
 log_tail() {

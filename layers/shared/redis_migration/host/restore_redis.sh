@@ -37,8 +37,8 @@ RESULT_PRINTED=false
 EXTRACT_DIR=""
 DOWNLOADED=""
 
-# (say, json_string, json_or_null, fail and need_value come from host/common.sh, sent in front
-# of this script; print_result, which fail calls, is this script's own)
+# (say, json_string, json_or_null, fail, need_value and on_exit come from host/common.sh, sent
+# in front of this script; print_result and cleanup, which they call, are this script's own)
 
 print_result() {
     local ok=$1 error=$2 message=$3
@@ -48,15 +48,11 @@ print_result() {
         "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
 }
 
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-on_exit() {
-    local rc=$?
+# shellcheck disable=SC2317  # invoked by on_exit (common.sh)
+cleanup() {
     [ -n "$EXTRACT_DIR" ] && rm -rf "$EXTRACT_DIR"
     [ -n "$DOWNLOADED" ] && rm -f "$DOWNLOADED"
-    if [ "$RESULT_PRINTED" = false ]; then
-        print_result false "UnexpectedExit" "script exited with status $rc before finishing"
-        exit 1
-    fi
+    return 0
 }
 trap on_exit EXIT
 
