@@ -23,8 +23,12 @@ LAMBDA_TRANSIENT = frozenset(
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
         "Lambda.TooManyRequestsException",
+        "Lambda.ClientExecutionTimeoutException",
     }
 )
+# Service integrations name the partition through the ${Partition} substitution (aws, aws-cn,
+# aws-us-gov), never a hard-coded "arn:aws:".
+LAMBDA_INVOKE = re.compile(r"^arn:(\$\{Partition\}|aws[a-z-]*):states:::lambda:invoke$")
 
 
 def placeholders(text: str) -> set[str]:
@@ -92,7 +96,9 @@ def _check_state(label: str, state: Mapping[str, Any]) -> Iterator[str]:
                 yield f"{label}: never retry {sorted(errors & NEVER_RETRY)}"
             if retrier.get("JitterStrategy") != "FULL" or "BackoffRate" not in retrier:
                 yield f"{label}: a Retry needs BackoffRate and JitterStrategy FULL"
-        if state.get("Resource") == "arn:aws:states:::lambda:invoke":
+        if str(state.get("Resource", "")).startswith("arn:aws:"):
+            yield f"{label}: name the partition with ${{Partition}}, not arn:aws:"
+        if LAMBDA_INVOKE.match(str(state.get("Resource", ""))):
             retried = {e for retrier in state.get("Retry", []) for e in retrier.get("ErrorEquals", [])}
             if not retried >= LAMBDA_TRANSIENT:
                 yield f"{label}: a Lambda task retries the transient Lambda errors"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
 from redis_migration_ops.asl_checks import check_definition, check_substitutions, task_state_names
-from redis_migration_ops.local_engine.template import load_template
+from redis_migration_ops.local_engine.template import load_template, resolve_template
 from tests.conftest import ASL_PATH, TEMPLATE_PATH
 
 
@@ -47,6 +48,7 @@ def test_the_template_deploys_the_file_the_tests_load() -> None:
         (lambda d: d["States"]["IsDryRun"].pop("Default"), "Default"),
         (lambda d: d["States"].update(dryRunCheck=d["States"].pop("IsDryRun")), "PascalCase"),
         (lambda d: d.update(QueryLanguage="JSONPath"), "JSONata"),
+        (lambda d: d["States"]["ProbeRedis"].update(Resource="arn:aws:states:::lambda:invoke"), "partition"),
     ],
     ids=[
         "dangling-next",
@@ -57,6 +59,7 @@ def test_the_template_deploys_the_file_the_tests_load() -> None:
         "no-default",
         "naming",
         "jsonpath",
+        "partition",
     ],
 )
 def test_each_kind_of_mistake_is_caught(asl_definition: dict[str, Any], mutate: Any, expected: str) -> None:
@@ -80,3 +83,35 @@ def test_task_states_include_those_inside_maps(asl_definition: dict[str, Any]) -
     names = task_state_names(asl_definition)
 
     assert {"CutOverFunction", "RestoreFunction", "InstallRedis", "RevokeRedisIngress"} <= set(names)
+
+
+def test_every_lambda_task_outlives_its_function() -> None:
+    """A Task whose timeout is not above its function's ends while the function still runs: the
+    workflow would then act (retry, roll back) beside a live invocation."""
+    resolved = resolve_template(
+        TEMPLATE_PATH,
+        {
+            "InstanceId": "i-0123456789abcdef0",
+            "ElastiCacheEndpoint": "cache.example",
+            "VpcId": "vpc-1",
+            "VpcSubnetIds": "subnet-1",
+            "VpcSecurityGroupIds": "sg-1",
+        },
+        stack_name="timeouts",
+        region="us-east-1",
+        account_id="123456789012",
+    )
+    timeouts = {spec.arn: spec.timeout for spec in resolved.functions}
+    (machine,) = resolved.state_machines
+    short = []
+
+    def walk(scope: dict[str, Any]) -> None:
+        for name, state in scope["States"].items():
+            function = state.get("Arguments", {}).get("FunctionName") if state["Type"] == "Task" else None
+            if function in timeouts and state["TimeoutSeconds"] <= timeouts[function]:
+                short.append(f"{name}: task {state['TimeoutSeconds']} s, function {timeouts[function]} s")
+            if "ItemProcessor" in state:
+                walk(state["ItemProcessor"])
+
+    walk(json.loads(machine.definition))
+    assert short == []
