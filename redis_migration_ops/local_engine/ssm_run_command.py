@@ -1,4 +1,15 @@
-"""SSM Run Command on a sandbox host: the command really runs there; output follows SSM's rules."""
+"""SSM Run Command on a sandbox host: the command really runs there; output follows SSM's rules.
+
+What SSM keeps of a command's output (and so what the product can read back):
+
+- ``GetCommandInvocation``: the *first* 24,000 characters of stdout (``StandardOutputContent``)
+  and the first 8,000 of stderr (``StandardErrorContent``); anything after is only in S3 or
+  CloudWatch Logs, when configured.
+  https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html
+- ``ListCommandInvocations`` with ``Details`` (and the console): each plugin's ``Output``, at most
+  2,500 characters.
+  https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CommandPlugin.html
+"""
 
 from __future__ import annotations
 
@@ -19,7 +30,9 @@ from redis_migration_ops.local_engine.moto_patch import MotoPatch
 
 LOG = logging.getLogger(__name__)
 
-SSM_OUTPUT_LIMIT = 2500
+STDOUT_LIMIT = 24_000
+STDERR_LIMIT = 8_000
+PLUGIN_OUTPUT_LIMIT = 2_500
 
 
 class CommandResult(Protocol):
@@ -85,8 +98,9 @@ class SsmSandboxes:
         return [thread.name for thread in threads if thread.is_alive()]
 
 
-def _truncate(text: str) -> str:
-    return text[:SSM_OUTPUT_LIMIT]
+def _first(text: str, limit: int) -> str:
+    """SSM keeps the *beginning* of an output: a result line printed last can be lost."""
+    return text[:limit]
 
 
 def _iso_duration(seconds: float) -> str:
@@ -100,7 +114,7 @@ class SandboxSsm(MotoPatch):
     Fill: for an instance registered as a sandbox, ``AWS-RunShellScript`` runs
     ``parameters["commands"]`` on the sandbox in a background thread; the invocation is
     ``InProgress`` until it ends, then ``Success``/``Failed``/``TimedOut`` with the exit code and
-    the output truncated to 2,500 characters as SSM does. ``DescribeInstanceInformation`` answers
+    the output cut as SSM does (see the module's docstring). ``DescribeInstanceInformation`` answers
     ``Online`` for sandboxes. Every ``SendCommand`` is recorded. Other instances keep moto's
     behaviour. Also fixed: moto sends a command without ``Targets`` to every instance it knows
     (``Command._get_instance_ids_from_targets`` filters EC2 with no filter), so a command for one
@@ -241,8 +255,8 @@ def _run_on_sandbox(state: SsmSandboxes, command: Any, instance_id: str) -> None
             Status=status,
             StatusDetails="ExecutionTimedOut" if status == "TimedOut" else status,
             ResponseCode=code,
-            StandardOutputContent=_truncate(stdout),
-            StandardErrorContent=_truncate(stderr),
+            StandardOutputContent=_first(stdout, STDOUT_LIMIT),
+            StandardErrorContent=_first(stderr, STDERR_LIMIT),
             ExecutionElapsedTime=_iso_duration(elapsed),
             ExecutionEndDateTime=datetime.datetime.now(datetime.UTC).isoformat(),
         )
@@ -283,7 +297,7 @@ def _invocation_summary(command: Any, invocation: dict[str, Any], details: bool)
                 "Status": invocation["Status"],
                 "StatusDetails": invocation["StatusDetails"],
                 "ResponseCode": invocation["ResponseCode"],
-                "Output": _truncate(combined),
+                "Output": _first(combined, PLUGIN_OUTPUT_LIMIT),
                 "StandardOutputUrl": "",
                 "StandardErrorUrl": "",
             }

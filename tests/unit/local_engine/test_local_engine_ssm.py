@@ -95,21 +95,33 @@ def test_a_command_runs_on_the_sandbox_and_reports_progress(
     assert ssm.list_commands(CommandId=command["CommandId"])["Commands"][0]["Status"] == "Success"
 
 
-def test_a_failing_command_reports_its_code_and_truncated_output(
+def test_a_failing_command_reports_its_code_and_the_beginning_of_its_output(
     bare_engine: LocalEngine, sandbox: tuple[str, LocalShellSandbox]
 ) -> None:
     instance_id, fake = sandbox
     fake.gate.set()
+    # Given a command that writes 30,000 characters to stdout and 9,000 to stderr, then fails
     command = bare_engine.client("ssm").send_command(
         InstanceIds=[instance_id],
         DocumentName="AWS-RunShellScript",
-        Parameters={"commands": ["printf 'x%.0s' $(seq 3000)", "echo broken >&2", "exit 3"]},
+        Parameters={
+            "commands": [
+                "printf 'a%.0s' $(seq 23999); printf 'b%.0s' $(seq 6001)",
+                "printf 'e%.0s' $(seq 7999) >&2; printf 'f%.0s' $(seq 1001) >&2",
+                "exit 3",
+            ]
+        },
     )["Command"]
+    # When it has finished
     finished = _finished(bare_engine, command["CommandId"], instance_id)
+    # Then GetCommandInvocation keeps the FIRST 24,000 characters of stdout and 8,000 of stderr
     assert finished["Status"] == "Failed"
     assert finished["ResponseCode"] == 3
-    assert finished["StandardOutputContent"] == "x" * 2500
-    assert finished["StandardErrorContent"] == "broken\n"
+    assert finished["StandardOutputContent"] == "a" * 23999 + "b"
+    assert finished["StandardErrorContent"] == "e" * 7999 + "f"
+    # And ListCommandInvocations with Details (what the console shows) keeps the first 2,500
+    listed = bare_engine.client("ssm").list_command_invocations(CommandId=command["CommandId"], Details=True)
+    assert listed["CommandInvocations"][0]["CommandPlugins"][0]["Output"] == "a" * 2500
 
 
 def test_instance_information_and_recorded_parameters(
