@@ -45,6 +45,7 @@ from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.ssm_run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
+from redis_migration_ops.local_engine.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.template import FunctionSpec, ResolvedTemplate, resolve_template
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ class LocalEngine:
         self._routes = AddressMap()
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
+            StateDataLimit(),
             InstantWaits(self._waits, self._ssm.wait_idle),
             FailureInjection(self._injector),
             InProcessLambda(self._registry),

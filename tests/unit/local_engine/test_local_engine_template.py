@@ -39,6 +39,7 @@ def test_the_fixture_resolves_with_defaults_overridden(fixtures_dir: Path) -> No
     assert [spec.code_dir for spec in resolved.functions] == [
         (fixtures_dir / "functions/greet").resolve(),
         (fixtures_dir / "functions/check").resolve(),
+        (fixtures_dir / "functions/pad").resolve(),
     ]
 
 
