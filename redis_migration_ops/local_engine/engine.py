@@ -44,6 +44,7 @@ from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.sns_publish_limits import SnsPublishLimits
 from redis_migration_ops.local_engine.ssm_run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
 from redis_migration_ops.local_engine.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.template import FunctionSpec, ResolvedTemplate, resolve_template
@@ -133,6 +134,7 @@ class LocalEngine:
             FunctionVpcId(),
             SandboxSsm(self._ssm),
             NetworkGuard(self._routes),
+            SnsPublishLimits(),
         ]
         self._mock: Any = None
         self._session: boto3.Session | None = None
