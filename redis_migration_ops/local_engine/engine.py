@@ -42,6 +42,8 @@ from redis_migration_ops.local_engine.in_process_lambda import FunctionRegistry,
 from redis_migration_ops.local_engine.instant_waits import InstantWaits, WaitRecord, WaitRecorder
 from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
+from redis_migration_ops.local_engine.lambda_update_latency import LambdaUpdateLatency
+from redis_migration_ops.local_engine.lambda_versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.sns_publish_limits import SnsPublishLimits
@@ -112,7 +114,10 @@ class LocalEngine:
         *,
         region: str = "us-east-1",
         stack_name: str = "redis-migration-local",
+        lambda_update_seconds: float = 0.0,
     ) -> None:
+        """``lambda_update_seconds``: how long a Lambda update stays ``InProgress`` (AWS: seconds to
+        a minute; 0 keeps updates instant, see ``lambda_update_latency``)."""
         self.repo_root = repo_root.resolve()
         template = template_path if template_path is not None else Path("template.yaml")
         self.template_path = template if template.is_absolute() else self.repo_root / template
@@ -131,6 +136,8 @@ class LocalEngine:
             FailureInjection(self._injector),
             InProcessLambda(self._registry),
             LambdaRevisionId(),
+            LambdaVersionsAndAliases(),
+            LambdaUpdateLatency(lambda_update_seconds),
             FunctionVpcId(),
             SandboxSsm(self._ssm),
             NetworkGuard(self._routes),

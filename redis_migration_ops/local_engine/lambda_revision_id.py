@@ -1,4 +1,8 @@
-"""Lambda functions carry a ``RevisionId`` and updates honour it."""
+"""Lambda functions carry a ``RevisionId`` and updates honour it.
+
+https://docs.aws.amazon.com/lambda/latest/api/API_UpdateFunctionConfiguration.html (``RevisionId``:
+"Update the function only if the revision ID matches the ID that's specified.")
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,13 @@ from moto.awslambda.exceptions import PreconditionFailedException
 
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 
+# Where the revision lives on moto's function objects (published versions get their own).
+REVISION_ATTRIBUTE = "_local_engine_revision_id"
+REVISION_MISMATCH = (
+    "The Revision Id provided does not match the latest Revision Id. "
+    "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+)
+
 
 class LambdaRevisionId(MotoPatch):
     """Gap: moto's functions have no ``RevisionId`` and ``UpdateFunctionConfiguration`` ignores it.
@@ -22,11 +33,9 @@ class LambdaRevisionId(MotoPatch):
     ``function_updated_v2`` waiter works.)
     """
 
-    _ATTRIBUTE = "_local_engine_revision_id"
-
     def install(self) -> None:
         lock = threading.RLock()  # get_configuration runs inside the update, under the lock
-        attribute = self._ATTRIBUTE
+        attribute = REVISION_ATTRIBUTE
         function_cls = lambda_models.LambdaFunction
         backend_cls = lambda_models.LambdaBackend
         original_configuration = function_cls.get_configuration
@@ -52,10 +61,7 @@ class LambdaRevisionId(MotoPatch):
                 expected = body.get("RevisionId")
                 current = getattr(function, attribute, None)
                 if expected is not None and expected != current:
-                    raise PreconditionFailedException(
-                        "The Revision Id provided does not match the latest Revision Id. "
-                        "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-                    )
+                    raise PreconditionFailedException(REVISION_MISMATCH)
                 original_update_configuration(backend, function_name, qualifier, body)
                 setattr(function, attribute, str(uuid.uuid4()))
             return get_configuration(function)
@@ -67,10 +73,7 @@ class LambdaRevisionId(MotoPatch):
             with lock:
                 expected = body.get("RevisionId")
                 if expected is not None and expected != getattr(function, attribute, None):
-                    raise PreconditionFailedException(
-                        "The Revision Id provided does not match the latest Revision Id. "
-                        "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
-                    )
+                    raise PreconditionFailedException(REVISION_MISMATCH)
                 result = original_update_code(backend, function_name, qualifier, body)
                 setattr(function, attribute, str(uuid.uuid4()))
             return result
