@@ -22,7 +22,7 @@ from rich.markup import escape
 from redis_migration_ops.audit.history import parse_json
 from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
 from redis_migration_ops.audit.report import build_report
-from redis_migration_ops.local_engine.engine import LocalEngineError
+from redis_migration_ops.local_engine.errors import LocalEngineError
 from redis_migration_ops.operations import (
     MAX_EXECUTION_NAME,
     STATE_MACHINE_ARN_ENV,

@@ -6,7 +6,8 @@ One module per AWS behaviour the engine models on top of moto (named after what 
 is their common base, ``template`` reads the SAM template, ``sandbox_host`` is the instance.
 """
 
-from redis_migration_ops.local_engine.engine import DeployedStack, LocalEngine, LocalEngineError
+from redis_migration_ops.local_engine.engine import DeployedStack, LocalEngine
+from redis_migration_ops.local_engine.errors import LocalEngineError
 from redis_migration_ops.local_engine.failure_injection import INJECTED_ERROR
 from redis_migration_ops.local_engine.in_process_lambda import LambdaContext
 from redis_migration_ops.local_engine.instant_waits import WaitRecord

@@ -32,12 +32,25 @@ import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from redis_migration_ops.local_engine.caller_identity import Principal, ThreadContextPropagation
+from redis_migration_ops.local_engine.errors import LocalEngineError
 from redis_migration_ops.local_engine.failure_injection import (
     INJECTED_ERROR,
     FailureInjection,
     FailureInjector,
 )
 from redis_migration_ops.local_engine.function_vpc import FunctionVpcId
+from redis_migration_ops.local_engine.iam_enforcement import (
+    EvaluatedCall,
+    IamEnforcement,
+    IamRecorder,
+    IamSettings,
+    PrincipalRegistry,
+    decide,
+    principal_for,
+)
+from redis_migration_ops.local_engine.iam_policy import Decision, Statement
+from redis_migration_ops.local_engine.iam_resources import Check, World
 from redis_migration_ops.local_engine.in_process_lambda import FunctionRegistry, InProcessLambda
 from redis_migration_ops.local_engine.instant_waits import InstantWaits, WaitRecord, WaitRecorder
 from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
@@ -71,10 +84,6 @@ _ASSUME_ROLE_POLICY = json.dumps(
 
 
 _INTERPRETER_LOG = logging.getLogger("moto.stepfunctions.parser")
-
-
-class LocalEngineError(RuntimeError):
-    """The local engine was used out of order or cannot do what was asked."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +124,12 @@ class LocalEngine:
         region: str = "us-east-1",
         stack_name: str = "redis-migration-local",
         lambda_update_seconds: float = 0.0,
+        enforce_iam: bool = True,
     ) -> None:
         """``lambda_update_seconds``: how long a Lambda update stays ``InProgress`` (AWS: seconds to
-        a minute; 0 keeps updates instant, see ``lambda_update_latency``)."""
+        a minute; 0 keeps updates instant, see ``lambda_update_latency``). ``enforce_iam``: deny
+        a handler's call its role does not allow, as AWS does (False: evaluate and record only;
+        see ``iam_enforcement``)."""
         self.repo_root = repo_root.resolve()
         template = template_path if template_path is not None else Path("template.yaml")
         self.template_path = template if template.is_absolute() else self.repo_root / template
@@ -129,6 +141,10 @@ class LocalEngine:
         self._injector = FailureInjector()
         self._ssm = SsmSandboxes()
         self._routes = AddressMap()
+        self._principals = PrincipalRegistry()
+        self._iam_calls = IamRecorder()
+        self._iam = IamSettings(enforce=enforce_iam, account_id=self.account_id)
+        self._principal_by_name: dict[str, Principal] = {}
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
@@ -142,6 +158,8 @@ class LocalEngine:
             SandboxSsm(self._ssm),
             NetworkGuard(self._routes),
             SnsPublishLimits(),
+            ThreadContextPropagation(),
+            IamEnforcement(self._principals, self._iam_calls, self._iam),
         ]
         self._mock: Any = None
         self._session: boto3.Session | None = None
@@ -325,6 +343,11 @@ class LocalEngine:
                 type="EXPRESS" if machine.type == "EXPRESS" else "STANDARD",
             )
             self._definitions[machine.arn] = json.loads(machine.definition)
+            principal = principal_for(
+                machine.logical_id, machine.role_arn, machine.name, machine.policies, self.account_id
+            )
+            self._principals.add_state_machine(machine.arn, principal)
+            self._principal_by_name[machine.logical_id] = principal
         self._stack = DeployedStack(
             stack_name=self.stack_name,
             region=self.region,
@@ -383,7 +406,9 @@ class LocalEngine:
         if spec.vpc_config:
             arguments["VpcConfig"] = spec.vpc_config
         self.session().client("lambda").create_function(**arguments)
-        self._registry.register(spec)
+        principal = principal_for(spec.logical_id, spec.role_arn, spec.name, spec.policies, self.account_id)
+        self._principal_by_name[spec.logical_id] = principal
+        self._registry.register(spec, principal)
 
     # -- executions ----------------------------------------------------------------------------
 
@@ -416,6 +441,29 @@ class LocalEngine:
         return events
 
     # -- rehearsal controls --------------------------------------------------------------------
+
+    # -- IAM -----------------------------------------------------------------------------------
+
+    @property
+    def iam_calls(self) -> list[EvaluatedCall]:
+        """Every AWS call a handler or a state machine task made, as evaluated (oldest first)."""
+        return self._iam_calls.snapshot()
+
+    def clear_iam_calls(self) -> None:
+        """Forget the recorded calls (e.g. between the runs of one engine)."""
+        self._iam_calls.clear()
+
+    def principal(self, logical_id: str) -> Principal:
+        """The role (and its statements) of the template's function or state machine."""
+        if logical_id not in self._principal_by_name:
+            raise LocalEngineError(f"no function or state machine {logical_id!r} in the deployed template")
+        return self._principal_by_name[logical_id]
+
+    def evaluate_iam(
+        self, logical_id: str, check: Check, statements: tuple[Statement, ...] | None = None
+    ) -> Decision:
+        """Evaluate ``check`` for that principal now (optionally with other identity statements)."""
+        return decide(self.principal(logical_id), check, World(self.account_id, self.region), statements)
 
     @property
     def requested_waits(self) -> list[WaitRecord]:

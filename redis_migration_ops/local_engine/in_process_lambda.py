@@ -17,6 +17,7 @@ from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from redis_migration_ops.local_engine.caller_identity import Principal, acting_as
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.template import FunctionSpec
 
@@ -53,14 +54,21 @@ class FunctionRegistry:
 
     def __init__(self) -> None:
         self._specs: dict[str, FunctionSpec] = {}
+        self._principals: dict[str, Principal | None] = {}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._lock = threading.Lock()
         self._module_names: list[str] = []
 
-    def register(self, spec: FunctionSpec) -> None:
-        """Route invocations of ``spec.name`` to its handler."""
+    def register(self, spec: FunctionSpec, principal: Principal | None = None) -> None:
+        """Route invocations of ``spec.name`` to its handler, run as ``principal`` (its role)."""
         with self._lock:
             self._specs[spec.name] = spec
+            self._principals[spec.name] = principal
+
+    def principal_of(self, spec: FunctionSpec) -> Principal | None:
+        """The role the function's handler calls AWS as (None: not evaluated)."""
+        with self._lock:
+            return self._principals.get(spec.name)
 
     def spec_for(self, function_name: str) -> FunctionSpec | None:
         """The spec of a registered function given by name, partial or full ARN."""
@@ -170,13 +178,14 @@ def _run_handler(registry: FunctionRegistry, spec: FunctionSpec, body: Any) -> t
         raw = body.decode("utf-8") if isinstance(body, bytes | bytearray) else (body or "")
         event = json.loads(raw) if raw else {}
         handler = registry.handler_for(spec)
-        context = LambdaContext(
+        lambda_context = LambdaContext(
             function_name=spec.name,
             invoked_function_arn=spec.arn,
             memory_limit_in_mb=spec.memory_size,
             timeout_s=spec.timeout,
         )
-        result = handler(event, context)
+        with acting_as(registry.principal_of(spec)):
+            result = handler(event, lambda_context)
     except Exception as error:  # the handler's failure is the function's answer, as in Lambda
         LOG.info("handler of %s raised %s", spec.name, type(error).__name__, exc_info=True)
         return _function_error(type(error).__name__, str(error)), True

@@ -21,6 +21,9 @@ from typing import Any
 
 import cfnlint.decode
 
+from redis_migration_ops.local_engine.sam_policies import NamedPolicy, PolicyError, role_policies
+from redis_migration_ops.local_engine.sam_policies import managed_policy as sam_managed_policy
+
 _NO_VALUE = object()
 _SUB_PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")
 _DEFINITION_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -49,6 +52,7 @@ class FunctionSpec:
     role_name: str
     role_arn: str
     role_from_template: bool
+    policies: tuple[NamedPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class StateMachineSpec:
     role_name: str
     role_arn: str
     role_from_template: bool
+    policies: tuple[NamedPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,11 @@ class TemplateResolver:
                 name = self._physical_name(logical_id, props.get("RoleName"), 64)
                 self._refs[logical_id] = name
                 self._attributes[(logical_id, "Arn")] = self._role_arn(name)
+            elif kind == "AWS::IAM::ManagedPolicy":
+                name = self._physical_name(logical_id, props.get("ManagedPolicyName"), 128)
+                self._refs[logical_id] = (
+                    f"arn:aws:iam::{self._account_id}:policy{props.get('Path', '/')}{name}"
+                )
             elif kind == "AWS::SSM::Document":
                 self._refs[logical_id] = self._physical_name(logical_id, props.get("Name"), 128)
             elif kind == "AWS::S3::Bucket":
@@ -314,6 +324,57 @@ class TemplateResolver:
 
     def _role_arn(self, role_name: str) -> str:
         return f"arn:aws:iam::{self._account_id}:role/{role_name}"
+
+    def _customer_policies(self) -> dict[str, dict[str, Any]]:
+        """Each ``AWS::IAM::ManagedPolicy`` of the template: its ARN and resolved document."""
+        return {
+            self._refs[logical_id]: self.resolve(
+                (resource.get("Properties") or {}).get("PolicyDocument") or {}
+            )
+            for logical_id, resource in self._resources.items()
+            if resource.get("Type") == "AWS::IAM::ManagedPolicy" and self._included(resource)
+        }
+
+    def role_policies(self, logical_id: str, kind: str, props: dict[str, Any]) -> tuple[NamedPolicy, ...]:
+        """The policies of the execution role of a function or state machine (as SAM creates it)."""
+        customer = self._customer_policies()
+        try:
+            if "Role" not in props:
+                return tuple(
+                    role_policies(
+                        logical_id,
+                        kind,
+                        props,
+                        function_globals=self._function_globals(),
+                        resolve=self.resolve,
+                        customer_policies=customer,
+                    )
+                )
+            role_arn = str(self.resolve(props["Role"]))
+            for role_id, resource in self._resources.items():
+                if (
+                    resource.get("Type") == "AWS::IAM::Role"
+                    and self._attributes.get((role_id, "Arn")) == role_arn
+                ):
+                    return self._declared_role_policies(role_id, resource.get("Properties") or {}, customer)
+        except PolicyError as error:
+            raise TemplateError(f"{logical_id}: {error}") from error
+        raise TemplateError(f"{logical_id}: its Role {role_arn} is not declared in the template")
+
+    def _declared_role_policies(
+        self, role_id: str, props: dict[str, Any], customer: dict[str, dict[str, Any]]
+    ) -> tuple[NamedPolicy, ...]:
+        policies = [
+            NamedPolicy(
+                str(item.get("PolicyName", f"{role_id}Policy{n}")), self.resolve(item.get("PolicyDocument"))
+            )
+            for n, item in enumerate(props.get("Policies") or [])
+        ]
+        for arn in self.resolve(props.get("ManagedPolicyArns") or []):
+            policies.append(
+                NamedPolicy(arn, customer[arn]) if arn in customer else sam_managed_policy(str(arn))
+            )
+        return tuple(policies)
 
     # -- intrinsic functions -------------------------------------------------------------------
 
@@ -467,6 +528,7 @@ class TemplateResolver:
             role_name=role_name,
             role_arn=role_arn,
             role_from_template=role_from_template,
+            policies=self.role_policies(logical_id, "AWS::Serverless::Function", props),
         )
 
     def _state_machine_spec(self, logical_id: str, props: dict[str, Any]) -> StateMachineSpec:
@@ -496,6 +558,7 @@ class TemplateResolver:
             role_name=role_name,
             role_arn=role_arn,
             role_from_template=role_from_template,
+            policies=self.role_policies(logical_id, "AWS::Serverless::StateMachine", props),
         )
 
     def resolve_all(self) -> ResolvedTemplate:
