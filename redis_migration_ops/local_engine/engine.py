@@ -54,6 +54,7 @@ from redis_migration_ops.local_engine.iam_resources import Check, World
 from redis_migration_ops.local_engine.in_process_lambda import FunctionRegistry, InProcessLambda
 from redis_migration_ops.local_engine.instant_waits import InstantWaits, WaitRecord, WaitRecorder
 from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
+from redis_migration_ops.local_engine.lambda_kms_environment import LambdaKmsEnvironment
 from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
 from redis_migration_ops.local_engine.lambda_update_latency import LambdaUpdateLatency
 from redis_migration_ops.local_engine.lambda_versions import LambdaVersionsAndAliases
@@ -160,6 +161,7 @@ class LocalEngine:
             SnsPublishLimits(),
             ThreadContextPropagation(),
             IamEnforcement(self._principals, self._iam_calls, self._iam),
+            LambdaKmsEnvironment(self._iam_calls, self._iam),
         ]
         self._mock: Any = None
         self._session: boto3.Session | None = None
