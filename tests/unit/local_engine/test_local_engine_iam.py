@@ -14,7 +14,13 @@ from redis_migration_ops.local_engine import LocalEngine, LocalEngineError
 from redis_migration_ops.local_engine.caller_identity import Principal, acting_as
 from redis_migration_ops.local_engine.iam_policy import UnsupportedPolicy, evaluate, parse_policy
 from redis_migration_ops.local_engine.iam_resources import World, checks_for
-from redis_migration_ops.local_engine.template import TemplateResolver, load_template, resolve_template
+from redis_migration_ops.local_engine.template import (
+    FunctionSpec,
+    StateMachineSpec,
+    TemplateResolver,
+    load_template,
+    resolve_template,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
@@ -320,7 +326,8 @@ def test_the_engines_role_policies_equal_what_sam_creates_for_the_real_template(
         account_id=ACCOUNT,
     )
     # Then each function's and state machine's role has the same statements and managed policies
-    for spec in [*resolved.functions, *resolved.state_machines]:
+    owners: list[FunctionSpec | StateMachineSpec] = [*resolved.functions, *resolved.state_machines]
+    for spec in owners:
         sam = sam_roles[f"{spec.logical_id}Role"]
         sam_documents = [resolver.resolve(policy["PolicyDocument"]) for policy in sam["Policies"]]
         ours_managed = [p.name for p in spec.policies if p.name.startswith("arn:aws:iam::aws:policy/")]
