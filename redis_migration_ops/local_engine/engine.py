@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.kms.models import kms_backends
 
 from redis_migration_ops.local_engine.caller_identity import Principal, ThreadContextPropagation
 from redis_migration_ops.local_engine.errors import LocalEngineError
@@ -63,7 +64,12 @@ from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGu
 from redis_migration_ops.local_engine.sns_publish_limits import SnsPublishLimits
 from redis_migration_ops.local_engine.ssm_run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
 from redis_migration_ops.local_engine.state_data_limit import StateDataLimit
-from redis_migration_ops.local_engine.template import FunctionSpec, ResolvedTemplate, resolve_template
+from redis_migration_ops.local_engine.template import (
+    FunctionSpec,
+    KeySpec,
+    ResolvedTemplate,
+    resolve_template,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -317,8 +323,11 @@ class LocalEngine:
                 sys.path.insert(0, entry)
                 self._added_sys_path.append(entry)
         self._create_roles(resolved)
+        for key in resolved.keys:
+            self._create_key(key)
         for topic in resolved.topics:
-            self.session().client("sns").create_topic(Name=topic.name)
+            attributes = {"KmsMasterKeyId": topic.kms_master_key_id} if topic.kms_master_key_id else {}
+            self.session().client("sns").create_topic(Name=topic.name, Attributes=attributes)
         for bucket in resolved.buckets:
             self.client("s3").create_bucket(Bucket=bucket.name)
             if bucket.versioned:
@@ -386,6 +395,15 @@ class LocalEngine:
             if arn not in created:
                 iam.create_role(RoleName=name, AssumeRolePolicyDocument=_ASSUME_ROLE_POLICY)
                 created.add(arn)
+
+    def _create_key(self, spec: KeySpec) -> None:
+        """Create the key in moto under the id the template resolution chose (moto picks its own)."""
+        created = self.client("kms").create_key(Policy=spec.policy, Description=spec.description)
+        backend = kms_backends[self.account_id][self.region]
+        key = backend.keys.pop(created["KeyMetadata"]["KeyId"])
+        key.id = spec.key_id
+        key.arn = spec.arn
+        backend.keys[spec.key_id] = key
 
     def _create_function(self, spec: FunctionSpec) -> None:
         module_path = spec.handler.rpartition(".")[0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,11 +82,23 @@ class BucketSpec:
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One ``AWS::SNS::Topic``."""
+    """One ``AWS::SNS::Topic`` (with its ``KmsMasterKeyId``, resolved, if encrypted)."""
 
     logical_id: str
     name: str
     arn: str
+    kms_master_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One ``AWS::KMS::Key``; its id is chosen here (deterministic) so that Ref/GetAtt resolve first."""
+
+    logical_id: str
+    key_id: str
+    arn: str
+    policy: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ class ResolvedTemplate:
     functions: list[FunctionSpec] = field(default_factory=list)
     state_machines: list[StateMachineSpec] = field(default_factory=list)
     topics: list[TopicSpec] = field(default_factory=list)
+    keys: list[KeySpec] = field(default_factory=list)
     buckets: list[BucketSpec] = field(default_factory=list)
     roles: list[RoleSpec] = field(default_factory=list)
     documents: list[DocumentSpec] = field(default_factory=list)
@@ -221,6 +235,7 @@ class TemplateResolver:
             pattern = declaration.get("AllowedPattern")
             if pattern is not None and re.fullmatch(pattern, value) is None:
                 raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
+            _check_bounds(name, value, declaration)
             if str(declaration.get("Type", "String")).startswith(("CommaDelimitedList", "List<")):
                 resolved[name] = [item.strip() for item in value.split(",")] if value else []
             else:
@@ -288,6 +303,13 @@ class TemplateResolver:
                 name = self._physical_name(logical_id, props.get("RoleName"), 64)
                 self._refs[logical_id] = name
                 self._attributes[(logical_id, "Arn")] = self._role_arn(name)
+            elif kind == "AWS::KMS::Key":
+                key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self._stack_name}/{logical_id}"))
+                self._refs[logical_id] = key_id
+                self._attributes[(logical_id, "Arn")] = (
+                    partition_region.format(service="kms") + f":key/{key_id}"
+                )
+                self._attributes[(logical_id, "KeyId")] = key_id
             elif kind == "AWS::IAM::ManagedPolicy":
                 name = self._physical_name(logical_id, props.get("ManagedPolicyName"), 128)
                 self._refs[logical_id] = (
@@ -580,11 +602,23 @@ class TemplateResolver:
             elif kind == "AWS::Serverless::StateMachine":
                 result.state_machines.append(self._state_machine_spec(logical_id, props))
             elif kind == "AWS::SNS::Topic":
+                key = self.resolve(props.get("KmsMasterKeyId"))
                 result.topics.append(
                     TopicSpec(
                         logical_id=logical_id,
                         name=self._attributes[(logical_id, "TopicName")],
                         arn=self._refs[logical_id],
+                        kms_master_key_id=str(key) if key else None,
+                    )
+                )
+            elif kind == "AWS::KMS::Key":
+                result.keys.append(
+                    KeySpec(
+                        logical_id=logical_id,
+                        key_id=self._refs[logical_id],
+                        arn=self._attributes[(logical_id, "Arn")],
+                        policy=json.dumps(self.resolve(props.get("KeyPolicy") or {})),
+                        description=str(self.resolve(props.get("Description", ""))),
                     )
                 )
             elif kind == "AWS::IAM::Role":
@@ -633,6 +667,20 @@ class TemplateResolver:
             except TemplateError as error:
                 result.unresolved_outputs[name] = str(error)
         return result
+
+
+def _check_bounds(name: str, value: str, declaration: dict[str, Any]) -> None:
+    """CloudFormation's MinLength/MaxLength (String) and MinValue/MaxValue (Number)."""
+    if "MaxLength" in declaration and len(value) > int(declaration["MaxLength"]):
+        raise TemplateError(f"parameter {name} is longer than its MaxLength {declaration['MaxLength']}")
+    if "MinLength" in declaration and len(value) < int(declaration["MinLength"]):
+        raise TemplateError(f"parameter {name} is shorter than its MinLength {declaration['MinLength']}")
+    if declaration.get("Type") == "Number":
+        number = float(value)
+        if "MaxValue" in declaration and number > float(declaration["MaxValue"]):
+            raise TemplateError(f"parameter {name}={value} is above its MaxValue {declaration['MaxValue']}")
+        if "MinValue" in declaration and number < float(declaration["MinValue"]):
+            raise TemplateError(f"parameter {name}={value} is below its MinValue {declaration['MinValue']}")
 
 
 def substitute_definition(definition: str, substitutions: Mapping[str, str], logical_id: str) -> str:

@@ -104,6 +104,11 @@ def test_the_rehearsal_made_only_allowed_calls_each_with_its_statement(rehearsed
         call.principal for call in calls
     }
     assert "RestoreFunctionFunction" in {call.principal for call in rehearsed[1].calls}
+    # And SNS used the topic's customer managed key on the state machine's behalf
+    assert {(c.action, c.via) for c in calls if c.via == "sns"} == {
+        ("kms:GenerateDataKey", "sns"),
+        ("kms:Decrypt", "sns"),
+    }
 
 
 def test_removing_any_statement_the_rehearsal_relies_on_denies_a_call_naming_action_and_resource(

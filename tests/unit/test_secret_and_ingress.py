@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 from redis_migration.aws import AwsClients
-from redis_migration.errors import PreconditionFailed
+from redis_migration.errors import IngressNotRevoked, PreconditionFailed
 from redis_migration.models import IngressPlan, RevokeIngressInput, SecretInput
 from redis_migration.steps.ensure_password_secret import ensure_password_secret
 from redis_migration.steps.redis_ingress import (
@@ -154,3 +155,39 @@ def test_rules_of_the_run_are_found_by_description_even_when_their_record_was_lo
 
     assert len(revoked.revoked_source_group_ids) == 3
     assert allowed_source_groups(groups["redis-host"], 6379, aws) == {}
+
+
+class UnmatchedRevokeEc2:
+    """EC2 as it answers a revoke that matched no rule: success, with UnknownIpPermissions."""
+
+    def __init__(self, real: Any, *, rule_stays: bool) -> None:
+        self.real = real
+        self.rule_stays = rule_stays
+
+    def revoke_security_group_ingress(self, **arguments: Any) -> dict[str, Any]:
+        if not self.rule_stays:
+            self.real.revoke_security_group_ingress(**arguments)
+        return {"Return": True, "UnknownIpPermissions": arguments["IpPermissions"]}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_revoke_answered_with_unknown_ip_permissions_is_not_counted_as_revoked(
+    aws: AwsClients, groups: dict[str, str]
+) -> None:
+    # Given the run's rules, and EC2 answering the revoke "success" with UnknownIpPermissions
+    added = allow_redis_ingress(plan(groups), aws)
+    undo = RevokeIngressInput(
+        group_id=groups["redis-host"], port=6379, added_source_group_ids=added.added_source_group_ids
+    )
+    unmatched = AwsClients(factory=lambda service: UnmatchedRevokeEc2(aws.ec2, rule_stays=True))
+    # When the compensation runs, then it fails loudly naming the rule that is still there
+    with pytest.raises(IngressNotRevoked, match="UnknownIpPermissions"):
+        revoke_redis_ingress(undo, unmatched)
+    assert set(allowed_source_groups(groups["redis-host"], 6379, aws)) >= set(added.added_source_group_ids)
+    # And when the rule did go (someone removed it meanwhile), it is reported absent, not revoked by us
+    gone = AwsClients(factory=lambda service: UnmatchedRevokeEc2(aws.ec2, rule_stays=False))
+    result = revoke_redis_ingress(undo, gone)
+    assert result.revoked_source_group_ids == []
+    assert sorted(result.already_absent_source_group_ids) == sorted(added.added_source_group_ids)

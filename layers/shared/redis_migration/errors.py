@@ -57,3 +57,7 @@ class FunctionUpdateFailed(MigrationError):
 
 class CutoverVerificationFailed(MigrationError):
     """After the cutover a function does not carry the values this run wrote."""
+
+
+class IngressNotRevoked(MigrationError):
+    """EC2 accepted a revoke that matched no rule (UnknownIpPermissions), and the rule is still there."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.errors import IngressNotRevoked
 from redis_migration.models import IngressOutput, IngressPlan, RevokeIngressInput, RevokeIngressOutput
 
 
@@ -43,7 +44,12 @@ def allow_redis_ingress(plan: IngressPlan, aws: AwsClients) -> IngressOutput:
 
 
 def revoke_redis_ingress(given: RevokeIngressInput, aws: AwsClients) -> RevokeIngressOutput:
-    """Remove the rules a run added; a rule already gone counts as done."""
+    """Remove the rules a run added; a rule already gone counts as done.
+
+    A revoke that EC2 answers with ``UnknownIpPermissions`` removed nothing
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RevokeSecurityGroupIngress.html):
+    it counts as revoked only if the rule is gone, and raises :class:`IngressNotRevoked` if not.
+    """
     with aws_errors_as_transient():
         present = allowed_source_groups(given.group_id, given.port, aws)
         ours = set(given.added_source_group_ids)
@@ -56,14 +62,24 @@ def revoke_redis_ingress(given: RevokeIngressInput, aws: AwsClients) -> RevokeIn
                 continue
             try:
                 # The pair as it stands, description included, names exactly one rule.
-                aws.ec2.revoke_security_group_ingress(
+                response = aws.ec2.revoke_security_group_ingress(
                     GroupId=given.group_id,
                     IpPermissions=[_permission(given.port, [group], present[group] or None)],
                 )
-                revoked.append(group)
             except Exception as error:
                 if error_code(error) != "InvalidPermission.NotFound":
                     raise
+                continue
+            # EC2 can answer success for a rule it did not match (it lists it in
+            # UnknownIpPermissions): that is not a revoke. Gone anyway means someone else removed it.
+            if response.get("UnknownIpPermissions") or response.get("Return") is False:
+                if group in allowed_source_groups(given.group_id, given.port, aws):
+                    raise IngressNotRevoked(
+                        f"{given.group_id}: the revoke of tcp {given.port} from {group} matched no rule "
+                        "(UnknownIpPermissions) and the rule is still there; remove it by hand"
+                    )
+                continue
+            revoked.append(group)
     return RevokeIngressOutput(
         group_id=given.group_id,
         revoked_source_group_ids=revoked,
