@@ -77,9 +77,8 @@ def main() -> None:
     print(f"{'latency s':>9} {'functions':>9} {'wall s':>7} {'polls':>6} {'s/function':>10}")
     for latency in arguments.latencies:
         wall, polls = measure(arguments.functions, latency, arguments.concurrency)
-        print(
-            f"{latency:>9.1f} {arguments.functions:>9} {wall:>7.1f} {polls:>6} {wall / arguments.functions:>10.2f}"
-        )
+        per_function = wall / arguments.functions
+        print(f"{latency:>9.1f} {arguments.functions:>9} {wall:>7.1f} {polls:>6} {per_function:>10.2f}")
 
 
 if __name__ == "__main__":
