@@ -45,7 +45,6 @@ FORMAT_VERSION: Literal[1] = 1
 # What describe-account writes instead of a secret-like variable's value.
 REDACTED = "<redacted>"
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/+=@ -]{0,254}$"
 _FUNCTION_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 _ALIAS_NAME = r"^[A-Za-z0-9_-]{1,128}$"
 _ENV_KEY = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -54,7 +53,8 @@ _REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
 _KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$"
 _SECRET_ARN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$"  # noqa: S105 - a pattern
 
-Name = Annotated[str, Field(pattern=_NAME)]
+# Names are what AWS allows for the thing (a Name tag, a GroupName): anything printable.
+Name = Annotated[str, Field(min_length=1, max_length=256)]
 Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
 Environment = dict[Annotated[str, Field(pattern=_ENV_KEY)], str]
 
@@ -136,6 +136,7 @@ class Vpc(Model):
     id: str | None = None
     name: str | None = None
     cidr: ipaddress.IPv4Network
+    secondary_cidrs: list[ipaddress.IPv4Network] = []
     subnets: Annotated[list[Subnet], Field(min_length=1)]
     route_tables: list[RouteTable] = []
     endpoints: list[VpcEndpoint] = []
@@ -468,8 +469,8 @@ def _reference_problems(account: AccountDescription) -> list[str]:
                 problems.append(f"{path}[{index}]: unknown {kind} {name!r}")
 
     for index, subnet in enumerate(vpc.subnets):
-        if not subnet.cidr.subnet_of(vpc.cidr):
-            problems.append(f"vpc.subnets[{index}].cidr: {subnet.cidr} is not inside the VPC's {vpc.cidr}")
+        if not any(subnet.cidr.subnet_of(block) for block in (vpc.cidr, *vpc.secondary_cidrs)):
+            problems.append(f"vpc.subnets[{index}].cidr: {subnet.cidr} is not inside the VPC's CIDR blocks")
         if subnet.availability_zone and not subnet.availability_zone.startswith(account.region):
             problems.append(
                 f"vpc.subnets[{index}].availabilityZone: "
@@ -549,6 +550,9 @@ def _reference_problems(account: AccountDescription) -> list[str]:
 def _location(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key
+            text += " (the name)"
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
@@ -711,7 +715,7 @@ def sample_account(client_count: int = 5) -> AccountDescription:
             subnet="private-a",
             security_groups=[group("redis-host")],
             instance_type="t3.small",
-            os_name="Debian 12",
+            os_name="Amazon Linux 2023",
             tags={"Name": "asterisk"},
         ),
         elasticache=ElastiCacheSource(

@@ -19,7 +19,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from redis_migration_ops.account import AccountDescriptionError, load_account, save_account
 from redis_migration_ops.audit import build_report, parse_json, plan_lines, render_markdown, render_table
+from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_engine.engine import LocalEngineError
 from redis_migration_ops.operations import (
     MAX_EXECUTION_NAME,
@@ -94,10 +96,25 @@ def _progress_printer(quiet: bool) -> Any:
 
 
 @app.command(name="rehearse")
-def rehearse_command(
+def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     functions: Annotated[
-        int, typer.Option("--functions", min=1, max=500, help="Client functions to migrate.")
-    ] = 5,
+        int | None,
+        typer.Option(
+            "--functions",
+            min=1,
+            max=500,
+            show_default="5",
+            help="Client functions of the sample account (not with --account).",
+        ),
+    ] = None,
+    account_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--account",
+            metavar="FILE",
+            help="Build this account (YAML or JSON, e.g. from `describe-account`) instead of the sample.",
+        ),
+    ] = None,
     fail_at: Annotated[
         list[str] | None,
         typer.Option(
@@ -119,21 +136,30 @@ def rehearse_command(
 ) -> None:
     """Rehearse a whole migration locally: no AWS account, the real workflow, a real Redis.
 
-    Builds a local account (a VPC, the instance as a sandbox host, N client functions on
-    ElastiCache, functions that do not use Redis), runs the migration through the local
-    engine, and writes DIR/report.json, DIR/history.json and DIR/function-logs.jsonl.
-    Needs root (the sandbox uses Linux namespaces) and redis-server.
+    Builds a local account (the sample: a VPC, the instance as a sandbox host, N client
+    functions on ElastiCache, functions that do not use Redis; or the one in --account FILE),
+    runs the migration through the local engine, and writes DIR/report.json, DIR/history.json
+    and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
+    if account_file is not None and functions is not None:
+        console.print("[red]error:[/red] --functions is for the sample account; --account FILE lists its own")
+        raise typer.Exit(EXIT_USAGE)
     try:
         points = [FailPoint.parse(text) for text in fail_at or []]
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
+        account = load_account(account_file) if account_file is not None else None
+    except (ValueError, AccountDescriptionError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     options = RehearsalOptions(
-        functions=functions, fail_at=points, workdir=workdir, keep_running=keep_running
+        functions=functions or 5, fail_at=points, workdir=workdir, keep_running=keep_running, account=account
+    )
+    what = (
+        f"the account in {account_file} ({len(account.redis_clients())} client function(s))"
+        if account is not None
+        else f"{options.functions} client function(s)"
     )
     console.print(
-        f"[bold]Rehearsing a migration[/bold] of {functions} client function(s)"
+        f"[bold]Rehearsing a migration[/bold] of {escape(what)}"
         + (f", failing at {', '.join(f'{p.state}#{p.k}' for p in points)}" if points else "")
     )
     try:
@@ -181,6 +207,58 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
             f"    {redis['connectAfterwards']} PING\n"
             "  (it answers NOAUTH: the rehearsal's password lived only in the in-process Secrets Manager)"
         )
+
+
+@app.command(name="describe-account")
+def describe_account_command(
+    output: Annotated[
+        Path,
+        typer.Option("--output", metavar="FILE", help="Where to write it (.yaml/.yml: YAML; else JSON)."),
+    ],
+    region: Annotated[
+        str | None, typer.Option("--region", help="AWS region (default: AWS_REGION or your profile's).")
+    ] = None,
+    elasticache_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--elasticache-endpoint",
+            help="The endpoint the functions use (default: the one most of them name).",
+        ),
+    ] = None,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            "--instance-id", help="The instance for Redis (default: the only one in the clients' VPC)."
+        ),
+    ] = None,
+) -> None:
+    """Describe a real account for `rehearse --account FILE`, with read-only calls.
+
+    Writes the VPC (subnets, route tables, NAT gateways, endpoints), the security groups, the instance,
+    the ElastiCache source, the secrets the functions name (described, never read), and every Lambda
+    function with its versions, aliases, tags, KMS key and reserved concurrency. The values of
+    secret-like variables (PASSWORD, TOKEN, SECRET, KEY ...; not *_ARN) are replaced by "<redacted>".
+    """
+    with _operator_errors():
+        session = make_session(region)
+        description, summary = describe_account(
+            session, elasticache_endpoint=elasticache_endpoint, instance_id=instance_id
+        )
+        try:
+            save_account(description, output)
+        except OSError as error:
+            raise OperatorError(f"cannot write {output}: {error.strerror}") from None
+    console.print(
+        f"described {summary.functions} function(s) in {description.region}, "
+        f"{len(summary.clients)} using {escape(description.elasticache.endpoint)}; "
+        f"{len(summary.redacted)} value(s) redacted; "
+        f"{len(summary.unreadable)} environment(s) not readable (KMS)",
+        soft_wrap=True,
+    )
+    for note in summary.notes:
+        console.print(f"  note: {escape(note)}", soft_wrap=True)
+    written = escape(str(output))
+    console.print(f"wrote {written}; rehearse it with: redis-migration rehearse --account {written}")
 
 
 # ---------------------------------------------------------------------------------------------

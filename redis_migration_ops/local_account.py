@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
 import string
 import zipfile
@@ -143,7 +144,9 @@ class _Builder:
     # -- the network ---------------------------------------------------------------------------
 
     def _tags(self, resource: str, name: str | None, tags: dict[str, str]) -> list[dict[str, Any]]:
-        merged = ({"Name": name} if name else {}) | tags
+        # A described name that is only the real resource's id (it had no Name tag) is not a Name.
+        named = bool(name) and not _looks_like_an_id(str(name))
+        merged = ({"Name": name} if named else {}) | tags
         if not merged:
             return []
         return [{"ResourceType": resource, "Tags": [{"Key": k, "Value": v} for k, v in merged.items()]}]
@@ -155,6 +158,8 @@ class _Builder:
             arguments["TagSpecifications"] = specs
         vpc_id = self.ec2.create_vpc(**arguments)["Vpc"]["VpcId"]
         self.account.vpc_id = vpc_id
+        for block in vpc.secondary_cidrs:
+            self.ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock=str(block))
         for subnet in vpc.subnets:
             arguments = {"VpcId": vpc_id, "CidrBlock": str(subnet.cidr)}
             if subnet.availability_zone:
@@ -320,9 +325,8 @@ class _Builder:
 
     def _instance(self) -> None:
         instance = self.d.instance
-        image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         arguments: dict[str, Any] = {
-            "ImageId": image,
+            "ImageId": self._image(instance.os_name),
             "MinCount": 1,
             "MaxCount": 1,
             "InstanceType": instance.instance_type,
@@ -337,6 +341,23 @@ class _Builder:
         self.account.instance_id = created["InstanceId"]
         self.account.private_ip = created["PrivateIpAddress"]
         self.account.redis_group_id = self.account.security_groups[instance.security_groups[0]]
+
+    def _image(self, os_name: str | None) -> str:
+        """An image whose name or description mentions the described OS, else a Linux one (the record
+        is all that matters: the sandbox host runs this machine's OS)."""
+        images = self.ec2.describe_images(Owners=["amazon"])["Images"]
+        words = (os_name or "").lower().split()
+
+        def label(image: dict[str, Any]) -> str:
+            return f"{image.get('Name', '')} {image.get('Description', '')}".lower()
+
+        matching = [i for i in images if words and all(word in label(i) for word in words)]
+        linux = [
+            i
+            for i in images
+            if i.get("PlatformDetails", "Linux/UNIX") == "Linux/UNIX" and not i.get("Platform")
+        ]
+        return str((matching or linux or images)[0]["ImageId"])
 
     def _elasticache(self) -> None:
         cache: ElastiCacheSource = self.d.elasticache
@@ -478,8 +499,8 @@ class _Builder:
                 numbers[version.version] = published["Version"]
             lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": environment})
             waiter.wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-            self.account.versions[name] = numbers
-        numbers["$LATEST"] = "$LATEST"
+            self.account.versions[name] = dict(numbers)
+        numbers["$LATEST"] = "$LATEST"  # an alias may serve $LATEST
 
         for alias in function.aliases:
             arguments = {
@@ -525,11 +546,11 @@ class _Builder:
             account.probe_group_ids = [account.security_groups[g] for g in stack.probe_security_groups]
         else:
             name = f"{stack.project_name}-migration-probe"
-            created = self.ec2.create_security_group(
-                GroupName=name, Description="the migration's in-VPC probe", VpcId=account.vpc_id
-            )["GroupId"]
-            account.security_groups[name] = created
-            account.probe_group_ids = [created]
+            if name not in account.security_groups:  # an account described after a rehearsal has it
+                account.security_groups[name] = self.ec2.create_security_group(
+                    GroupName=name, Description="the migration's in-VPC probe", VpcId=account.vpc_id
+                )["GroupId"]
+            account.probe_group_ids = [account.security_groups[name]]
         account.probe_group_id = account.probe_group_ids[0]
 
         # The keys naming the AUTH token's secret, by its described or its local ARN.
@@ -558,6 +579,10 @@ def alias_environments(engine: LocalEngine, account: LocalAccount) -> dict[str, 
                 configuration.get("Environment", {}).get("Variables", {})
             )
     return answer
+
+
+def _looks_like_an_id(name: str) -> bool:
+    return bool(re.fullmatch(r"(subnet|rtb|vpc|sg|igw|nat)-[0-9a-f]{8,17}", name))
 
 
 def _unique(values: Iterable[str]) -> list[str]:

@@ -23,9 +23,10 @@ from typing import Any
 from redis_migration.lambda_support import logger
 
 from redis_migration_ops import account as _account
+from redis_migration_ops import local_account as _local_account
 from redis_migration_ops.account import AccountDescription, sample_account
 from redis_migration_ops.asl_checks import task_state_names
-from redis_migration_ops.local_account import LocalAccount, build_account
+from redis_migration_ops.local_account import build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 
@@ -37,6 +38,7 @@ ENVIRONMENT = _account.ENVIRONMENT
 ELASTICACHE_ENDPOINT = _account.ELASTICACHE_ENDPOINT
 OLD_AUTH_KEY = _account.OLD_AUTH_KEY
 VPC_CIDR = _account.VPC_CIDR
+LocalAccount = _local_account.LocalAccount
 EXECUTION_TIMEOUT_S = 900.0
 
 # Exit codes scripts can rely on (also `redis-migration rehearse --help`).
