@@ -476,6 +476,13 @@ def _reference_problems(account: AccountDescription) -> list[str]:
                 f"vpc.subnets[{index}].availabilityZone: "
                 f"{subnet.availability_zone} is not in {account.region}"
             )
+    for index, block in enumerate(vpc.secondary_cidrs):
+        if any(block.overlaps(other) for other in (vpc.cidr, *vpc.secondary_cidrs[:index])):
+            problems.append(f"vpc.secondaryCidrs[{index}]: {block} overlaps another of the VPC's CIDR blocks")
+    for index, subnet in enumerate(vpc.subnets):
+        for other in vpc.subnets[:index]:
+            if subnet.cidr.overlaps(other.cidr):
+                problems.append(f"vpc.subnets[{index}].cidr: {subnet.cidr} overlaps subnet {other.name}")
     if sum(1 for table in vpc.route_tables if table.main) > 1:
         problems.append("vpc.routeTables: more than one main route table")
     associated = Counter(name for table in vpc.route_tables for name in table.subnets)

@@ -142,7 +142,10 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
     if account_file is not None and functions is not None:
-        console.print("[red]error:[/red] --functions is for the sample account; --account FILE lists its own")
+        console.print(
+            "[red]error:[/red] --functions is for the sample account; --account FILE lists its own",
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_USAGE)
     try:
         points = [FailPoint.parse(text) for text in fail_at or []]

@@ -80,6 +80,10 @@ class LocalAccount:
     # Described ARN -> local ARN, applied to every environment value equal to a described ARN.
     arn_rewrites: dict[str, str] = field(default_factory=dict)
     replication_group_id: str | None = None
+    # The AUTH token the local replication group was created with: the one in the token's secret,
+    # so a local stand-in for ElastiCache can demand exactly what the clients' secret holds.
+    # Rehearsal-only (invented, or from the description): never put it in a report.
+    elasticache_auth_token: str | None = field(default=None, repr=False)
     # Function -> described version number -> local version number (published in order).
     versions: dict[str, dict[str, str]] = field(default_factory=dict)
     # Function -> alias -> the local version it serves ("$LATEST" possible).
@@ -103,7 +107,19 @@ def build_account(engine: LocalEngine, description: AccountDescription) -> Local
         raise ValueError(
             f"region: the description is for {description.region}, the engine runs in {engine.region}"
         )
-    return _Builder(engine, description).build()
+    try:
+        return _Builder(engine, description).build()
+    except ClientError as error:
+        # What the model cannot check (an address already taken, a limit): one line, the call named.
+        details = error.response.get("Error", {})
+        operation = error.operation_name
+        raise AccountBuildError(
+            f"the account cannot be built: {operation}: {details.get('Code')}: {details.get('Message')}"
+        ) from None
+
+
+class AccountBuildError(ValueError):
+    """AWS (moto) refused part of a described account."""
 
 
 class _Builder:
@@ -306,12 +322,18 @@ class _Builder:
 
     def _secrets(self) -> None:
         client = self.engine.client("secretsmanager")
+        token_secret = self.d.elasticache.auth_token_secret
         for secret in self.d.secrets:
-            arguments: dict[str, Any] = {
-                "Name": secret.name,
-                # A secret describe-account read has no value (it never reads one): make one up.
-                "SecretString": secret.value if secret.value is not None else _random_token(),
-            }
+            value = secret.value
+            if value is None:
+                # describe-account never reads a value: make one up (a token in the sample's shape
+                # for the ElastiCache AUTH token's secret).
+                value = (
+                    json.dumps({"token": _random_token()}) if secret.name == token_secret else _random_token()
+                )
+            if secret.name == token_secret:
+                self.account.elasticache_auth_token = _token_in(value)
+            arguments: dict[str, Any] = {"Name": secret.name, "SecretString": value}
             if secret.description:
                 arguments["Description"] = secret.description
             if secret.kms_key_arn:
@@ -397,8 +419,10 @@ class _Builder:
                 self.account.security_groups[name] for name in cache.security_groups
             ]
         if cache.auth_token_enabled:
-            # The real token stays where it is; any valid token stands for it locally.
-            arguments["AuthToken"] = _random_token(32)
+            # The token the clients' secret holds; without such a secret, any valid token.
+            if self.account.elasticache_auth_token is None:
+                self.account.elasticache_auth_token = _random_token()
+            arguments["AuthToken"] = self.account.elasticache_auth_token
         if cache.tags:
             arguments["Tags"] = [{"Key": k, "Value": v} for k, v in cache.tags.items()]
         client.create_replication_group(**arguments)
@@ -587,6 +611,22 @@ def _looks_like_an_id(name: str) -> bool:
 
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+def _token_in(value: str) -> str:
+    """The token a secret's value holds: its ``token`` / ``authToken`` / ``password`` field when the
+    value is a JSON object, its only string field, or else the whole value."""
+    try:
+        document = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    if not isinstance(document, dict):
+        return value
+    for key in ("token", "authToken", "auth_token", "password"):
+        if isinstance(document.get(key), str):
+            return str(document[key])
+    strings = [v for v in document.values() if isinstance(v, str)]
+    return strings[0] if len(strings) == 1 else value
 
 
 def _random_token(length: int = 32) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from redis_migration_ops.local_account import (
     LocalAccount,
+    _token_in,
     alias_environments,
     build_account,
 )
@@ -146,6 +148,37 @@ def test_secrets_and_the_arns_that_name_them_are_local(built: tuple[LocalEngine,
     ]["Variables"]
     assert variables["REDIS_AUTH_TOKEN_SECRET_ARN"] == local == account.old_auth_secret_arn
     assert account.remove_keys == ["REDIS_AUTH_TOKEN_SECRET_ARN"]
+
+
+def test_the_replication_group_demands_the_token_its_secret_holds(
+    built: tuple[LocalEngine, LocalAccount],
+) -> None:
+    # The description has no value for the token's secret (describe-account never reads one):
+    # the builder makes one up, and the replication group is created with that very token
+    engine, account = built
+    value = engine.client("secretsmanager").get_secret_value(
+        SecretId=account.secrets["campaign/elasticache-auth"]
+    )
+    token = json.loads(value["SecretString"])["token"]
+    assert len(token) == 32
+    assert account.elasticache_auth_token == token
+    assert token not in repr(account)
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [
+        ('{"token": "old-auth-token"}', "old-auth-token"),
+        ('{"authToken": "a", "user": 1}', "a"),
+        ('{"password": "p", "username": "default"}', "p"),
+        ('{"value": "only"}', "only"),
+        ('{"a": "x", "b": "y"}', '{"a": "x", "b": "y"}'),
+        ("plain-token", "plain-token"),
+        ('["list"]', '["list"]'),
+    ],
+)
+def test_the_token_in_a_secret_value(value: str, token: str) -> None:
+    assert _token_in(value) == token
 
 
 def test_functions_keep_their_configuration(built: tuple[LocalEngine, LocalAccount]) -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from redis_migration_ops.account import parse_account
-from redis_migration_ops.local_account import UNREADABLE_PLACEHOLDER_KEY, build_account
+from redis_migration_ops.local_account import UNREADABLE_PLACEHOLDER_KEY, AccountBuildError, build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.rehearsal import REPO_ROOT
 from tests.unit.account_examples import KMS_ARN, rich_account, rich_document
@@ -70,3 +70,13 @@ def test_a_description_for_another_region_is_refused() -> None:
         pytest.raises(ValueError, match="region: the description is for us-east-1"),
     ):
         build_account(engine, rich_account())
+
+
+def test_what_aws_refuses_is_one_line_naming_the_call() -> None:
+    # Given a subnet in an availability zone the region does not have (the model cannot know)
+    document = rich_document()
+    document["vpc"]["subnets"][0]["availabilityZone"] = "us-east-1z"
+    with LocalEngine(REPO_ROOT) as engine, pytest.raises(AccountBuildError) as refused:
+        build_account(engine, parse_account(document))
+    assert str(refused.value).startswith("the account cannot be built: CreateSubnet: InvalidParameterValue: ")
+    assert isinstance(refused.value, ValueError)  # the CLI's exit 2

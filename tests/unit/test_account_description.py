@@ -19,7 +19,8 @@ from redis_migration_ops.account import (
     sample_account,
     save_account,
 )
-from redis_migration_ops.describe_account import is_sensitive_key, redact_value
+from redis_migration_ops.describe_account import _discover_endpoint, is_sensitive_key, redact_value
+from redis_migration_ops.operations import OperatorError
 from tests.unit.account_examples import ENDPOINT, rich_account, rich_document
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,6 +160,14 @@ def test_every_dangling_reference_is_named() -> None:
         ),
         (lambda d: d["functions"].append({"name": "billing"}), "functions: 'billing' is described twice"),
         (
+            lambda d: d["vpc"]["subnets"][1].update(cidr="10.50.1.128/25"),
+            "vpc.subnets[1].cidr: 10.50.1.128/25 overlaps subnet private-a",
+        ),
+        (
+            lambda d: d["vpc"].update(secondaryCidrs=["10.50.0.0/20"]),
+            "vpc.secondaryCidrs[0]: 10.50.0.0/20 overlaps",
+        ),
+        (
             lambda d: d["securityGroups"][3]["ingress"][0].update(group="workers"),
             "give exactly one of cidr or group",
         ),
@@ -252,3 +261,19 @@ def test_a_description_is_frozen() -> None:
     account: AccountDescription = rich_account()
     with pytest.raises(ValueError, match="frozen"):
         account.region = "eu-west-1"  # type: ignore[misc]
+
+
+def test_the_elasticache_endpoint_is_the_one_most_functions_name() -> None:
+    def function(host: str) -> dict[str, Any]:
+        return {"Environment": {"Variables": {"REDIS_HOST": host}}}
+
+    other = "other.xyz789.0001.use1.cache.amazonaws.com"
+    assert (
+        _discover_endpoint([function(ENDPOINT), function(ENDPOINT.upper() + ":6379"), function(other)])
+        == ENDPOINT
+    )
+    with pytest.raises(OperatorError, match="named equally often") as tie:
+        _discover_endpoint([function(ENDPOINT), function(other), function("10.0.0.5")])
+    assert tie.value.exit_code == 2
+    with pytest.raises(OperatorError, match="pass --elasticache-endpoint"):
+        _discover_endpoint([function("10.0.0.5"), {"FunctionName": "no-environment"}])
