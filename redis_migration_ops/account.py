@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -773,19 +772,3 @@ def sample_account(client_count: int = 5) -> AccountDescription:
             project_name=PROJECT, environment=ENVIRONMENT, probe_security_groups=[group("migration-probe")]
         ),
     )
-
-
-def sensitive_values(account: AccountDescription) -> list[tuple[str, str]]:
-    """(function, key) of every variable whose value is the redaction marker (for reports)."""
-    return [
-        (function.name, key)
-        for function in account.functions
-        for env in function.environments()
-        for key, value in env.items()
-        if REDACTED in value
-    ]
-
-
-def problem_lines(text: str) -> list[str]:
-    """Split a one-line problem list back into its problems (for tests and long reports)."""
-    return [part for part in re.split(r";\s+(?=[a-zA-Z\[])", text) if part]
