@@ -220,8 +220,10 @@ class ElastiCacheSource(Model):
     engine: Literal["redis", "valkey"] = "redis"
     engine_version: str | None = None
     node_type: str | None = None
-    node_count: Annotated[int, Field(ge=1, le=6)] = 1
+    # Every node (primary and replicas, of every shard): what the bill counts.
+    node_count: Annotated[int, Field(ge=1, le=500)] = 1
     cluster_mode: Literal["disabled", "enabled", "compatible"] = "disabled"
+    shard_count: Annotated[int, Field(ge=1, le=500)] = 1
     subnet_group: CacheSubnetGroup | None = None
     parameter_group: CacheParameterGroup | None = None
     security_groups: list[str] = []
@@ -236,6 +238,16 @@ class ElastiCacheSource(Model):
     @classmethod
     def _lower_case_host(cls, endpoint: str) -> str:
         return endpoint.lower()
+
+    @model_validator(mode="after")
+    def _nodes_fit_the_mode(self) -> Self:
+        if self.cluster_mode == "disabled" and self.shard_count != 1:
+            raise ValueError("shardCount: a replication group with clusterMode disabled has one shard")
+        if self.cluster_mode == "disabled" and self.node_count > 6:
+            raise ValueError("nodeCount: at most 6 (a primary and 5 replicas) with clusterMode disabled")
+        if self.node_count % self.shard_count:
+            raise ValueError("nodeCount: not the same number of nodes in every shard (shardCount)")
+        return self
 
     @model_validator(mode="after")
     def _auth_token_needs_tls(self) -> Self:

@@ -16,6 +16,7 @@ not see.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -130,10 +131,14 @@ class _Reader:
     session: boto3.Session
     clients: dict[str, Any] = field(default_factory=dict)
 
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
     def client(self, service: str) -> Any:
-        if service not in self.clients:
-            self.clients[service] = self.session.client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
-        return self.clients[service]
+        # Clients are thread-safe once made; making them (a boto3 Session) is not.
+        with self.lock:
+            if service not in self.clients:
+                self.clients[service] = self.session.client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+            return self.clients[service]
 
     def pages(self, service: str, operation: str, key: str, **arguments: Any) -> list[dict[str, Any]]:
         paginator = self.client(service).get_paginator(operation)
@@ -657,8 +662,9 @@ class _Describer:
             engine=cluster.get("Engine") or group.get("Engine") or "redis",
             engine_version=cluster.get("EngineVersion"),
             node_type=group.get("CacheNodeType") or cluster.get("CacheNodeType"),
-            node_count=max(1, min(6, len(members) or 1)),
+            node_count=len(members) or 1,
             cluster_mode=group.get("ClusterMode") or "disabled",
+            shard_count=len(group.get("NodeGroups") or []) or 1,
             subnet_group=subnet_group,
             parameter_group=parameter_group,
             security_groups=[

@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
 from redis_migration_ops.account import parse_account
+from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_account import UNREADABLE_PLACEHOLDER_KEY, AccountBuildError, build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.rehearsal import REPO_ROOT
@@ -80,3 +82,18 @@ def test_what_aws_refuses_is_one_line_naming_the_call() -> None:
         build_account(engine, parse_account(document))
     assert str(refused.value).startswith("the account cannot be built: CreateSubnet: InvalidParameterValue: ")
     assert isinstance(refused.value, ValueError)  # the CLI's exit 2
+
+
+def test_a_sharded_replication_group_is_built_and_described_with_its_nodes() -> None:
+    # Given a cluster-mode replication group of 2 shards of 2 nodes
+    document = rich_document()
+    document["elasticache"].update(clusterMode="enabled", shardCount=2, nodeCount=4)
+    with LocalEngine(REPO_ROOT) as engine:
+        # When it is built, then described
+        build_account(engine, parse_account(document))
+        group = engine.client("elasticache").describe_replication_groups()["ReplicationGroups"][0]
+        described, _ = describe_account(boto3.Session(region_name="us-east-1"))
+    # Then AWS's view and the description agree on the shards and nodes (what the bill counts)
+    assert (len(group["NodeGroups"]), len(group["MemberClusters"])) == (2, 4)
+    cache = described.elasticache
+    assert (cache.cluster_mode, cache.shard_count, cache.node_count) == ("enabled", 2, 4)

@@ -176,6 +176,11 @@ def test_every_dangling_reference_is_named() -> None:
             "target: Input should be 'nat-gateway'",
         ),
         (lambda d: d.update(region="mars-1"), "region: String should match pattern"),
+        (lambda d: d["elasticache"].update(nodeCount=7), "elasticache: nodeCount: at most 6"),
+        (
+            lambda d: d["elasticache"].update(clusterMode="enabled", shardCount=3, nodeCount=7),
+            "elasticache: nodeCount: not the same number of nodes in every shard",
+        ),
         (
             lambda d: d["functions"][0]["environment"].update({"BAD-KEY": "x"}),
             "functions[0].environment.BAD-KEY (the name): String should match",
