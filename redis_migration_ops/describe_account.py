@@ -60,6 +60,7 @@ _CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 _ELASTICACHE_SUFFIXES = (".cache.amazonaws.com", ".cache.amazonaws.com.cn")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@/\s]+)(?P<tail>@)")
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:[A-Za-z0-9/_+=.@:$*-]+")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 _WORD = re.compile(r"[A-Z]+[0-9]*|[0-9]+")
 # A word that marks a name as holding a secret ...
@@ -101,7 +102,13 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def redact_value(key: str, value: str) -> str:
-    """The value as describe-account writes it: the marker for a secret, URL passwords masked."""
+    """The value as describe-account writes it: the marker for a secret, URL passwords masked.
+
+    A value that is one ARN is kept whatever its name (``DB_SECRET=arn:aws:secretsmanager:...``):
+    an ARN names a secret, it is not one, and the rehearsal needs the reference.
+    """
+    if _ARN.fullmatch(value):
+        return value
     if is_sensitive_key(key) or _PRIVATE_KEY.search(value):
         return REDACTED
     return _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}{m['tail']}", value)

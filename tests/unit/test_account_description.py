@@ -260,6 +260,10 @@ def test_a_password_inside_a_url_is_masked_and_the_rest_kept() -> None:
     assert redact_value("HOME_URL", "https://example.com/a:b@c") == "https://example.com/a:b@c"
     assert redact_value("CERT", "-----BEGIN RSA PRIVATE KEY-----\nabc") == REDACTED
     assert redact_value("LOG_LEVEL", "INFO") == "INFO"
+    # An ARN names a secret, it is not one: kept whatever the variable is called
+    arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-Ab12Cd"
+    assert redact_value("DB_SECRET", arn) == arn
+    assert redact_value("DB_SECRET", f"{arn} and more") == REDACTED
 
 
 def test_a_description_is_frozen() -> None:
