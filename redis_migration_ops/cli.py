@@ -30,8 +30,8 @@ from redis_migration_ops.operations import (
     environment_of_state_machine,
     execution_name,
     exit_code_of,
+    honest_exit_code,
     make_session,
-    outcome_of,
     resolve_execution_arn,
     resolve_state_machine_arn,
     rollback_input,
@@ -315,8 +315,8 @@ def _follow(sfn: StepFunctions, execution_arn: str, timeout: float, interval: fl
             console.print(escape(line), soft_wrap=True)
 
     described = sfn.follow(execution_arn, show, timeout_s=timeout, interval_s=interval)
-    code = exit_code_of(described)
-    console.print(f"{described['status']} (exit {code}): {escape(outcome_of(described))}", soft_wrap=True)
+    code, outcome = honest_exit_code(sfn.session, described, sfn.history(execution_arn))
+    console.print(f"{described['status']} (exit {code}): {escape(outcome)}", soft_wrap=True)
     if described.get("error"):
         console.print(
             f"  error: {escape(str(described['error']))}: {escape(str(described.get('cause')))}",
@@ -494,9 +494,9 @@ def history_command(
         sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
         arn = resolve_execution_arn(execution, machine)
         described = sfn.describe(arn)
-        report = build_report(
-            described, sfn.history(arn), exit_code=exit_code_of(described), outcome=outcome_of(described)
-        )
+        history = sfn.history(arn)
+        code, outcome = honest_exit_code(sfn.session, described, history)
+        report = build_report(described, history, exit_code=code, outcome=outcome)
         if output_format is ReportFormat.json:
             typer.echo(report.to_json())
         elif output_format is ReportFormat.markdown:
@@ -520,10 +520,12 @@ def rollback_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     stack_name: StackNameOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Roll back a migration that succeeded earlier (e.g. after the 24-48 h soak), from its recorded output.
+    """Go back to ElastiCache after a migration that succeeded (e.g. after the 24-48 h soak).
 
-    Only a SUCCEEDED migration is accepted. Functions get their recorded values back where they still hold the
-    migration's values; the ingress rule it added is removed; the secret and the Redis stay.
+    EXECUTION names a SUCCEEDED migration of this stack. The workflow reads the records itself (from Step
+    Functions and the records bucket, never from the input): every function a migration of this stack switched
+    gets its ElastiCache values back where it still holds the values written; one changed since is named, not
+    overwritten; the Redis rules go once no function needs them; the secret and the Redis stay.
     """
     with _operator_errors():
         sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
