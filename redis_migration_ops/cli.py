@@ -19,7 +19,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from redis_migration_ops.audit import build_report, parse_json, plan_lines, render_markdown, render_table
+from redis_migration_ops.audit.history import parse_json
+from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
+from redis_migration_ops.audit.report import build_report
 from redis_migration_ops.local_engine.engine import LocalEngineError
 from redis_migration_ops.operations import (
     MAX_EXECUTION_NAME,
@@ -185,7 +187,7 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Operating a deployed workflow: plan, start, watch, approve, reject, history, rollback.
-# The logic is in operations.py (Step Functions) and audit.py (the report); these are the words.
+# The logic is in operations.py (Step Functions) and audit/ (the report); these are the words.
 
 StateMachineArnOption = Annotated[
     str | None,

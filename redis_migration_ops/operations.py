@@ -29,7 +29,7 @@ from botocore.exceptions import (
 from pydantic import ValidationError
 from redis_migration.models import MigrationInput, describe_validation_error
 
-from redis_migration_ops.audit import HistoryIndex, parse_json
+from redis_migration_ops.audit.history import HistoryIndex, parse_json
 from redis_migration_ops.rehearsal import (
     EXIT_MIGRATED,
     EXIT_ROLLBACK_FAILED,
