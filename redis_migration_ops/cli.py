@@ -32,8 +32,10 @@ from redis_migration_ops.operations import (
     environment_of_state_machine,
     execution_name,
     exit_code_of,
+    full_plan,
     honest_exit_code,
     make_session,
+    record_reader,
     resolve_execution_arn,
     resolve_state_machine_arn,
     rollback_input,
@@ -364,10 +366,11 @@ def plan_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             raise OperatorError(
                 f"the dry run {name} ended {described['status']}: {error}", exit_code_of(described)
             )
+        plan = full_plan(sfn.session, output["plan"])
         if as_json:
-            typer.echo(json.dumps(output["plan"], indent=2))
+            typer.echo(json.dumps(plan, indent=2))
         else:
-            typer.echo("\n".join(plan_lines(output["plan"], name)))
+            typer.echo("\n".join(plan_lines(plan, name)))
 
 
 @app.command(name="start")
@@ -498,7 +501,9 @@ def history_command(
         described = sfn.describe(arn)
         history = sfn.history(arn)
         code, outcome = honest_exit_code(sfn.session, described, history)
-        report = build_report(described, history, exit_code=code, outcome=outcome)
+        report = build_report(
+            described, history, exit_code=code, outcome=outcome, records=record_reader(sfn.session)
+        )
         if output_format is ReportFormat.json:
             typer.echo(report.to_json())
         elif output_format is ReportFormat.markdown:

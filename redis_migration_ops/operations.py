@@ -27,7 +27,10 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 from pydantic import ValidationError
-from redis_migration.models import MigrationInput, describe_validation_error
+from redis_migration.aws import AwsClients
+from redis_migration.errors import RecordUnreadable
+from redis_migration.models import MigrationInput, RecordLocation, describe_validation_error
+from redis_migration.records import get_record
 
 from redis_migration_ops.audit.history import HistoryIndex, parse_json
 from redis_migration_ops.rehearsal import (
@@ -337,6 +340,27 @@ def honest_exit_code(
         f"failed with {described.get('error')}, which the workflow cannot catch, and NOT everything is as "
         f"before: {shown}. Re-run the migration (it completes it) or put these back by hand"
     )
+
+
+def record_reader(session: boto3.Session) -> Callable[[Mapping[str, Any], str, str], Any]:
+    """Reads a run's records from S3 for the audit report, each checked against its recorded digest."""
+    aws = AwsClients(factory=session.client)
+
+    def read(location: Mapping[str, Any], key: str, sha256: str) -> Any:
+        return get_record(RecordLocation.model_validate(dict(location)), key, sha256, aws)
+
+    return read
+
+
+def full_plan(session: boto3.Session, plan: Mapping[str, Any]) -> dict[str, Any]:
+    """A dry run's plan summary with every function, read from its record (digest checked)."""
+    read = record_reader(session)
+    with aws_errors():
+        try:
+            document = read(plan["record"], f"{plan['record']['prefix']}plan.json", str(plan["planSha256"]))
+        except RecordUnreadable as error:
+            raise OperatorError(str(error), EXIT_UNEXPECTED) from None
+    return {**plan, "functions": document["functions"]}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import InvalidInput, RollbackRefused
 from redis_migration.models import (
@@ -160,9 +162,8 @@ def named_execution_arn(execution_input: object, state_machine_arn: str) -> str:
         )
     try:
         parsed = RollbackInput.model_validate(execution_input)
-    except ValueError as error:
-        detail = describe_validation_error(error) if hasattr(error, "errors") else str(error)
-        raise InvalidInput(f"RollbackInput: {detail}") from None
+    except ValidationError as error:
+        raise InvalidInput(f"RollbackInput: {describe_validation_error(error)}") from None
     prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
     reference = parsed.rollback_of
     if not reference.startswith("arn:"):
