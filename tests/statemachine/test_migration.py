@@ -9,7 +9,7 @@ import pytest
 from redis_migration.models import MANAGED_KEYS
 
 from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, plan_document
-from tests.statemachine.conftest import differences, is_migrated
+from tests.statemachine.conftest import approval_token, differences, is_migrated
 
 
 def test_a_migration_switches_every_client_and_nothing_else(setup: LocalSetup) -> None:
@@ -204,16 +204,7 @@ def test_a_second_migration_of_the_same_environment_is_refused_while_one_runs(se
     assert "waits-for-approval" in second.described["cause"]
     assert setup.snapshot() == before
     # (end the first: a rejection takes the rollback path, nothing was switched)
-    token = _approval_token(setup, waiting)
+    token = approval_token(setup, waiting)
     sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause="test over")
     ended = setup.engine.wait_for_execution(waiting, timeout_s=60)
     assert ended["error"] == "ApprovalRejected"
-
-
-def _approval_token(setup: LocalSetup, execution_arn: str) -> str:
-    for event in setup.engine.history(execution_arn):
-        details = event.get("taskScheduledEventDetails")
-        if details and details["resource"] == "publish.waitForTaskToken":
-            message = json.loads(json.loads(details["parameters"])["Message"])
-            return str(message["taskToken"])
-    raise AssertionError("no approval request in the history")

@@ -53,7 +53,7 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
     with aws_errors_as_transient():
         refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
         anchor = succeeded_migration(named, aws)
-        records = [anchor, *(r for r in migration_records(given.state_machine_arn, aws) if r[0] != named)]
+        records = [anchor, *(r for r in migration_records(given.state_machine_arn, aws) if r[0] != anchor[0])]
         records.sort(key=lambda record: record[1])  # oldest first
         documents = [
             (name, record, read_plan(record.plan.record, record.plan.plan_sha256, aws))
