@@ -20,7 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from redis_migration_ops.account import AccountDescriptionError, load_account, save_account
-from redis_migration_ops.audit import build_report, parse_json, plan_lines, render_markdown, render_table
+from redis_migration_ops.audit.history import parse_json
+from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
+from redis_migration_ops.audit.report import build_report
 from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_engine.engine import LocalEngineError
 from redis_migration_ops.operations import (
@@ -32,8 +34,10 @@ from redis_migration_ops.operations import (
     environment_of_state_machine,
     execution_name,
     exit_code_of,
+    full_plan,
+    honest_exit_code,
     make_session,
-    outcome_of,
+    record_reader,
     resolve_execution_arn,
     resolve_state_machine_arn,
     rollback_input,
@@ -266,7 +270,7 @@ def describe_account_command(
 
 # ---------------------------------------------------------------------------------------------
 # Operating a deployed workflow: plan, start, watch, approve, reject, history, rollback.
-# The logic is in operations.py (Step Functions) and audit.py (the report); these are the words.
+# The logic is in operations.py (Step Functions) and audit/ (the report); these are the words.
 
 StateMachineArnOption = Annotated[
     str | None,
@@ -396,8 +400,8 @@ def _follow(sfn: StepFunctions, execution_arn: str, timeout: float, interval: fl
             console.print(escape(line), soft_wrap=True)
 
     described = sfn.follow(execution_arn, show, timeout_s=timeout, interval_s=interval)
-    code = exit_code_of(described)
-    console.print(f"{described['status']} (exit {code}): {escape(outcome_of(described))}", soft_wrap=True)
+    code, outcome = honest_exit_code(sfn.session, described, sfn.history(execution_arn))
+    console.print(f"{described['status']} (exit {code}): {escape(outcome)}", soft_wrap=True)
     if described.get("error"):
         console.print(
             f"  error: {escape(str(described['error']))}: {escape(str(described.get('cause')))}",
@@ -443,10 +447,11 @@ def plan_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             raise OperatorError(
                 f"the dry run {name} ended {described['status']}: {error}", exit_code_of(described)
             )
+        plan = full_plan(sfn.session, output["plan"])
         if as_json:
-            typer.echo(json.dumps(output["plan"], indent=2))
+            typer.echo(json.dumps(plan, indent=2))
         else:
-            typer.echo("\n".join(plan_lines(output["plan"], name)))
+            typer.echo("\n".join(plan_lines(plan, name)))
 
 
 @app.command(name="start")
@@ -575,8 +580,10 @@ def history_command(
         sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
         arn = resolve_execution_arn(execution, machine)
         described = sfn.describe(arn)
+        history = sfn.history(arn)
+        code, outcome = honest_exit_code(sfn.session, described, history)
         report = build_report(
-            described, sfn.history(arn), exit_code=exit_code_of(described), outcome=outcome_of(described)
+            described, history, exit_code=code, outcome=outcome, records=record_reader(sfn.session)
         )
         if output_format is ReportFormat.json:
             typer.echo(report.to_json())
@@ -601,10 +608,12 @@ def rollback_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     stack_name: StackNameOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Roll back a migration that succeeded earlier (e.g. after the 24-48 h soak), from its recorded output.
+    """Go back to ElastiCache after a migration that succeeded (e.g. after the 24-48 h soak).
 
-    Only a SUCCEEDED migration is accepted. Functions get their recorded values back where they still hold the
-    migration's values; the ingress rule it added is removed; the secret and the Redis stay.
+    EXECUTION names a SUCCEEDED migration of this stack. The workflow reads the records itself (from Step
+    Functions and the records bucket, never from the input): every function a migration of this stack switched
+    gets its ElastiCache values back where it still holds the values written; one changed since is named, not
+    overwritten; the Redis rules go once no function needs them; the secret and the Redis stay.
     """
     with _operator_errors():
         sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)

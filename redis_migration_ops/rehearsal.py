@@ -205,13 +205,24 @@ class LocalSetup:
         timeout_s: float = EXECUTION_TIMEOUT_S,
     ) -> RunResult:
         """Start one execution, follow it to its end, return its description and history."""
-        given = {"release": "rehearsal", "removeKeys": list(self.account.remove_keys)}
+        given: dict[str, Any] = {}
+        if "rollbackOf" not in (execution_input or {}):
+            # As the account's operator would start it (a rollback names only its run).
+            given = {"release": "rehearsal", "removeKeys": list(self.account.remove_keys)}
         given.update(execution_input or {})
         name = name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
         with function_logs_to(self.workdir / "function-logs.jsonl"):
             arn = self.engine.start_execution(given, name=name)
             described = follow_execution(self.engine, arn, progress, timeout_s)
         return RunResult(arn, described, self.engine.history(arn))
+
+
+def plan_document(engine: LocalEngine, plan: dict[str, Any]) -> dict[str, Any]:
+    """The whole plan a run recorded in the records bucket (``plan`` is the run's plan summary)."""
+    record = plan["record"]
+    body = engine.client("s3").get_object(Bucket=record["bucket"], Key=f"{record['prefix']}plan.json")["Body"]
+    document: dict[str, Any] = json.loads(body.read())
+    return document
 
 
 @contextmanager
