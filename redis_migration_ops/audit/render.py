@@ -27,7 +27,7 @@ def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> li
         f"Plan for {request.get('projectName')} {request.get('environment')}"
         f" (release {request.get('release') or '-'}):",
         "",
-        f"Functions that would change ({len(plan.get('functions') or [])}):",
+        f"Functions that would change ({plan.get('functionCount', len(plan.get('functions') or []))}):",
     ]
     for name, changes in function_changes(plan).items():
         lines.append(f"  {name}")
@@ -99,6 +99,8 @@ def render_markdown(report: AuditReport) -> str:
                     f"{_md(_show(change.after))} | {_md(function.cutover) if first else ''} | "
                     f"{_md(function.restore) if first else ''} |"
                 )
+    elif report.plan_record:
+        out.append(f"The plan's functions are in `{report.plan_record}` (not read for this report).")
     else:
         out.append("No function plan was recorded (the run stopped before CheckPreconditions finished).")
     if report.ingress:
@@ -143,9 +145,17 @@ def render_markdown(report: AuditReport) -> str:
             + ("yes" if rollback.complete else "NO" if rollback.complete is False else "not finished"),
         ]
         if rollback.restores:
-            out += ["", "| Function | Outcome | Detail |", "|---|---|---|"]
+            out += ["", "| Batch | Restored | Already as before | Changed by others | Not restored |"]
+            out += ["|---|---|---|---|---|"]
             out += [
-                f"| {_md(r.get('functionName'))} | {_md(r.get('outcome'))} | {_md(r.get('detail'))} |"
+                f"| {_md(r.get('index'))} | {_md(r.get('restored'))} | {_md(r.get('unchanged'))} | "
+                f"{_md(r.get('changedByOthers'))} | "
+                + _md(
+                    "; ".join(
+                        f"{n.get('functionName')}: {n.get('detail')}" for n in r.get("notRestored") or []
+                    )
+                )
+                + " |"
                 for r in rollback.restores
             ]
         if rollback.revoked_source_group_ids:

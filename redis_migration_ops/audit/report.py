@@ -6,6 +6,10 @@ and result, the functions changed with their old and new values, the errors, and
 path taken. The report is a pydantic model: ``--format json`` is its dump and loads back into an
 equal report. Nothing here calls AWS, so the same code reads a live history or a saved one.
 
+The plan's functions and the per-function results live in the run's records (S3), pinned by the
+digests in the history; a ``RecordReader`` given by the caller reads them (the CLI checks each
+digest). Without one, the report says where the records are instead of listing the functions.
+
 History events are linked by ``previousEventId``; inside a Map the iterations interleave, so a
 state's events are found by walking that chain, never by position.
 """
@@ -13,7 +17,7 @@ state's events are found by walking that chain, never by position.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -31,8 +35,10 @@ from redis_migration_ops.audit.history import (
 
 REPORT_VERSION = 1
 SECRET_KEY = "REDIS_PASSWORD_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
-ROLLBACK_ENTRY_STATES = ("RestoreFunctions", "PrepareRollback")
+ROLLBACK_ENTRY_STATES = ("IsRestoreNeeded", "PrepareRollback")
 _CLI_NAME = re.compile(r"-\d{8}T\d{6}Z$")
+# Reads one record: (the run's record location {"bucket", "prefix"}, key, recorded SHA-256) -> JSON.
+RecordReader = Callable[[Mapping[str, Any], str, str], Any]
 _UUID_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
@@ -130,6 +136,9 @@ class AuditReport(ReportModel):
     approval: Approval | None
     secret: dict[str, Any] | None
     ingress: dict[str, Any] | None
+    # Where the whole plan is (s3://...), and whether it was read and checked for this report.
+    plan_record: str | None = None
+    plan_record_read: bool = False
     functions: list[FunctionRecord]
     states: list[StateRun]
     errors: list[ErrorRecord]
@@ -157,6 +166,17 @@ def function_changes(
     result: dict[str, list[ValueChange]] = {}
     for function in plan.get("functions") or []:
         before: Mapping[str, Any] = function.get("before") or {}
+        # In a rollback plan each function carries the values it holds (the "before" of the
+        # rollback is where it goes back to): show the way back, target -> before.
+        own_target = function.get("target")
+        if isinstance(own_target, dict):
+            keys = list(dict.fromkeys([*own_target, *before]))
+            result[str(function["functionName"])] = [
+                ValueChange(key=key, before=own_target.get(key), after=before.get(key))
+                for key in keys
+                if own_target.get(key) != before.get(key)
+            ]
+            continue
         keys = list(dict.fromkeys([*before, *after]))
         result[str(function["functionName"])] = [
             ValueChange(key=key, before=before.get(key), after=after.get(key))
@@ -170,9 +190,15 @@ class _Builder:
     """Builds one AuditReport; each method reads one aspect of the history."""
 
     def __init__(
-        self, described: Mapping[str, Any], history: list[Event], exit_code: int, outcome: str
+        self,
+        described: Mapping[str, Any],
+        history: list[Event],
+        exit_code: int,
+        outcome: str,
+        records: RecordReader | None = None,
     ) -> None:
         self.described = described
+        self.records = records
         self.index = HistoryIndex(history)
         self.events = self.index.events
         self.exit_code = exit_code
@@ -223,10 +249,54 @@ class _Builder:
 
     @staticmethod
     def _item(entered: Event) -> str | None:
+        """What a Map iteration worked on: its batch's label (first function, and how many more)."""
         document = parse_json(entered["stateEnteredEventDetails"].get("input"))
-        if isinstance(document, dict) and isinstance(document.get("functionName"), str):
+        if not isinstance(document, dict):
+            return None
+        batch = document.get("batch")
+        if isinstance(batch, dict) and isinstance(batch.get("label"), str):
+            return str(batch["label"])
+        if isinstance(document.get("functionName"), str):
             return str(document["functionName"])
         return None
+
+    def read_record(self, plan: Mapping[str, Any], key: str, sha256: str) -> Any:
+        """A record of the run, or None when there is no reader (or the record cannot be read)."""
+        location = plan.get("record")
+        if self.records is None or not isinstance(location, dict):
+            return None
+        try:
+            return self.records(location, key, sha256)
+        except Exception:  # reported as "not read": the history alone still makes a report
+            return None
+
+    def plan_document(self, plan: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The whole plan (every function and its values before), from the run's records."""
+        if plan is None or not isinstance(plan.get("record"), dict) or not plan.get("planSha256"):
+            return None
+        document = self.read_record(plan, f"{plan['record']['prefix']}plan.json", str(plan["planSha256"]))
+        return document if isinstance(document, dict) else None
+
+    def batch_results(self, plan: Mapping[str, Any], state: str) -> dict[str, str]:
+        """Per function, what the iterations of ``state`` (CutOverFunction, RestoreFunction) did."""
+        found: dict[str, str] = {}
+        for entered in self._entered_named(state):
+            result = self.task_result(entered)
+            failures = self.failures(entered)
+            if isinstance(result, dict) and result.get("resultsKey") and result.get("resultsSha256"):
+                rows = self.read_record(plan, str(result["resultsKey"]), str(result["resultsSha256"]))
+                for row in rows if isinstance(rows, list) else []:
+                    if not isinstance(row, dict):
+                        continue
+                    outcome = str(row.get("outcome"))
+                    if state == "CutOverFunction":
+                        text = {"changed": "changed", "unchanged": "unchanged (already set)"}.get(outcome)
+                        found[str(row.get("functionName"))] = text or f"failed: {row.get('error')}"
+                    else:
+                        found[str(row.get("functionName"))] = f"{outcome}: {row.get('detail')}"
+            elif failures and self._item(entered):
+                found[f"(batch {self._item(entered)})"] = f"failed: {failures[-1][1]}: {failures[-1][2]}"
+        return found
 
     def assigned(self, name: str, variable: str) -> Any:
         for entered in reversed(self._entered_named(name)):
@@ -329,31 +399,16 @@ class _Builder:
         return Approval(decision="pending", by=None, at=None, comment=None)
 
     def functions(self, plan: Mapping[str, Any] | None) -> list[FunctionRecord]:
-        if plan is None:
+        document = self.plan_document(plan)
+        if plan is None or document is None:
             return []
         secret = self.last_result("EnsurePasswordSecret")
         secret_arn = secret.get("secretArn") if isinstance(secret, dict) else None
-        prepared = self.last_result("PrepareRollback")
-        target = prepared.get("target") if isinstance(prepared, dict) else None
-        changes = function_changes(plan, target, secret_arn)
-        cutovers: dict[str, str] = {}
-        restores: dict[str, str] = {}
-        for entered in self.entered:
-            name = self.index.state_name(entered)
-            item = self._item(entered)
-            if item is None or name not in {"CutOverFunction", "RestoreFunction"}:
-                continue
-            result = self.task_result(entered)
-            failures = self.failures(entered)
-            if name == "CutOverFunction":
-                if isinstance(result, dict):
-                    cutovers[item] = "changed" if result.get("changed") else "unchanged (already set)"
-                elif failures:
-                    cutovers[item] = f"failed: {failures[-1][1]}"
-            elif isinstance(result, dict):
-                restores[item] = f"{result.get('outcome')}: {result.get('detail')}"
-            elif failures:
-                restores[item] = f"failed: {failures[-1][1]}: {failures[-1][2]}"
+        changes = function_changes(
+            {**document, "secretName": plan.get("secretName")}, plan.get("target"), secret_arn
+        )
+        cutovers = self.batch_results(plan, "CutOverFunction")
+        restores = self.batch_results(plan, "RestoreFunction")
         return [
             FunctionRecord(
                 function_name=name, changes=values, cutover=cutovers.get(name), restore=restores.get(name)
@@ -485,6 +540,12 @@ class _Builder:
                 )
             ),
             ingress=ingress if isinstance(ingress, dict) else (plan or {}).get("ingress"),
+            plan_record=(
+                f"s3://{plan['record']['bucket']}/{plan['record']['prefix']}plan.json"
+                if plan and isinstance(plan.get("record"), dict)
+                else None
+            ),
+            plan_record_read=self.plan_document(plan) is not None,
             functions=self.functions(plan),
             states=self.states(),
             errors=self.errors(),
@@ -497,10 +558,19 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def build_report(
-    described: Mapping[str, Any], history: Iterable[Event], *, exit_code: int, outcome: str
+    described: Mapping[str, Any],
+    history: Iterable[Event],
+    *,
+    exit_code: int,
+    outcome: str,
+    records: RecordReader | None = None,
 ) -> AuditReport:
-    """The audit report of the execution ``described`` (DescribeExecution) with its full history."""
-    return _Builder(described, list(history), exit_code, outcome).build()
+    """The audit report of the execution ``described`` (DescribeExecution) with its full history.
+
+    ``records`` reads the run's records (plan, per-function results); without it the functions are
+    not listed and ``planRecord`` says where they are.
+    """
+    return _Builder(described, list(history), exit_code, outcome, records).build()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,7 +590,7 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
     if name == "CheckPreconditions":
         instance = result.get("instance") or {}
         return (
-            f"{len(result.get('functions') or [])} function(s) to switch to "
+            f"{result.get('functionCount')} function(s) to switch to "
             f"{instance.get('privateIp')}:{(result.get('request') or {}).get('redisPort')}"
             f" on {instance.get('instanceId')}"
         )
@@ -551,11 +621,26 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
             f": {result.get('comment')}" if result.get("comment") else ""
         )
     if name == "CutOverFunction":
-        return "switched" if result.get("changed") else "already on the new values"
+        return (
+            f"switched {result.get('changed')}, already on the new values {result.get('unchanged')}, "
+            f"failed {result.get('failed')}"
+        )
     if name == "VerifyCutover":
-        return f"verified {len(result.get('verifiedFunctions') or [])} function(s)"
+        return f"verified {result.get('verified')} function(s)"
     if name == "RestoreFunction":
-        return f"{result.get('outcome')}: {result.get('detail')}"
+        return (
+            f"restored {result.get('restored')}, already as before {result.get('unchanged')}, "
+            f"changed by others {result.get('changedByOthers')}"
+        )
+    if name == "VerifyFunctionsRestored":
+        return (
+            f"checked {result.get('checked')}: as before {result.get('asBefore')}, still on the self-hosted "
+            f"Redis {result.get('stillOnSelfHosted')}, changed otherwise {result.get('otherDifferences')}"
+        )
+    if name == "PrepareRollback":
+        plan = result.get("plan") or {}
+        runs = result.get("rolledBackRuns")
+        return f"{plan.get('functionCount')} function(s) to put back, from the runs {runs}"
     if name == "RevokeRedisIngress":
         return (
             f"revoked {result.get('revokedSourceGroupIds')}, "

@@ -329,7 +329,11 @@ class LocalEngine:
             attributes = {"KmsMasterKeyId": topic.kms_master_key_id} if topic.kms_master_key_id else {}
             self.session().client("sns").create_topic(Name=topic.name, Attributes=attributes)
         for bucket in resolved.buckets:
-            self.client("s3").create_bucket(Bucket=bucket.name)
+            # Outside us-east-1, S3 (and moto) require the region as the location constraint.
+            location = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
+            self.client("s3").create_bucket(
+                Bucket=bucket.name, **({"CreateBucketConfiguration": location} if location else {})
+            )
             if bucket.versioned:
                 self.client("s3").put_bucket_versioning(
                     Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
