@@ -107,6 +107,7 @@ def stack_parameters(account: LocalAccount) -> dict[str, str]:
         "VpcId": account.vpc_id,
         "VpcSubnetIds": ",".join(account.probe_subnet_ids),
         "VpcSecurityGroupIds": ",".join(account.probe_group_ids),
+        "RedisSecurityGroupId": account.redis_group_parameter,
     }
 
 

@@ -94,6 +94,11 @@ class StackSettings(BaseModel):
     elasticache_endpoint: Annotated[str, Field(alias="ELASTICACHE_ENDPOINT")] = ""
     redis_port: Annotated[int, Field(alias="REDIS_PORT_DEFAULT", ge=1024, le=65535)] = 6379
     probe_security_group_ids: Annotated[str, Field(alias="PROBE_SECURITY_GROUP_IDS")] = ""
+    # The subnets of the in-VPC functions (ProbeRedis, RedisHealth): the VpcSubnetIds parameter.
+    probe_subnet_ids: Annotated[str, Field(alias="PROBE_SUBNET_IDS")] = ""
+    # The instance's security group that gets the Redis rule (RedisSecurityGroupId); empty: the
+    # instance's only group.
+    redis_security_group_id: Annotated[str, Field(alias="REDIS_SECURITY_GROUP_ID")] = ""
     install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60, le=172800)] = 900
     # Set by Lambda in every function's environment.
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
@@ -103,6 +108,10 @@ class StackSettings(BaseModel):
     @property
     def probe_security_groups(self) -> list[str]:
         return [group for group in self.probe_security_group_ids.split(",") if group]
+
+    @property
+    def probe_subnets(self) -> list[str]:
+        return [subnet for subnet in self.probe_subnet_ids.split(",") if subnet]
 
 
 def load_settings(environ: Mapping[str, str]) -> StackSettings:
@@ -202,18 +211,44 @@ class InstanceFacts(Model):
     platform: str
 
 
+class AliasPlan(Model):
+    """An alias that served the ElastiCache values when the plan was made, and the version it served.
+
+    Published versions are immutable: the cutover publishes a new version from the updated
+    ``$LATEST`` and moves the alias to it; the way back is to move the alias to ``version`` again.
+    """
+
+    name: str
+    version: str
+
+
+class AliasMove(Model):
+    """What the cutover did to one alias: ``fromVersion`` -> ``toVersion`` (``moved`` false: it
+    already served the new values)."""
+
+    alias: str
+    from_version: str
+    to_version: str
+    moved: bool
+
+
 class FunctionPlan(Model):
     """One function of a plan and its managed values before the change (not secrets).
 
     ``before`` holds every managed key and every key to remove; ``None`` means absent. In a
     rollback plan, ``target`` is what the migration that switched the function wrote (the values
     it must still hold to be put back); in a migration plan it is None (the run's target applies).
+    ``aliases`` are the aliases the cutover moves (and the restore moves back). ``managedBy`` names
+    the tool that deploys the function (a CloudFormation stack, Terraform): its next deploy puts
+    the old values back unless its template changes.
     """
 
     function_name: str
     before: ManagedValues
     security_group_ids: list[str] = []
     target: ManagedValues | None = None
+    aliases: list[AliasPlan] = []
+    managed_by: str | None = None
 
 
 class IngressPlan(Model):
@@ -275,6 +310,9 @@ class MigrationPlan(Model):
     plan_sha256: str
     batches: list[PlanBatch]
     warnings: list[str] = []
+    # Functions deployed by CloudFormation or Terraform (details per function in the plan record).
+    managed_function_count: int = 0
+    managed_function_sample: list[str] = []
 
 
 class PreconditionsInput(Model):
@@ -360,6 +398,7 @@ class FunctionChange(Model):
     function_name: str
     before: ManagedValues
     target: ManagedValues
+    aliases: list[AliasPlan] = []
 
 
 class BatchRequest(Model):
@@ -376,6 +415,7 @@ class CutoverOutput(Model):
     function_name: str
     changed: bool
     revision_id: str | None
+    aliases: list[AliasMove] = []
 
 
 class FunctionFailure(Model):
