@@ -156,12 +156,29 @@ def follow_execution(
         time.sleep(0.5 if progress is not None else 0.1)
 
 
+def alias_states(engine: LocalEngine, account: LocalAccount) -> dict[str, dict[str, dict[str, Any]]]:
+    """Function -> alias -> the version it serves and that version's environment."""
+    lambda_ = engine.client("lambda")
+    states: dict[str, dict[str, dict[str, Any]]] = {}
+    for function, aliases in sorted(account.aliases.items()):
+        for alias in sorted(aliases):
+            served = lambda_.get_alias(FunctionName=function, Name=alias)["FunctionVersion"]
+            configuration = lambda_.get_function_configuration(FunctionName=function, Qualifier=served)
+            states.setdefault(function, {})[alias] = {
+                "version": served,
+                "environment": dict(configuration.get("Environment", {}).get("Variables", {})),
+            }
+    return states
+
+
 @dataclass
 class WorldSnapshot:
     """What a migration may change, read from the (local) account: compared before and after."""
 
     environments: dict[str, dict[str, str]]
     ingress: dict[str, str]
+    # Function -> alias -> {"version", "environment"}: what each alias serves.
+    aliases: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,6 +212,7 @@ class LocalSetup:
         return WorldSnapshot(
             environments=environments(self.engine, names),
             ingress=redis_ingress_sources(self.engine, self.account.redis_group_id, 6379),
+            aliases=alias_states(self.engine, self.account),
         )
 
     def run(
@@ -354,6 +372,13 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
                 for name in names
             }
             for group, names in (("clients", account.client_functions), ("others", account.other_functions))
+        },
+        "aliases": {
+            function: {
+                alias: {"before": state, "after": after.aliases.get(function, {}).get(alias)}
+                for alias, state in aliases.items()
+            }
+            for function, aliases in before.aliases.items()
         },
         "ingress": {
             "groupId": account.redis_group_id,
