@@ -104,6 +104,8 @@ class StackSettings(BaseModel):
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
     # The bucket of the runs' records (plans and per-function results), see records.py.
     records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
+    # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
+    state_machine_arn: Annotated[str, Field(alias="STATE_MACHINE_ARN")] = ""
 
     @property
     def probe_security_groups(self) -> list[str]:
