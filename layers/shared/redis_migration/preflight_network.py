@@ -85,7 +85,8 @@ def check_vpc_access(settings: StackSettings, aws: AwsClients) -> NetworkCheck:
         )
         for table in page["RouteTables"]
     ]
-    isolated = [str(subnet["SubnetId"]) for subnet in subnets if not _has_egress(subnet, tables, check)]
+    without_egress = {str(subnet["SubnetId"]) for subnet in subnets if not _has_egress(subnet, tables, check)}
+    isolated = [subnet_id for subnet_id in subnet_ids if subnet_id in without_egress]  # as configured
     if not isolated:
         return check
     region = settings.region or aws.ec2.meta.region_name
