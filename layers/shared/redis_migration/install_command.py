@@ -36,6 +36,8 @@ MaxmemoryPolicy = Literal[
 _MAXMEMORY = re.compile(r"^[0-9]+([kmg]b?|b)?$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+# A Step Functions execution name, as the script accepts it for a directory name.
+RUN_ID = re.compile(r"^(?!\.+$)[A-Za-z0-9._@+=-]{1,80}$")
 
 
 class InstallParameters(BaseModel):
@@ -52,6 +54,9 @@ class InstallParameters(BaseModel):
     maxmemory_policy: MaxmemoryPolicy = "allkeys-lru"
     al2023_server: Literal["valkey", "refuse"] = "valkey"
     min_version: str = "7.0"
+    # The execution's name: the host's state before this run is recorded under it once, for
+    # the revert (host/revert_redis_host.sh --run-id). None: nothing is recorded.
+    run_id: str | None = Field(default=None, pattern=RUN_ID.pattern)
 
     @field_validator("bind_addresses")
     @classmethod
@@ -97,6 +102,15 @@ class InstallResult(BaseModel):
     version: str | None = None
     config_sha256: str | None = Field(default=None, alias="configSha256")
     service: str | None = None
+    port: int | None = None
+    run_id: str | None = Field(default=None, alias="runId")
+    # True when this call wrote the before record (False: no run id, or a retry found it).
+    recorded: bool = False
+    # How an existing Redis's data was taken over: "aof-switched-on" (AOF turned on while it
+    # ran), "rdb-loaded" (a stopped one started on its own config first), or None.
+    takeover: str | None = None
+    keys_before: int | None = Field(default=None, alias="keysBefore")
+    keys_after: int | None = Field(default=None, alias="keysAfter")
     error: str | None = None
     message: str = ""
 
@@ -113,6 +127,7 @@ def install_script() -> str:
 
 def script_arguments(params: InstallParameters) -> list[str]:
     """The script's arguments for ``params``, unquoted."""
+    run_id = ["--run-id", params.run_id] if params.run_id is not None else []
     return [
         "--port", str(params.port),
         "--bind", " ".join(params.bind_addresses),
@@ -121,6 +136,7 @@ def script_arguments(params: InstallParameters) -> list[str]:
         "--maxmemory-policy", params.maxmemory_policy,
         "--al2023-server", params.al2023_server,
         "--min-version", params.min_version,
+        *run_id,
     ]  # fmt: skip
 
 

@@ -384,3 +384,64 @@ collect_host_facts() {
         "$port" "$(json_string "$PORT_STATUS")" "$(json_or_null "$PORT_PROCESS")" "${PORT_PID:-null}" \
         "${mem_total:-null}" "$([ -f "$ADMIN_SECRET_FILE" ] && echo true || echo false)" "$redis_json")
 }
+
+# ---------------------------------------------------------------------------- keeping the data
+
+# Bounded wait (up to $2 x 0.5 s) until something answers on 127.0.0.1:$1 (not LOADING).
+# Sets ANSWER to the unauthenticated PING's reply.
+# shellcheck disable=SC2317  # not every script that includes this file calls it
+wait_answering() {
+    local port=$1 attempts=$2 _
+    ANSWER=""
+    for _ in $(seq 1 "$attempts"); do
+        ANSWER=$(timeout 3 "$CLI_BIN" -h 127.0.0.1 -p "$port" PING 2>&1 </dev/null | tr -d '\r')
+        if [ -n "$ANSWER" ] && ! [[ "$ANSWER" =~ "Could not connect" || "$ANSWER" =~ LOADING || "$ANSWER" =~ "Connection refused" ]]; then
+            return 0
+        fi
+        ANSWER=""
+        sleep 0.5
+    done
+    return 1
+}
+
+# Turn the AOF on in the running Redis (chosen by redis_connect, without auth) and wait, bounded,
+# until its first rewrite has written every key to it: then a restart with `appendonly yes`
+# loads them. Without this, Redis 7 started with `appendonly yes` and no AOF creates an empty
+# one and ignores dump.rdb. Sets DATA_PROBLEM on failure.
+# shellcheck disable=SC2317  # not every script that includes this file calls it
+switch_aof_on() {
+    local reply info _ in_progress scheduled status
+    DATA_PROBLEM=""
+    reply=$(redis_cmd CONFIG SET appendonly yes)
+    if [ "$reply" != OK ]; then
+        DATA_PROBLEM="CONFIG SET appendonly yes was refused: ${reply:0:100}"
+        return 1
+    fi
+    for _ in $(seq 1 240); do
+        info=$(redis_cmd INFO persistence)
+        in_progress=$(info_field "$info" aof_rewrite_in_progress)
+        scheduled=$(info_field "$info" aof_rewrite_scheduled)
+        status=$(info_field "$info" aof_last_bgrewrite_status)
+        if [ "$(info_field "$info" aof_enabled)" = 1 ] && [ "$in_progress" = 0 ] && [ "$scheduled" = 0 ]; then
+            [ "$status" = ok ] && return 0
+            DATA_PROBLEM="the AOF rewrite failed (aof_last_bgrewrite_status: $status)"
+            return 1
+        fi
+        sleep 0.5
+    done
+    DATA_PROBLEM="the AOF rewrite did not finish within 120 s"
+    return 1
+}
+
+# Make dump.rdb hold every key now (before a restart onto a config with `appendonly no`, which
+# loads only the RDB). Sets DATA_PROBLEM on failure.
+# shellcheck disable=SC2317  # not every script that includes this file calls it
+save_rdb() {
+    local reply
+    DATA_PROBLEM=""
+    reply=$(redis_cmd SAVE)
+    [ "$reply" = OK ] && return 0
+    # shellcheck disable=SC2034  # read by the caller
+    DATA_PROBLEM="SAVE failed: ${reply:0:100}"
+    return 1
+}
