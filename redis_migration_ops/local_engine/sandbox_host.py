@@ -313,6 +313,17 @@ def enable(name):
     return 0
 
 
+def disable(name):
+    load(name)
+    base = "/etc/systemd/system"
+    for d in os.listdir(base) if os.path.isdir(base) else []:
+        link = os.path.join(base, d, name)
+        if d.endswith(".wants") and os.path.islink(link):
+            os.unlink(link)
+            sys.stderr.write("Removed %s.\n" % link)
+    return 0
+
+
 def is_enabled(name):
     load(name)
     for d in os.listdir("/etc/systemd/system") if os.path.isdir("/etc/systemd/system") else []:
@@ -358,6 +369,8 @@ def main(args):
             rc |= start(name)
         elif command == "enable":
             rc |= enable(name)
+        elif command == "disable":
+            rc |= disable(name)
         elif command == "is-enabled":
             rc |= is_enabled(name)
         elif command == "is-active":

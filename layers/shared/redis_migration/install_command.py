@@ -37,7 +37,14 @@ _MAXMEMORY = re.compile(r"^[0-9]+([kmg]b?|b)?$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 # A Step Functions execution name, as the script accepts it for a directory name.
-RUN_ID = re.compile(r"^(?!\.+$)[A-Za-z0-9._@+=-]{1,80}$")
+RUN_ID = re.compile(r"^[A-Za-z0-9._@+=-]{1,80}$")
+
+
+def valid_run_id(value: str) -> str:
+    """``value`` when it is a run id the host scripts accept (not only dots), else ValueError."""
+    if not RUN_ID.fullmatch(value) or set(value) == {"."}:
+        raise ValueError("must be 1-80 letters, digits or . _ @ + = - (an execution name)")
+    return value
 
 
 class InstallParameters(BaseModel):
@@ -56,7 +63,7 @@ class InstallParameters(BaseModel):
     min_version: str = "7.0"
     # The execution's name: the host's state before this run is recorded under it once, for
     # the revert (host/revert_redis_host.sh --run-id). None: nothing is recorded.
-    run_id: str | None = Field(default=None, pattern=RUN_ID.pattern)
+    run_id: str | None = None
 
     @field_validator("bind_addresses")
     @classmethod
@@ -82,6 +89,11 @@ class InstallParameters(BaseModel):
         if not _MAXMEMORY.fullmatch(value.lower()):
             raise ValueError("must look like 512mb, 1gb or a number of bytes")
         return value.lower()
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str | None:
+        return None if value is None else valid_run_id(value)
 
     @field_validator("min_version")
     @classmethod
