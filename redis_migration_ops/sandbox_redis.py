@@ -45,14 +45,16 @@ from redis_migration_ops.local_engine.sandbox_host import SandboxError, SandboxH
 SERVICE = "redis-server"
 CONFIG_FILE = "/etc/redis/redis.conf"
 ADMIN_USER = "redis-migration-admin"
-ADMIN_SECRET_FILE = "/var/lib/redis-migration/admin-password"
+ADMIN_SECRET_FILE = "/var/lib/redis-migration/admin-password"  # noqa: S105 - a path, not a secret
 OUR_CONFIG_HEADER = "# Written by redis-migration."
 TTL_SECONDS = 86_400  # long enough never to run out during a rehearsal
 READY_DEADLINE_S = 30.0
 _TCP_LISTEN = "0A"
 
 
-def _client(sandbox: SandboxHost, port: int, *, password: str | None = None, username: str | None = None) -> redis.Redis:
+def _client(
+    sandbox: SandboxHost, port: int, *, password: str | None = None, username: str | None = None
+) -> redis.Redis:
     host, local_port = sandbox.loopback_address(port)
     return redis.Redis(
         host=host,
@@ -69,11 +71,12 @@ def _wait_ping(client: redis.Redis, deadline_s: float) -> None:
     while True:
         try:
             client.ping()
-            return
         except (redis.ConnectionError, redis.BusyLoadingError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+        else:
+            return
 
 
 def start_existing_redis(sandbox: SandboxHost, keys: int, *, prefix: str = "existing") -> int:
@@ -111,17 +114,17 @@ def _write_keys(client: redis.Redis, count: int, prefix: str) -> None:
         kind = i % 50
         if kind == 1:
             pipe.hset(key, mapping={"name": f"caller-{i}", "calls": i})
-        elif kind == 2:  # noqa: PLR2004
+        elif kind == 2:
             pipe.rpush(key, *[f"event-{i}-{n}" for n in range(3)])
-        elif kind == 3:  # noqa: PLR2004
+        elif kind == 3:
             pipe.sadd(key, *[f"agent-{n}" for n in range(4)])
-        elif kind == 4:  # noqa: PLR2004
+        elif kind == 4:
             pipe.zadd(key, {f"queue-{n}": n * 1.5 for n in range(3)})
         else:
             pipe.set(key, f"value-{i}")
         if i % 5 == 0:
             pipe.expire(key, TTL_SECONDS)
-        if len(pipe) >= 1000:  # noqa: PLR2004
+        if len(pipe) >= 1000:
             pipe.execute()
     pipe.execute()
 
@@ -139,7 +142,7 @@ def _listening(sandbox: SandboxHost) -> dict[int, int]:
             continue
         for line in path.read_text().splitlines()[1:]:
             fields = line.split()
-            if len(fields) > 9 and fields[3] == _TCP_LISTEN:  # noqa: PLR2004
+            if len(fields) > 9 and fields[3] == _TCP_LISTEN:
                 sockets[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
     return sockets
 
@@ -194,7 +197,7 @@ def _config_value(text: str, name: str, default: str) -> str:
     value = default
     for line in text.splitlines():
         parts = line.strip().split(None, 1)
-        if len(parts) == 2 and parts[0] == name:  # noqa: PLR2004
+        if len(parts) == 2 and parts[0] == name:
             value = parts[1].strip().strip('"')
     return value
 
@@ -256,9 +259,7 @@ def read_host_state(
     processes = _processes(sandbox)
     by_inside = {inside: machine for machine, inside, _ in processes}
     listen_ports = _ports_of(by_inside[pid_inside], sockets) if pid_inside in by_inside else []
-    holders = [
-        (inside, name) for machine, inside, name in processes if port in _ports_of(machine, sockets)
-    ]
+    holders = [(inside, name) for machine, inside, name in processes if port in _ports_of(machine, sockets)]
     if not holders:
         port_facts = PortFacts(number=port, status="free")
     elif any(inside == pid_inside for inside, _ in holders):

@@ -49,7 +49,7 @@ class RevertResult(BaseModel):
 def build_revert_commands(run_id: str, *, digest_max_keys: int = DEFAULT_DIGEST_MAX_KEYS) -> list[str]:
     """The ``commands`` of ``AWS-RunShellScript`` that put the host back as before ``run_id``."""
     valid_run_id(run_id)
-    if not 0 <= digest_max_keys <= 999_999_999:  # noqa: PLR2004 - the script's 9 digits
+    if not 0 <= digest_max_keys <= 999_999_999:
         raise ValueError("digest_max_keys must be 0-999999999")
     return script_command(REVERT_SCRIPT, ["--run-id", run_id, "--digest-max-keys", str(digest_max_keys)])
 
@@ -68,4 +68,3 @@ def parse_revert_result(output: str) -> RevertResult | None:
 
 
 __all__ = ["RevertResult", "build_revert_commands", "parse_revert_result"]
-

@@ -61,9 +61,7 @@ class HostAssessment(BaseModel):
         return not self.problems
 
 
-def parse_memory_size(
-    text: str | int, *, minimum: int = 1, maximum: int = MAX_MEMORY_SIZE_BYTES
-) -> int:
+def parse_memory_size(text: str | int, *, minimum: int = 1, maximum: int = MAX_MEMORY_SIZE_BYTES) -> int:
     """Bytes of a Redis memory size (``512mb``; ``mb`` = MiB, ``m`` = 10^6), within bounds.
 
     Raises ``ValueError`` with a message fit for a field error (a pydantic validator can call
@@ -95,9 +93,7 @@ def format_bytes(size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def assess_host(
-    state: HostState, port: int, maxmemory: str | int, maxmemory_policy: str
-) -> HostAssessment:
+def assess_host(state: HostState, port: int, maxmemory: str | int, maxmemory_policy: str) -> HostAssessment:
     """Judge the inspected host against the run's ``redisPort``, ``maxmemory`` and policy.
 
     ``state`` must come from an inspect for ``port``. Pure: no I/O.

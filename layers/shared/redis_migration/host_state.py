@@ -26,9 +26,7 @@ DEFAULT_DIGEST_MAX_KEYS = 100_000
 
 class _Facts(BaseModel):
     # extra="ignore": a newer script may report more than this version of the model knows.
-    model_config = ConfigDict(
-        frozen=True, extra="ignore", populate_by_name=True, alias_generator=to_camel
-    )
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, alias_generator=to_camel)
 
 
 class OsFacts(_Facts):
@@ -117,17 +115,15 @@ class InspectResult(_Facts):
     state: HostState | None = None
 
 
-def build_inspect_commands(
-    port: int = 6379, *, digest_max_keys: int = DEFAULT_DIGEST_MAX_KEYS
-) -> list[str]:
+def build_inspect_commands(port: int = 6379, *, digest_max_keys: int = DEFAULT_DIGEST_MAX_KEYS) -> list[str]:
     """The ``commands`` of ``AWS-RunShellScript`` that inspect the host (read-only).
 
     ``port``: the port the run wants Redis on (reported as free, ours, or held by another
     process). ``digest_max_keys``: the data digest is computed up to this many keys (0: never).
     """
-    if not 1 <= port <= 65535:  # noqa: PLR2004 - TCP's range
+    if not 1 <= port <= 65535:
         raise ValueError("port must be 1-65535")
-    if not 0 <= digest_max_keys <= 999_999_999:  # noqa: PLR2004 - the script's 9 digits
+    if not 0 <= digest_max_keys <= 999_999_999:
         raise ValueError("digest_max_keys must be 0-999999999")
     return script_command(INSPECT_SCRIPT, ["--port", str(port), "--digest-max-keys", str(digest_max_keys)])
 
