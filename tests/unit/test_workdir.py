@@ -42,9 +42,9 @@ def test_a_workdir_in_use_is_refused_naming_the_owner(tmp_path: Path) -> None:
         # When a second rehearsal claims it
         # Then it is refused, naming the owner's pid, and the owner's files are untouched
         (tmp_path / "report.json").write_text("{}")
-        with pytest.raises(WorkdirInUse, match=rf"in use by a running rehearsal \(pid {holder.pid}\)"):
-            with claim_workdir(tmp_path):
-                pass
+        expected = rf"in use by a running rehearsal \(pid {holder.pid}\)"
+        with pytest.raises(WorkdirInUse, match=expected), claim_workdir(tmp_path):
+            pass
         assert (tmp_path / "report.json").exists()
     finally:
         holder.kill()
@@ -83,9 +83,8 @@ def test_the_claim_is_released_at_the_end_of_the_block(tmp_path: Path) -> None:
 def test_a_workdir_that_is_a_file_is_refused_in_one_line(tmp_path: Path) -> None:
     target = tmp_path / "report.txt"
     target.write_text("not a directory")
-    with pytest.raises(WorkdirError) as error:
-        with claim_workdir(target):
-            pass
+    with pytest.raises(WorkdirError) as error, claim_workdir(target):
+        pass
     assert str(error.value) == f"--workdir {target}: exists and is not a directory"
     assert "\n" not in str(error.value)
     assert target.read_text() == "not a directory"
