@@ -171,11 +171,18 @@ class _Pipeline:
             return []
         self._connection.send_packed_command([pack_commands(commands)])
         replies: list[Any] = []
+        failure: ResponseError | None = None
         for _ in commands:
             try:
                 replies.append(self._connection.read_response())
-            except ResponseError as error:  # e.g. WRONGTYPE for GET of a non-string: expected
+            except ResponseError as error:
+                # WRONGTYPE is expected (GET of a non-string; a key whose type changed); any
+                # other error (NOPERM, ...) is raised once every reply has been read.
                 replies.append(error)
+                if not str(error).startswith("WRONGTYPE") and failure is None:
+                    failure = error
+        if failure is not None:
+            raise failure
         return replies
 
     def one(self, *command: Any) -> Any:

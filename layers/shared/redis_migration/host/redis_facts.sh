@@ -9,7 +9,7 @@
 ADMIN_USER=redis-migration-admin
 ADMIN_SECRET_FILE=/var/lib/redis-migration/admin-password
 # shellcheck disable=SC2034  # used by the install script
-ADMIN_ACL="%R~* resetchannels -@all +ping +info +dbsize +select +scan +type +pttl +get +lrange +hgetall +smembers +zrange +xrange +eval +evalsha +save +bgsave +lastsave"
+ADMIN_ACL="%R~* resetchannels -@all +ping +info +dbsize +select +scan +type +pttl +get +lrange +hgetall +smembers +zrange +xrange +hscan +sscan +zscan +llen +xlen +hlen +scard +zcard +eval +evalsha +save +bgsave +lastsave"
 OUR_CONFIG_HEADER="# Written by redis-migration."
 DIGEST_BATCH=1000
 
