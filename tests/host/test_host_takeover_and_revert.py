@@ -267,8 +267,9 @@ def test_reverting_the_takeover_gives_back_debians_redis_with_every_key(
     )
     assert (after.redis.appendonly, after.redis.access) == (False, "none")
     assert after.redis.dbsize == EXISTING_KEYS + CLIENT_KEYS
+    old_digest = existing.redis.digest if existing.redis else None
     assert compare_host(existing, after) == [
-        f"data digest: {existing.redis.digest if existing.redis else None} before, {after.redis.digest} after",
+        f"data digest: {old_digest} before, {after.redis.digest} after",
         f"dbsize: {EXISTING_KEYS} before, {EXISTING_KEYS + CLIENT_KEYS} after",
     ]
 
