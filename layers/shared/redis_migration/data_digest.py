@@ -169,10 +169,14 @@ class _Pipeline:
     def run(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         if not commands:
             return []
-        self._connection.send_packed_command([pack_commands(commands)])
+        return self.run_packed(pack_commands(commands), len(commands))
+
+    def run_packed(self, packed: bytes, count: int) -> list[Any]:
+        """Send ``count`` commands already RESP-encoded in ``packed``; their replies in order."""
+        self._connection.send_packed_command([packed])
         replies: list[Any] = []
         failure: ResponseError | None = None
-        for _ in commands:
+        for _ in range(count):
             try:
                 replies.append(self._connection.read_response())
             except ResponseError as error:
@@ -224,7 +228,9 @@ class _Pass:
 
     def _batch(self, db: int, keys: list[bytes]) -> None:
         # Round 1: PTTL and GET of every key. GET answers strings at once, WRONGTYPE otherwise.
-        replies = self.pipe.run([c for key in keys for c in (("PTTL", key), ("GET", key))])
+        # Encoded in one expression per key: the generic packer was a fifth of the digest's time.
+        packed = b"".join(_PTTL_GET % (len(key), key, len(key), key) for key in keys)
+        replies = self.pipe.run_packed(packed, 2 * len(keys))
         others: list[tuple[bytes, bool]] = []
         for index, key in enumerate(keys):
             ttl, value = replies[2 * index], replies[2 * index + 1]
@@ -293,6 +299,8 @@ class _Pass:
         if not complete:
             raise DigestUnstable(f"a {kind.decode()} changed while it was read ({seen} elements seen)")
 
+
+_PTTL_GET = b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n"
 
 _FIRST_CHUNK: dict[bytes, Callable[[bytes, int], tuple[Any, ...]]] = {
     b"list": lambda key, n: ("LRANGE", key, 0, n - 1),
