@@ -60,7 +60,7 @@ def host_digest(client: redis.Redis, script: str, batch: int = 1000) -> tuple[st
             count += int(seen)
             if cursor == "0":
                 break
-    return hashlib.sha1(f"v1\n{count}\n{acc}".encode()).hexdigest(), count  # noqa: S324
+    return hashlib.sha1(f"v1\n{count}\n{acc}".encode()).hexdigest(), count
 
 
 def main() -> None:
@@ -68,9 +68,10 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=200_000)
     args = parser.parse_args()
     password = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory() as workdir, local_redis_server(
-        Path(workdir), password, maxmemory="2gb"
-    ) as port:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        local_redis_server(Path(workdir), password, maxmemory="2gb") as port,
+    ):
         client = redis.Redis(host="127.0.0.1", port=port, password=password)
         fill(client, args.keys)
         dbsize = int(client.dbsize())
