@@ -109,3 +109,33 @@ def test_a_redis_with_a_password_we_lack_is_refused_before_any_change(
     finally:
         locked = debian_client(sandbox, "someone-elses-password")
         locked.config_set("requirepass", "")
+
+
+def test_a_retried_install_keeps_the_first_record_and_only_the_newest_20_stay(
+    sandbox: SandboxHost, run_install: RunInstall, install_params: InstallParameters
+) -> None:
+    # Given 25 records of older runs
+    runs = "/var/lib/redis-migration/runs"
+    old = [f"{runs}/old-{i:02d}" for i in range(1, 26)]
+    created = sandbox.run_command(
+        [f"mkdir -p {path} && touch -d '{40 - i} days ago' {path}" for i, path in enumerate(old)], 30
+    )
+    assert created.exit_code == 0, created.stderr
+
+    # When an install runs with a new run id, then is retried with the same id
+    params = install_params.model_copy(update={"run_id": "retried-1"})
+    first_result, first = run_install(params)
+    assert first is not None, first_result.stdout
+    assert (first.ok, first.recorded) == (True, True), first.message
+    record = sandbox.host_path(f"{runs}/retried-1/state").read_bytes()
+    second_result, second = run_install(params)
+
+    # Then the retry keeps the first record (the host before the run, not before the retry)
+    assert second is not None, second_result.stdout
+    assert (second.ok, second.recorded, second.changed) == (True, False, False), second.message
+    assert sandbox.host_path(f"{runs}/retried-1/state").read_bytes() == record
+    # And only the newest 20 records stay: this one, the scenario's, and the newest old ones
+    kept = sorted(path.name for path in sandbox.host_path(runs).iterdir())
+    assert len(kept) == 20
+    assert {"retried-1", "stopped-1"} <= set(kept)
+    assert "old-01" not in kept

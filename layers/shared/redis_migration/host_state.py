@@ -159,7 +159,8 @@ def compare_host(before: HostState, after: HostState) -> list[str]:
     """Every difference between two states that matters for "the host is exactly as before".
 
     Compared: the config file's SHA-256 (or its absence), the ports the server listens on, the
-    service's active and enabled states, DBSIZE (every database) and the data digest (when both
+    service's active and enabled states (a unit that does not exist counts as inactive and
+    disabled), DBSIZE (every database) and the data digest (when both
     states have one; with the same digest the data is the same, whatever DBSIZE says about
     keys whose TTL ran out between the two). Not compared: the server's pid. A compensation
     that restarts Redis to put its previous config back leaves the host as it was, with another
@@ -173,14 +174,24 @@ def compare_host(before: HostState, after: HostState) -> list[str]:
 
     differ("config sha256", before.config.sha256, after.config.sha256)
     differ("listening ports", sorted(before.service.listen_ports), sorted(after.service.listen_ports))
-    differ("service active", before.service.active, after.service.active)
-    differ("service enabled", before.service.enabled, after.service.enabled)
+    differ("service active", _active(before.service.active), _active(after.service.active))
+    differ("service enabled", _enabled(before.service.enabled), _enabled(after.service.enabled))
     old_digest, new_digest = _digest(before), _digest(after)
     if old_digest is not None and new_digest is not None:
         differ("data digest", old_digest, new_digest)
     if old_digest is None or new_digest is None or old_digest != new_digest:
         differ("dbsize", _dbsize(before), _dbsize(after))
     return differences
+
+
+def _active(state: str | None) -> str:
+    # A unit that does not exist (yet) is not running: the same as inactive for "as before".
+    return "inactive" if state in (None, "", "unknown") else state
+
+
+def _enabled(state: str | None) -> str:
+    # No unit file is as good as disabled: nothing starts it at boot.
+    return "disabled" if state in (None, "", "not-found") else state
 
 
 def restarted(before: HostState, after: HostState) -> bool:

@@ -140,24 +140,40 @@ if [ "$STARTED_NOW" != "$R_STARTED_CONFIG" ] && [ "$STARTED_NOW" != "$TARGET_SHA
     RUNNING_DIFFERS=true
 fi
 
+# What the revert will do to the server: restart it on the config put back, stop it, or neither.
+CURRENT_SHA=$(sha256_of "$CONFIG_FILE")
+ACTION=none
+if [ "$R_ACTIVE" = active ]; then
+    if [ "$NOW_ACTIVE" != active ] || [ "$CURRENT_SHA" != "$TARGET_SHA" ] || [ "$RUNNING_DIFFERS" = true ] ||
+        [ "$NOW_PORTS" != "$R_PORTS" ]; then
+        ACTION=restart
+    fi
+elif [ "$NOW_ACTIVE" = active ]; then
+    ACTION=stop
+fi
+
 # ---------------------------------------------------------------------------- data first
 
-# Before the config under a running server changes: count its keys and, when the config put back
-# has no AOF (or the server will be stopped), make dump.rdb hold them all.
-if [ "$NOW_ACTIVE" = active ] && { [ "$NOW_ACCESS" = admin ] || [ "$NOW_ACCESS" = none ]; }; then
-    keyspace_counts && KEYS_BEFORE=$KEYS_TOTAL EXPIRES_BEFORE=$EXPIRES_TOTAL
-    LIVE_AOF=$(info_field "$(redis_cmd INFO persistence)" aof_enabled)
-    if [ "$TARGET_APPENDONLY" != yes ] || [ "$R_ACTIVE" != active ]; then
-        save_rdb || fail DataNotSaved "$DATA_PROBLEM; nothing was changed"
-    elif [ "$LIVE_AOF" != 1 ] && [ "${KEYS_BEFORE:-0}" -gt 0 ]; then
-        # Back onto a config with AOF from a server without it: the restart would load an
-        # empty AOF. Only a server without auth lets us switch it on (CONFIG SET).
-        [ "$NOW_ACCESS" = none ] || fail DataAtRisk "the running Redis has its AOF off and the config put back has it on; nothing was changed"
-        switch_aof_on || fail DataAtRisk "$DATA_PROBLEM; nothing was changed"
-        CHANGED=true
+# Before a running server is restarted or stopped: count its keys and, when it comes back on a
+# config without AOF (or stays stopped), make dump.rdb hold them all.
+if [ "$NOW_ACTIVE" = active ] && [ "$ACTION" != none ]; then
+    if [ "$NOW_ACCESS" = locked ]; then
+        fail DataAtRisk "the running Redis does not accept this host's admin credential; its data cannot be saved before the revert restarts it; nothing was changed"
     fi
-elif [ "$NOW_ACTIVE" = active ] && [ "$NOW_ACCESS" = locked ]; then
-    fail DataAtRisk "the running Redis does not accept this host's admin credential; its data cannot be saved before the revert; nothing was changed"
+    if [ "$NOW_ACCESS" = admin ] || [ "$NOW_ACCESS" = none ]; then
+        keyspace_counts && KEYS_BEFORE=$KEYS_TOTAL EXPIRES_BEFORE=$EXPIRES_TOTAL
+        LIVE_AOF=$(info_field "$(redis_cmd INFO persistence)" aof_enabled)
+        if [ "$TARGET_APPENDONLY" != yes ] || [ "$ACTION" = stop ]; then
+            save_rdb || fail DataNotSaved "$DATA_PROBLEM; nothing was changed"
+        elif [ "$LIVE_AOF" != 1 ] && [ "${KEYS_BEFORE:-0}" -gt 0 ]; then
+            # Back onto a config with AOF from a server without it: the restart would load an
+            # empty AOF. Only a server without auth lets us switch it on (CONFIG SET).
+            [ "$NOW_ACCESS" = none ] ||
+                fail DataAtRisk "the running Redis has its AOF off and the config put back has it on; nothing was changed"
+            switch_aof_on || fail DataAtRisk "$DATA_PROBLEM; nothing was changed"
+            CHANGED=true
+        fi
+    fi
 fi
 
 # ---------------------------------------------------------------------------- files
@@ -212,7 +228,9 @@ NOW_ENABLED=$(systemctl is-enabled "$SERVICE" 2>/dev/null | head -n 1)
 if [ "$R_ENABLED" = enabled ] && [ "$NOW_ENABLED" != enabled ]; then
     systemctl enable "$SERVICE" >>"$LOG" 2>&1 || fail RevertFailed "systemctl enable $SERVICE failed"
     CHANGED=true
-elif [ "$R_ENABLED" = disabled ] && [ "$NOW_ENABLED" = enabled ]; then
+elif { [ "$R_ENABLED" = disabled ] || [ -z "$R_ENABLED" ] || [ "$R_ENABLED" = not-found ]; } &&
+    [ "$NOW_ENABLED" = enabled ]; then
+    # No unit before the run (the package came with it): disabled is the nearest state.
     systemctl disable "$SERVICE" >>"$LOG" 2>&1 || fail RevertFailed "systemctl disable $SERVICE failed"
     CHANGED=true
 elif [ -n "$R_ENABLED" ] && [ "$R_ENABLED" != "$NOW_ENABLED" ] && [ "$R_ENABLED" != enabled ] && [ "$R_ENABLED" != disabled ]; then
@@ -220,8 +238,7 @@ elif [ -n "$R_ENABLED" ] && [ "$R_ENABLED" != "$NOW_ENABLED" ] && [ "$R_ENABLED"
 fi
 
 if [ "$R_ACTIVE" = active ]; then
-    if [ "$NOW_ACTIVE" != active ] || [ "$CONFIG_RESTORED" = true ] || [ "$RUNNING_DIFFERS" = true ] ||
-        [ "$NOW_PORTS" != "$R_PORTS" ]; then
+    if [ "$ACTION" = restart ]; then
         say "service: restarting $SERVICE on the config from before run $RUN_ID"
         systemctl restart "$SERVICE" >>"$LOG" 2>&1 || fail ServiceFailedToStart "systemctl restart $SERVICE failed"
         printf '%s\n' "$TARGET_SHA" >"$STARTED_CONFIG_FILE"
@@ -249,7 +266,7 @@ if [ "$R_ACTIVE" = active ]; then
         CHANGED=true
         say "data: AOF switched off again, as before run $RUN_ID"
     fi
-elif [ "$NOW_ACTIVE" = active ]; then
+elif [ "$ACTION" = stop ]; then
     say "service: stopping $SERVICE (it was not running before run $RUN_ID)"
     systemctl stop "$SERVICE" >>"$LOG" 2>&1 || fail RevertFailed "systemctl stop $SERVICE failed"
     rm -f "$STARTED_CONFIG_FILE"
