@@ -424,8 +424,11 @@ if [ ! -s "$ADMIN_SECRET_FILE" ]; then
     if ! chmod 0600 "$ADMIN_TMP" || ! chown root:root "$ADMIN_TMP"; then
         fail ConfigWriteFailed "cannot protect the admin credential"
     fi
-    head -c 64 /dev/urandom | base64 -w 0 | tr -dc 'A-Za-z0-9' | head -c 40 >"$ADMIN_TMP" ||
-        fail ConfigWriteFailed "cannot generate the admin credential"
+    # 64 random bytes, alphanumerics kept (about 80): no early-closing pipe for pipefail to trip on.
+    ADMIN_RANDOM=$(head -c 64 /dev/urandom | base64 -w 0 | tr -dc 'A-Za-z0-9')
+    [ "${#ADMIN_RANDOM}" -ge 40 ] || fail ConfigWriteFailed "cannot generate the admin credential"
+    printf '%s' "${ADMIN_RANDOM:0:40}" >"$ADMIN_TMP" || fail ConfigWriteFailed "cannot write the admin credential"
+    ADMIN_RANDOM=""
     mv -f "$ADMIN_TMP" "$ADMIN_SECRET_FILE" || fail ConfigWriteFailed "cannot store the admin credential"
     CHANGED=true
     say "admin: created the host-local admin credential (root only)"

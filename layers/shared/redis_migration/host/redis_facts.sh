@@ -12,6 +12,9 @@ ADMIN_SECRET_FILE=/var/lib/redis-migration/admin-password
 ADMIN_ACL="%R~* resetchannels -@all +ping +info +dbsize +select +scan +type +pttl +get +lrange +hgetall +smembers +zrange +xrange +hscan +sscan +zscan +llen +xlen +hlen +scard +zcard +eval +evalsha +save +bgsave +lastsave"
 OUR_CONFIG_HEADER="# Written by redis-migration."
 DIGEST_BATCH=1000
+# Above this much data the host does not digest: one EVAL batch of large keys would hold the
+# server for too long (other clients get BUSY after 5 s). Python's digest has no such limit.
+DIGEST_MAX_USED_MEMORY=$((256 * 1024 * 1024))
 
 # ---------------------------------------------------------------------------- platform
 
@@ -361,7 +364,11 @@ collect_host_facts() {
             version=$(info_field "$info" redis_version)
             keyspace_counts
             DIGEST="" DIGEST_KEYS="" DIGEST_REASON="not asked for"
-            [ "$digest_max" -gt 0 ] && data_digest "$digest_max"
+            if [ "$digest_max" -gt 0 ] && [ "${used:-0}" -gt "$DIGEST_MAX_USED_MEMORY" ]; then
+                DIGEST_REASON="$used bytes of data, more than the $DIGEST_MAX_USED_MEMORY digested on the host"
+            elif [ "$digest_max" -gt 0 ]; then
+                data_digest "$digest_max"
+            fi
             redis_json=$(printf '{"port":%s,"access":%s,"authRequired":%s,"version":%s,"usedMemory":%s,"maxmemory":%s,"maxmemoryPolicy":%s,"appendonly":%s,"dbsize":%s,"expires":%s,"keysByDb":%s,"digest":%s,"digestKeys":%s,"digestReason":%s}' \
                 "$REDIS_PORT" "$(json_string "$REDIS_ACCESS")" "$AUTH_REQUIRED" "$(json_or_null "$version")" \
                 "${used:-null}" "${maxmem:-null}" "$(json_or_null "$policy")" \
@@ -434,14 +441,38 @@ switch_aof_on() {
 }
 
 # Make dump.rdb hold every key now (before a restart onto a config with `appendonly no`, which
-# loads only the RDB). Sets DATA_PROBLEM on failure.
+# loads only the RDB, or a stop). BGSAVE, not SAVE: the server keeps serving while it forks; a save
+# or AOF rewrite already running is waited for (SCHEDULE). Bounded: 600 x 0.5 s. Sets DATA_PROBLEM.
 # shellcheck disable=SC2317  # not every script that includes this file calls it
 save_rdb() {
-    local reply
+    local info saves reply _
     DATA_PROBLEM=""
-    reply=$(redis_cmd SAVE)
-    [ "$reply" = OK ] && return 0
+    saves=$(info_field "$(redis_cmd INFO persistence)" rdb_saves)
+    if ! [[ "$saves" =~ ^[0-9]+$ ]]; then
+        # A server without the rdb_saves counter: the blocking SAVE is the only certain way.
+        reply=$(redis_cmd SAVE)
+        [ "$reply" = OK ] && return 0
+        DATA_PROBLEM="SAVE failed: ${reply:0:100}"
+        return 1
+    fi
+    reply=$(redis_cmd BGSAVE SCHEDULE)
+    case "$reply" in
+        "Background saving started" | "Background saving scheduled") ;;
+        *)
+            DATA_PROBLEM="BGSAVE failed: ${reply:0:100}"
+            return 1
+            ;;
+    esac
+    for _ in $(seq 1 600); do
+        info=$(redis_cmd INFO persistence)
+        if [ "$(info_field "$info" rdb_bgsave_in_progress)" = 0 ] && [ "$(info_field "$info" rdb_saves)" -gt "$saves" ] 2>/dev/null; then
+            [ "$(info_field "$info" rdb_last_bgsave_status)" = ok ] && return 0
+            DATA_PROBLEM="the background save failed (rdb_last_bgsave_status: $(info_field "$info" rdb_last_bgsave_status))"
+            return 1
+        fi
+        sleep 0.5
+    done
     # shellcheck disable=SC2034  # read by the caller
-    DATA_PROBLEM="SAVE failed: ${reply:0:100}"
+    DATA_PROBLEM="the background save did not finish within 300 s"
     return 1
 }
