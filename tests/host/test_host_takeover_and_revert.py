@@ -319,3 +319,22 @@ def test_no_password_or_admin_credential_anywhere(
     # Then neither secret appears in any of them
     assert [name for name, text in texts.items() if password in text] == []
     assert [name for name, text in texts.items() if admin_secret in text] == []
+
+
+def test_a_maxmemory_below_the_data_held_is_refused_by_the_script_itself(
+    sandbox: SandboxHost, run_install: RunInstall, params: InstallParameters, run1: Run1
+) -> None:
+    # Given the running Redis holding the scenario's keys
+    before = read_host_state(sandbox)
+    assert before.redis is not None
+    assert before.redis.dbsize
+
+    # When an install asks for 1kb (the reproduction), even without the preflight
+    result, parsed = run_install(params.model_copy(update={"run_id": "tiny-1", "maxmemory": "1kb"}))
+
+    # Then it is refused before any change and the keys are all there
+    assert parsed is not None, result.stdout
+    assert (parsed.ok, parsed.changed, parsed.error) == (False, False, "MaxmemoryTooLow")
+    after = read_host_state(sandbox)
+    assert compare_host(before, after) == []
+    assert not restarted(before, after)

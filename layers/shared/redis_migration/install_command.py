@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from redis_migration.host_rules import parse_memory_size
 from redis_migration.host_scripts import host_script, script_command
 
 RESULT_MARKER = "REDIS_INSTALL_RESULT "
@@ -33,7 +34,7 @@ MaxmemoryPolicy = Literal[
     "volatile-ttl",
 ]
 
-_MAXMEMORY = re.compile(r"^[0-9]+([kmg]b?|b)?$")
+_MAXMEMORY = re.compile(r"^[0-9]{1,15}([kmg]b?|b)?$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 # A Step Functions execution name, as the script accepts it for a directory name.
@@ -88,6 +89,7 @@ class InstallParameters(BaseModel):
     def _maxmemory_size(cls, value: str) -> str:
         if not _MAXMEMORY.fullmatch(value.lower()):
             raise ValueError("must look like 512mb, 1gb or a number of bytes")
+        parse_memory_size(value)  # bounds: "99999999999999999999gb" is refused, not overflowed
         return value.lower()
 
     @field_validator("run_id")

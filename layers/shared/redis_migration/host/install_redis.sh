@@ -132,7 +132,7 @@ done
 [ "$BIND_HAS_LOOPBACK" = true ] || fail BadArgument "--bind must include 127.0.0.1 (or 0.0.0.0)"
 [[ "$PASSWORD_SHA256" =~ ^[0-9a-f]{64}$ ]] ||
     fail BadArgument "--password-sha256 must be 64 lowercase hex characters (value not shown)"
-[[ "$MAXMEMORY" =~ ^[0-9]+([kmg]b?|b)?$ ]] || fail BadArgument "--maxmemory must look like 512mb"
+[[ "$MAXMEMORY" =~ ^[0-9]{1,15}([kmg]b?|b)?$ ]] || fail BadArgument "--maxmemory must look like 512mb"
 case "$MAXMEMORY_POLICY" in
     noeviction | allkeys-lru | allkeys-lfu | allkeys-random | volatile-lru | volatile-lfu | \
         volatile-random | volatile-ttl) ;;
@@ -272,6 +272,42 @@ BEFORE_ACCESS=$REDIS_ACCESS
 port_owner "$PORT" "$FACT_PID"
 if [ "$PORT_STATUS" = other ]; then
     fail PortInUse "port $PORT is in use by ${PORT_PROCESS:-another process} (pid ${PORT_PID:-?}); nothing was changed"
+fi
+memory_bytes() {
+    # Redis's units (config.c memtoll): k/m/g are powers of 1000, kb/mb/gb of 1024. Empty when the
+    # size is above 64 TiB (host_rules.MAX_MEMORY_SIZE_BYTES), checked before multiplying.
+    local number=$((10#${1%%[a-z]*})) unit=${1##*[0-9]} multiplier
+    case "$unit" in
+        "" | b) multiplier=1 ;;
+        k) multiplier=1000 ;;
+        kb) multiplier=1024 ;;
+        m) multiplier=1000000 ;;
+        mb) multiplier=1048576 ;;
+        g) multiplier=1000000000 ;;
+        gb) multiplier=1073741824 ;;
+    esac
+    [ "$number" -le $((70368744177664 / multiplier)) ] && echo $((number * multiplier))
+}
+    case "$unit" in
+        "" | b) echo "$number" ;;
+        k) echo $((number * 1000)) ;;
+        kb) echo $((number * 1024)) ;;
+        m) echo $((number * 1000000)) ;;
+        mb) echo $((number * 1048576)) ;;
+        g) echo $((number * 1000000000)) ;;
+        gb) echo $((number * 1073741824)) ;;
+    esac
+}
+
+[ -n "$(memory_bytes "$MAXMEMORY")" ] || fail BadArgument "--maxmemory is above 64 TiB"
+
+# A maxmemory below the data already held would evict keys (or refuse writes) right after the
+# restart: refused, as the preflight does (host_rules.py), in case the script is run on its own.
+if [ "$BEFORE_ACCESS" = none ] || [ "$BEFORE_ACCESS" = admin ]; then
+    HELD=$(info_field "$(redis_cmd INFO memory)" used_memory)
+    if [[ "$HELD" =~ ^[0-9]+$ ]] && [ "$(memory_bytes "$MAXMEMORY")" -lt $((HELD * 5 / 4)) ]; then
+        fail MaxmemoryTooLow "--maxmemory $MAXMEMORY is below the $HELD bytes the running Redis holds (+25%); nothing was changed"
+    fi
 fi
 # An existing Redis whose data we cannot check is not restarted under our config.
 if [ "$FACT_ACTIVE" = active ] && [ "$FACT_OURS" = false ]; then
