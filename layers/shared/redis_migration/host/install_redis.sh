@@ -288,16 +288,6 @@ memory_bytes() {
     esac
     [ "$number" -le $((70368744177664 / multiplier)) ] && echo $((number * multiplier))
 }
-    case "$unit" in
-        "" | b) echo "$number" ;;
-        k) echo $((number * 1000)) ;;
-        kb) echo $((number * 1024)) ;;
-        m) echo $((number * 1000000)) ;;
-        mb) echo $((number * 1048576)) ;;
-        g) echo $((number * 1000000000)) ;;
-        gb) echo $((number * 1073741824)) ;;
-    esac
-}
 
 [ -n "$(memory_bytes "$MAXMEMORY")" ] || fail BadArgument "--maxmemory is above 64 TiB"
 
