@@ -510,11 +510,19 @@ class SandboxHost:
     """An isolated stand-in for the EC2 instance: runs SSM-style commands as root, loopback only."""
 
     def __init__(
-        self, workdir: Path, private_ip: str = "10.0.1.23", *, max_lifetime_s: float = 3600.0
+        self,
+        workdir: Path,
+        private_ip: str = "10.0.1.23",
+        *,
+        max_lifetime_s: float = 3600.0,
+        outlive_owner: bool = False,
     ) -> None:
+        """``outlive_owner``: keep the sandbox after this process ends (``rehearse --keep-running``),
+        bounded by ``max_lifetime_s`` only; by default it dies with its owner, however it ends."""
         self.workdir = workdir
         self.private_ip = private_ip
         self.max_lifetime_s = max_lifetime_s
+        self.outlive_owner = outlive_owner
         self._unshare: subprocess.Popen[bytes] | None = None
         self._init_pid: int | None = None
         self._forwarders: dict[int, _LoopbackForwarder] = {}
@@ -546,7 +554,7 @@ class SandboxHost:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._unshare = self._spawn_from_keeper_thread(
             [
-                *_DIE_WITH_PARENT,
+                *([] if self.outlive_owner else _DIE_WITH_PARENT),
                 "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc",
                 "--propagation", "private",
                 "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
