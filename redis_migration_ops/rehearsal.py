@@ -327,7 +327,9 @@ def local_setup(workdir: Path, client_count: int, *, keep_running: bool = False)
     with LocalEngine(REPO_ROOT) as engine:
         account = build_local_account(engine, client_count)
         engine.deploy(stack_parameters(account))
-        sandbox = SandboxHost(workdir / "host", account.private_ip)
+        # --keep-running: the sandbox outlives this process (an hour at most); otherwise it dies
+        # with it, however the rehearsal ends.
+        sandbox = SandboxHost(workdir / "host", account.private_ip, outlive_owner=keep_running)
         sandbox.start()
         try:
             engine.register_sandbox(account.instance_id, sandbox)
