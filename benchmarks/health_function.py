@@ -26,7 +26,8 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from redis_migration_ops.local_engine.patches import AddressMap, LambdaContext, NetworkGuard
+from redis_migration_ops.local_engine.in_process_lambda import LambdaContext
+from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_redis import local_redis_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from redis_migration_ops.audit import build_report, parse_json, plan_lines, render_markdown, render_table
+from redis_migration_ops.account import AccountDescriptionError, load_account, save_account
+from redis_migration_ops.audit.history import parse_json
+from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
+from redis_migration_ops.audit.report import build_report
+from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_engine.engine import LocalEngineError
 from redis_migration_ops.operations import (
     MAX_EXECUTION_NAME,
@@ -30,8 +34,10 @@ from redis_migration_ops.operations import (
     environment_of_state_machine,
     execution_name,
     exit_code_of,
+    full_plan,
+    honest_exit_code,
     make_session,
-    outcome_of,
+    record_reader,
     resolve_execution_arn,
     resolve_state_machine_arn,
     rollback_input,
@@ -94,10 +100,25 @@ def _progress_printer(quiet: bool) -> Any:
 
 
 @app.command(name="rehearse")
-def rehearse_command(
+def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     functions: Annotated[
-        int, typer.Option("--functions", min=1, max=500, help="Client functions to migrate.")
-    ] = 5,
+        int | None,
+        typer.Option(
+            "--functions",
+            min=1,
+            max=500,
+            show_default="5",
+            help="Client functions of the sample account (not with --account).",
+        ),
+    ] = None,
+    account_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--account",
+            metavar="FILE",
+            help="Build this account (YAML or JSON, e.g. from `describe-account`) instead of the sample.",
+        ),
+    ] = None,
     fail_at: Annotated[
         list[str] | None,
         typer.Option(
@@ -119,21 +140,33 @@ def rehearse_command(
 ) -> None:
     """Rehearse a whole migration locally: no AWS account, the real workflow, a real Redis.
 
-    Builds a local account (a VPC, the instance as a sandbox host, N client functions on
-    ElastiCache, functions that do not use Redis), runs the migration through the local
-    engine, and writes DIR/report.json, DIR/history.json and DIR/function-logs.jsonl.
-    Needs root (the sandbox uses Linux namespaces) and redis-server.
+    Builds a local account (the sample: a VPC, the instance as a sandbox host, N client
+    functions on ElastiCache, functions that do not use Redis; or the one in --account FILE),
+    runs the migration through the local engine, and writes DIR/report.json, DIR/history.json
+    and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
+    if account_file is not None and functions is not None:
+        console.print(
+            "[red]error:[/red] --functions is for the sample account; --account FILE lists its own",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
     try:
         points = [FailPoint.parse(text) for text in fail_at or []]
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
+        account = load_account(account_file) if account_file is not None else None
+    except (ValueError, AccountDescriptionError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     options = RehearsalOptions(
-        functions=functions, fail_at=points, workdir=workdir, keep_running=keep_running
+        functions=functions or 5, fail_at=points, workdir=workdir, keep_running=keep_running, account=account
+    )
+    what = (
+        f"the account in {account_file} ({len(account.redis_clients())} client function(s))"
+        if account is not None
+        else f"{options.functions} client function(s)"
     )
     console.print(
-        f"[bold]Rehearsing a migration[/bold] of {functions} client function(s)"
+        f"[bold]Rehearsing a migration[/bold] of {escape(what)}"
         + (f", failing at {', '.join(f'{p.state}#{p.k}' for p in points)}" if points else "")
     )
     try:
@@ -183,9 +216,61 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
         )
 
 
+@app.command(name="describe-account")
+def describe_account_command(
+    output: Annotated[
+        Path,
+        typer.Option("--output", metavar="FILE", help="Where to write it (.yaml/.yml: YAML; else JSON)."),
+    ],
+    region: Annotated[
+        str | None, typer.Option("--region", help="AWS region (default: AWS_REGION or your profile's).")
+    ] = None,
+    elasticache_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--elasticache-endpoint",
+            help="The endpoint the functions use (default: the one most of them name).",
+        ),
+    ] = None,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(
+            "--instance-id", help="The instance for Redis (default: the only one in the clients' VPC)."
+        ),
+    ] = None,
+) -> None:
+    """Describe a real account for `rehearse --account FILE`, with read-only calls.
+
+    Writes the VPC (subnets, route tables, NAT gateways, endpoints), the security groups, the instance,
+    the ElastiCache source, the secrets the functions name (described, never read), and every Lambda
+    function with its versions, aliases, tags, KMS key and reserved concurrency. The values of
+    secret-like variables (PASSWORD, TOKEN, SECRET, KEY ...; not *_ARN) are replaced by "<redacted>".
+    """
+    with _operator_errors():
+        session = make_session(region)
+        description, summary = describe_account(
+            session, elasticache_endpoint=elasticache_endpoint, instance_id=instance_id
+        )
+        try:
+            save_account(description, output)
+        except OSError as error:
+            raise OperatorError(f"cannot write {output}: {error.strerror}") from None
+    console.print(
+        f"described {summary.functions} function(s) in {description.region}, "
+        f"{len(summary.clients)} using {escape(description.elasticache.endpoint)}; "
+        f"{len(summary.redacted)} value(s) redacted; "
+        f"{len(summary.unreadable)} environment(s) not readable (KMS)",
+        soft_wrap=True,
+    )
+    for note in summary.notes:
+        console.print(f"  note: {escape(note)}", soft_wrap=True)
+    written = escape(str(output))
+    console.print(f"wrote {written}; rehearse it with: redis-migration rehearse --account {written}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Operating a deployed workflow: plan, start, watch, approve, reject, history, rollback.
-# The logic is in operations.py (Step Functions) and audit.py (the report); these are the words.
+# The logic is in operations.py (Step Functions) and audit/ (the report); these are the words.
 
 StateMachineArnOption = Annotated[
     str | None,
@@ -315,8 +400,8 @@ def _follow(sfn: StepFunctions, execution_arn: str, timeout: float, interval: fl
             console.print(escape(line), soft_wrap=True)
 
     described = sfn.follow(execution_arn, show, timeout_s=timeout, interval_s=interval)
-    code = exit_code_of(described)
-    console.print(f"{described['status']} (exit {code}): {escape(outcome_of(described))}", soft_wrap=True)
+    code, outcome = honest_exit_code(sfn.session, described, sfn.history(execution_arn))
+    console.print(f"{described['status']} (exit {code}): {escape(outcome)}", soft_wrap=True)
     if described.get("error"):
         console.print(
             f"  error: {escape(str(described['error']))}: {escape(str(described.get('cause')))}",
@@ -362,10 +447,11 @@ def plan_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             raise OperatorError(
                 f"the dry run {name} ended {described['status']}: {error}", exit_code_of(described)
             )
+        plan = full_plan(sfn.session, output["plan"])
         if as_json:
-            typer.echo(json.dumps(output["plan"], indent=2))
+            typer.echo(json.dumps(plan, indent=2))
         else:
-            typer.echo("\n".join(plan_lines(output["plan"], name)))
+            typer.echo("\n".join(plan_lines(plan, name)))
 
 
 @app.command(name="start")
@@ -494,8 +580,10 @@ def history_command(
         sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
         arn = resolve_execution_arn(execution, machine)
         described = sfn.describe(arn)
+        history = sfn.history(arn)
+        code, outcome = honest_exit_code(sfn.session, described, history)
         report = build_report(
-            described, sfn.history(arn), exit_code=exit_code_of(described), outcome=outcome_of(described)
+            described, history, exit_code=code, outcome=outcome, records=record_reader(sfn.session)
         )
         if output_format is ReportFormat.json:
             typer.echo(report.to_json())
@@ -520,10 +608,12 @@ def rollback_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     stack_name: StackNameOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Roll back a migration that succeeded earlier (e.g. after the 24-48 h soak), from its recorded output.
+    """Go back to ElastiCache after a migration that succeeded (e.g. after the 24-48 h soak).
 
-    Only a SUCCEEDED migration is accepted. Functions get their recorded values back where they still hold the
-    migration's values; the ingress rule it added is removed; the secret and the Redis stay.
+    EXECUTION names a SUCCEEDED migration of this stack. The workflow reads the records itself (from Step
+    Functions and the records bucket, never from the input): every function a migration of this stack switched
+    gets its ElastiCache values back where it still holds the values written; one changed since is named, not
+    overwritten; the Redis rules go once no function needs them; the secret and the Redis stay.
     """
     with _operator_errors():
         sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)

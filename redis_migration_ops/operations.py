@@ -27,9 +27,12 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 from pydantic import ValidationError
-from redis_migration.models import MigrationInput, describe_validation_error
+from redis_migration.aws import AwsClients
+from redis_migration.errors import RecordUnreadable
+from redis_migration.models import MigrationInput, RecordLocation, describe_validation_error
+from redis_migration.records import get_record
 
-from redis_migration_ops.audit import HistoryIndex, parse_json
+from redis_migration_ops.audit.history import HistoryIndex, parse_json
 from redis_migration_ops.rehearsal import (
     EXIT_MIGRATED,
     EXIT_ROLLBACK_FAILED,
@@ -205,13 +208,20 @@ def validated_input(raw: Mapping[str, Any]) -> dict[str, Any]:
 # Exit status of an execution.
 
 
+# Errors a run ends with when it refused its input before anything changed: bad usage (exit 2).
+REFUSED_INPUT_ERRORS = frozenset({"InvalidInput", "RollbackRefused"})
+
+
 def exit_code_of(described: Mapping[str, Any]) -> int:
-    """0 succeeded; 3 failed and rolled back (nothing left changed); 4 RollbackFailed; 1 anything else."""
+    """0 succeeded; 2 input refused; 3 failed and rolled back; 4 RollbackFailed; 1 anything else."""
     status = described.get("status")
     if status == "SUCCEEDED":
         return EXIT_MIGRATED
     if status == "FAILED":
-        return EXIT_ROLLBACK_FAILED if described.get("error") == "RollbackFailed" else EXIT_ROLLED_BACK
+        error = described.get("error")
+        if error == "RollbackFailed":
+            return EXIT_ROLLBACK_FAILED
+        return EXIT_USAGE if error in REFUSED_INPUT_ERRORS else EXIT_ROLLED_BACK
     return EXIT_UNEXPECTED
 
 
@@ -234,6 +244,123 @@ def outcome_of(described: Mapping[str, Any]) -> str:
     return (
         f"{status.lower()}: the run stopped where it was; check the functions (history shows how far it got)"
     )
+
+
+# The Fail states through which the workflow ends on purpose. A run that failed anywhere else was
+# stopped by something it could not catch (States.DataLimitExceeded, States.Runtime, a timeout):
+# nothing rolled it back, so "as before" must be checked, not assumed.
+WORKFLOW_FAIL_STATES = frozenset(
+    {"InputRejected", "PreconditionsNotMet", "MigrationRolledBack", "RollbackFailed"}
+)
+
+
+def ended_uncaught(history: list[Event]) -> bool:
+    """Whether a FAILED run ended without entering one of the workflow's own Fail states."""
+    fail_states = [
+        str(event["stateEnteredEventDetails"]["name"])
+        for event in history
+        if event.get("type") == "FailStateEntered" and event.get("stateEnteredEventDetails")
+    ]
+    return not fail_states or fail_states[-1] not in WORKFLOW_FAIL_STATES
+
+
+def check_as_before(session: boto3.Session, history: list[Event]) -> list[str]:
+    """For a run that ended uncaught: every function of its plan and its rules, read now.
+
+    Answers the differences from before the run (empty: everything is as it was). Raises
+    OperatorError when the plan cannot be read (then nothing can be claimed).
+    """
+    plan = _plan_summary(history)
+    if plan is None:
+        return []  # it failed before a plan existed: it changed nothing
+    record = plan["record"]
+    with aws_errors():
+        body = session.client("s3").get_object(Bucket=record["bucket"], Key=f"{record['prefix']}plan.json")
+        document = json.loads(body["Body"].read())
+        lambda_ = session.client("lambda")
+        differences = []
+        for function in document["functions"]:
+            name = function["functionName"]
+            variables = (
+                lambda_.get_function_configuration(FunctionName=name)
+                .get("Environment", {})
+                .get("Variables", {})
+            )
+            now = {key: variables.get(key) for key in function["before"]}
+            if now != function["before"]:
+                differences.append(f"function {name}: {now} (before: {function['before']})")
+        ingress = plan["ingress"]
+        groups = session.client("ec2").describe_security_groups(GroupIds=[ingress["groupId"]])[
+            "SecurityGroups"
+        ]
+        for permission in groups[0].get("IpPermissions", []):
+            for pair in permission.get("UserIdGroupPairs", []):
+                if pair.get("Description") == ingress["ruleDescription"]:
+                    differences.append(
+                        f"security group {ingress['groupId']}: rule from {pair['GroupId']} still there"
+                    )
+    return differences
+
+
+def _plan_summary(history: list[Event]) -> dict[str, Any] | None:
+    for event in reversed(history):
+        details = event.get("taskSucceededEventDetails")
+        if not details or details.get("resourceType") != "lambda":
+            continue
+        payload = parse_json(details.get("output"))
+        payload = payload.get("Payload") if isinstance(payload, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("record"), dict) and "planSha256" in payload:
+            return payload
+        if (
+            isinstance(payload, dict)
+            and isinstance(payload.get("plan"), dict)
+            and "record" in payload["plan"]
+        ):
+            return dict(payload["plan"])
+    return None
+
+
+def honest_exit_code(
+    session: boto3.Session, described: Mapping[str, Any], history: list[Event]
+) -> tuple[int, str]:
+    """The exit code and outcome line, checked against the account when the run ended uncaught."""
+    code, outcome = exit_code_of(described), outcome_of(described)
+    if described.get("status") != "FAILED" or not ended_uncaught(history):
+        return code, outcome
+    differences = check_as_before(session, history)
+    if not differences:
+        return EXIT_ROLLED_BACK, (
+            f"failed with {described.get('error')}, which the workflow cannot catch; checked now: every "
+            "function and rule of the plan is as before"
+        )
+    shown = "; ".join(differences[:10]) + (
+        f" (and {len(differences) - 10} more)" if len(differences) > 10 else ""
+    )
+    return EXIT_UNEXPECTED, (
+        f"failed with {described.get('error')}, which the workflow cannot catch, and NOT everything is as "
+        f"before: {shown}. Re-run the migration (it completes it) or put these back by hand"
+    )
+
+
+def record_reader(session: boto3.Session) -> Callable[[Mapping[str, Any], str, str], Any]:
+    """Reads a run's records from S3 for the audit report, each checked against its recorded digest."""
+    aws = AwsClients(factory=session.client)
+
+    def read(location: Mapping[str, Any], key: str, sha256: str) -> Any:
+        return get_record(RecordLocation.model_validate(dict(location)), key, sha256, aws)
+
+    return read
+
+
+def full_plan(session: boto3.Session, plan: Mapping[str, Any]) -> dict[str, Any]:
+    """A dry run's plan summary with every function, read from its record (digest checked)."""
+    read = record_reader(session)
+    with aws_errors():
+        try:
+            document = read(plan["record"], f"{plan['record']['prefix']}plan.json", str(plan["planSha256"]))
+        except RecordUnreadable as error:
+            raise OperatorError(str(error), EXIT_UNEXPECTED) from None
+    return {**plan, "functions": document["functions"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +500,11 @@ def pending_task_token(history: list[Event], state_name: str) -> str | None:
 
 
 def rollback_input(described: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"rollbackOf": <output>}`` of a migration that succeeded; a clear refusal for anything else."""
+    """``{"rollbackOf": <execution ARN>}`` for a migration that succeeded; a clear refusal for anything else.
+
+    The workflow reads the record itself (PrepareRollback: DescribeExecution and the records
+    bucket); this check only spares the operator a run that would be refused.
+    """
     name = described.get("name", described.get("executionArn"))
     if described.get("status") != "SUCCEEDED":
         raise OperatorError(
@@ -388,7 +519,7 @@ def rollback_input(described: Mapping[str, Any]) -> dict[str, Any]:
             "e.g. a dry run or a rollback); "
             "there is nothing to roll back"
         )
-    return {"rollbackOf": output}
+    return {"rollbackOf": str(described["executionArn"])}
 
 
 def _now() -> str:
@@ -408,7 +539,7 @@ class ProgressLines:
         entered = event.get("stateEnteredEventDetails")
         if entered and str(event["type"]).endswith("StateEntered"):
             document = parse_json(entered.get("input"))
-            item = document.get("functionName") if isinstance(document, dict) else None
+            item = _item_label(document)
             line = f"{clock}  → {entered['name']}" + (f"  {item}" if isinstance(item, str) else "")
             if entered["name"] == APPROVAL_STATE:
                 line += (
@@ -434,6 +565,17 @@ class ProgressLines:
                 return str(details["name"])
             previous = self._events.get(int(previous.get("previousEventId") or 0))
         return "?"
+
+
+def _item_label(document: Any) -> str | None:
+    """What a Map iteration works on: its batch's label (the first function, and how many more)."""
+    if not isinstance(document, dict):
+        return None
+    batch = document.get("batch")
+    if isinstance(batch, dict) and isinstance(batch.get("label"), str):
+        return str(batch["label"])
+    item = document.get("functionName")
+    return item if isinstance(item, str) else None
 
 
 def _clock(timestamp: Any) -> str:

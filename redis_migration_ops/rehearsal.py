@@ -8,13 +8,11 @@ migration and writes a report an operator can read (and a test can check).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,17 +22,23 @@ from typing import Any
 
 from redis_migration.lambda_support import logger
 
+from redis_migration_ops import account as _account
+from redis_migration_ops import local_account as _local_account
+from redis_migration_ops.account import AccountDescription, sample_account
 from redis_migration_ops.asl_checks import task_state_names
+from redis_migration_ops.local_account import build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASL_PATH = REPO_ROOT / "statemachine" / "migration.asl.json"
-PROJECT = "campaign-system"
-ENVIRONMENT = "rehearsal"
-ELASTICACHE_ENDPOINT = "campaign-redis.abc123.0001.use1.cache.amazonaws.com"
-OLD_AUTH_KEY = "REDIS_AUTH_TOKEN_SECRET_ARN"
-VPC_CIDR = "10.42.0.0/16"
+# The sample account's names live with the account format; these stay importable from here.
+PROJECT = _account.PROJECT
+ENVIRONMENT = _account.ENVIRONMENT
+ELASTICACHE_ENDPOINT = _account.ELASTICACHE_ENDPOINT
+OLD_AUTH_KEY = _account.OLD_AUTH_KEY
+VPC_CIDR = _account.VPC_CIDR
+LocalAccount = _local_account.LocalAccount
 EXECUTION_TIMEOUT_S = 900.0
 
 # Exit codes scripts can rely on (also `redis-migration rehearse --help`).
@@ -74,22 +78,8 @@ class RehearsalOptions:
     keep_running: bool = False
     execution_input: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
-
-
-@dataclass
-class LocalAccount:
-    """What the rehearsal created in moto before deploying the stack."""
-
-    vpc_id: str
-    subnet_ids: list[str]
-    instance_id: str
-    private_ip: str
-    redis_group_id: str
-    client_group_id: str
-    probe_group_id: str
-    client_functions: list[str]
-    other_functions: list[str]
-    old_auth_secret_arn: str
+    # The account to build (``--account FILE``); None: the sample account with ``functions`` clients.
+    account: AccountDescription | None = None
 
 
 @dataclass
@@ -104,112 +94,19 @@ Progress = Callable[[str, dict[str, Any]], None]
 
 def build_local_account(engine: LocalEngine, client_count: int) -> LocalAccount:
     """A VPC with the Redis instance, N ElastiCache clients and a few functions that must not change."""
-    ec2 = engine.client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{n}.0/24")["Subnet"]["SubnetId"] for n in (1, 2)
-    ]
-    groups = {
-        name: ec2.create_security_group(GroupName=f"{PROJECT}-{name}", Description=name, VpcId=vpc_id)[
-            "GroupId"
-        ]
-        for name in ("redis-host", "lambda-clients", "migration-probe")
-    }
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance = ec2.run_instances(
-        ImageId=image,
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.small",
-        SubnetId=subnets[0],
-        SecurityGroupIds=[groups["redis-host"]],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "asterisk"}]}],
-    )["Instances"][0]
-    old_secret = engine.client("secretsmanager").create_secret(
-        Name=f"{PROJECT}-elasticache-auth-{ENVIRONMENT}", SecretString=json.dumps({"token": "old-auth-token"})
-    )["ARN"]
-
-    iam = engine.client("iam")
-    role = iam.create_role(
-        RoleName="campaign-functions",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            }
-        ),
-    )["Role"]["Arn"]
-    lambda_ = engine.client("lambda")
-
-    def create(name: str, variables: dict[str, str], *, in_vpc: bool) -> str:
-        arguments: dict[str, Any] = {
-            "FunctionName": name,
-            "Runtime": "python3.13",
-            "Role": role,
-            "Handler": "app.handler",
-            "Code": {"ZipFile": _tiny_zip()},
-            "Environment": {"Variables": variables},
-        }
-        if in_vpc:
-            arguments["VpcConfig"] = {"SubnetIds": subnets, "SecurityGroupIds": [groups["lambda-clients"]]}
-        lambda_.create_function(**arguments)
-        return name
-
-    clients = [
-        create(
-            f"campaign-worker-{n:03d}",
-            {
-                "REDIS_HOST": ELASTICACHE_ENDPOINT,
-                "REDIS_PORT": "6379",
-                OLD_AUTH_KEY: old_secret,
-                "LOG_LEVEL": "INFO",
-                "QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/123456789012/campaign-{n:03d}",
-                "FEATURE_FLAGS": '{"dialer": true, "retries": 3}',
-                "ASTERISK_AMI_HOST": "asterisk.internal",
-            },
-            in_vpc=True,
-        )
-        for n in range(1, client_count + 1)
-    ]
-    others = [
-        create("campaign-billing-report", {"LOG_LEVEL": "WARN", "BUCKET": "campaign-reports"}, in_vpc=False),
-        create("campaign-audio-transcoder", {"FFMPEG_PRESET": "fast"}, in_vpc=False),
-        # Uses another Redis: discovery must leave it alone.
-        create(
-            "analytics-cache-user",
-            {"REDIS_HOST": "analytics.xyz789.0001.use1.cache.amazonaws.com", "REDIS_PORT": "6379"},
-            in_vpc=True,
-        ),
-    ]
-    return LocalAccount(
-        vpc_id=vpc_id,
-        subnet_ids=subnets,
-        instance_id=instance["InstanceId"],
-        private_ip=instance["PrivateIpAddress"],
-        redis_group_id=groups["redis-host"],
-        client_group_id=groups["lambda-clients"],
-        probe_group_id=groups["migration-probe"],
-        client_functions=clients,
-        other_functions=others,
-        old_auth_secret_arn=old_secret,
-    )
+    return build_account(engine, sample_account(client_count))
 
 
 def stack_parameters(account: LocalAccount) -> dict[str, str]:
     """The stack parameters an operator would give `sam deploy --guided` for this account."""
     return {
-        "ProjectName": PROJECT,
-        "Environment": ENVIRONMENT,
+        "ProjectName": account.project_name,
+        "Environment": account.environment,
         "InstanceId": account.instance_id,
-        "ElastiCacheEndpoint": ELASTICACHE_ENDPOINT,
+        "ElastiCacheEndpoint": account.elasticache_endpoint,
         "VpcId": account.vpc_id,
-        "VpcSubnetIds": ",".join(account.subnet_ids),
-        "VpcSecurityGroupIds": account.probe_group_id,
+        "VpcSubnetIds": ",".join(account.probe_subnet_ids),
+        "VpcSecurityGroupIds": ",".join(account.probe_group_ids),
     }
 
 
@@ -308,7 +205,10 @@ class LocalSetup:
         timeout_s: float = EXECUTION_TIMEOUT_S,
     ) -> RunResult:
         """Start one execution, follow it to its end, return its description and history."""
-        given = {"release": "rehearsal", "removeKeys": [OLD_AUTH_KEY]}
+        given: dict[str, Any] = {}
+        if "rollbackOf" not in (execution_input or {}):
+            # As the account's operator would start it (a rollback names only its run).
+            given = {"release": "rehearsal", "removeKeys": list(self.account.remove_keys)}
         given.update(execution_input or {})
         name = name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
         with function_logs_to(self.workdir / "function-logs.jsonl"):
@@ -317,24 +217,36 @@ class LocalSetup:
         return RunResult(arn, described, self.engine.history(arn))
 
 
+def plan_document(engine: LocalEngine, plan: dict[str, Any]) -> dict[str, Any]:
+    """The whole plan a run recorded in the records bucket (``plan`` is the run's plan summary)."""
+    record = plan["record"]
+    body = engine.client("s3").get_object(Bucket=record["bucket"], Key=f"{record['prefix']}plan.json")["Body"]
+    document: dict[str, Any] = json.loads(body.read())
+    return document
+
+
 @contextmanager
-def local_setup(workdir: Path, client_count: int, *, keep_running: bool = False) -> Iterator[LocalSetup]:
-    """Build the local account, deploy the template and start the sandbox host; clean up after."""
+def local_setup(
+    workdir: Path, account: AccountDescription | int, *, keep_running: bool = False
+) -> Iterator[LocalSetup]:
+    """Build the described account (an int: the sample with that many clients), deploy the template
+    and start the sandbox host; clean up after."""
     missing = SandboxHost.missing_requirements()
     if missing:
         raise RehearsalError("the sandbox host needs: " + ", ".join(missing))
+    description = sample_account(account) if isinstance(account, int) else account
     workdir.mkdir(parents=True, exist_ok=True)
-    with LocalEngine(REPO_ROOT) as engine:
-        account = build_local_account(engine, client_count)
-        engine.deploy(stack_parameters(account))
+    with LocalEngine(REPO_ROOT, region=description.region) as engine:
+        local = build_account(engine, description)
+        engine.deploy(stack_parameters(local))
         # --keep-running: the sandbox outlives this process (an hour at most); otherwise it dies
         # with it, however the rehearsal ends.
-        sandbox = SandboxHost(workdir / "host", account.private_ip, outlive_owner=keep_running)
+        sandbox = SandboxHost(workdir / "host", local.private_ip, outlive_owner=keep_running)
         sandbox.start()
         try:
-            engine.register_sandbox(account.instance_id, sandbox)
-            engine.map_address(account.private_ip, 6379, sandbox.loopback_address(6379))
-            yield LocalSetup(engine, account, sandbox, workdir)
+            engine.register_sandbox(local.instance_id, sandbox)
+            engine.map_address(local.private_ip, 6379, sandbox.loopback_address(6379))
+            yield LocalSetup(engine, local, sandbox, workdir)
         finally:
             if not keep_running:
                 sandbox.stop()
@@ -351,7 +263,8 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
     timings: dict[str, float] = {}
-    with local_setup(workdir, options.functions, keep_running=options.keep_running) as setup:
+    account = options.account or sample_account(options.functions)
+    with local_setup(workdir, account, keep_running=options.keep_running) as setup:
         timings["setupSeconds"] = round(time.monotonic() - started, 3)
         for point in options.fail_at:
             setup.engine.fail_at(point.state, point.k)
@@ -508,10 +421,3 @@ def _added_rules_from_history(history: list[dict[str, Any]]) -> list[str]:
 def _secret_arn_from_history(history: list[dict[str, Any]]) -> str | None:
     secret = _last_output(history, "EnsurePasswordSecret") or {}
     return secret.get("secretArn")
-
-
-def _tiny_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as bundle:
-        bundle.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
-    return buffer.getvalue()

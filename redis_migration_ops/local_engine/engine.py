@@ -1,7 +1,7 @@
 """Run the real state machine, handlers and template in-process, on moto, without AWS.
 
-``LocalEngine`` starts ``mock_aws`` with moto's Step Functions interpreter, installs the patches of
-:mod:`redis_migration_ops.local_engine.patches`, creates the template's resources from the
+``LocalEngine`` starts ``mock_aws`` with moto's Step Functions interpreter, installs the behaviours of
+the modules beside this one (one per AWS behaviour moto lacks), creates the template's resources from the
 template's own properties and runs executions. See DESIGN.md, "Running without AWS".
 
 Typical use::
@@ -32,26 +32,19 @@ import boto3
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from redis_migration_ops.local_engine.patches import (
+from redis_migration_ops.local_engine.failure_injection import (
     INJECTED_ERROR,
-    AddressMap,
     FailureInjection,
     FailureInjector,
-    FunctionRegistry,
-    FunctionVpcId,
-    InProcessLambda,
-    InstantWaits,
-    JSONataEvaluator,
-    LambdaRevisionId,
-    MotoPatch,
-    NetworkGuard,
-    Sandbox,
-    SandboxSsm,
-    SentCommand,
-    SsmSandboxes,
-    WaitRecord,
-    WaitRecorder,
 )
+from redis_migration_ops.local_engine.function_vpc import FunctionVpcId
+from redis_migration_ops.local_engine.in_process_lambda import FunctionRegistry, InProcessLambda
+from redis_migration_ops.local_engine.instant_waits import InstantWaits, WaitRecord, WaitRecorder
+from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
+from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
+from redis_migration_ops.local_engine.moto_patch import MotoPatch
+from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.ssm_run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
 from redis_migration_ops.local_engine.template import FunctionSpec, ResolvedTemplate, resolve_template
 
 if TYPE_CHECKING:
@@ -296,7 +289,11 @@ class LocalEngine:
         for topic in resolved.topics:
             self.session().client("sns").create_topic(Name=topic.name)
         for bucket in resolved.buckets:
-            self.client("s3").create_bucket(Bucket=bucket.name)
+            # Outside us-east-1, S3 (and moto) require the region as the location constraint.
+            location = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
+            self.client("s3").create_bucket(
+                Bucket=bucket.name, **({"CreateBucketConfiguration": location} if location else {})
+            )
             if bucket.versioned:
                 self.client("s3").put_bucket_versioning(
                     Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}

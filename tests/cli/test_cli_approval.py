@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis_migration_ops.audit import AuditReport
+from redis_migration_ops.audit.report import AuditReport
 from redis_migration_ops.rehearsal import OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 

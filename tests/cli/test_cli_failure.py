@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from redis_migration_ops.audit import AuditReport
+from redis_migration_ops.audit.report import AuditReport
 from redis_migration_ops.rehearsal import OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 
@@ -57,12 +57,17 @@ def test_history_markdown_renders_the_rollback_path(
     assert "## Rollback" in markdown
     assert "Reason: `RehearsalInjectedFailure`" in markdown
     assert (
-        "Path: RestoreFunctions → RevokeRedisIngress → ListRollbackLeftovers → DidRollbackComplete"
+        "Path: IsRestoreNeeded → RestoreFunctions → VerifyFunctionsRestored → IsIngressStillNeeded"
+        " → RevokeRedisIngress → ListRollbackLeftovers → DidRollbackComplete"
         " → NotifyMigrationRolledBack → MigrationRolledBack"
     ) in markdown
     assert "Complete: yes" in markdown
+    rows = markdown.splitlines()
     for function in local_stack.account.client_functions:
-        assert f"| {function} | restored | managed keys restored |" in markdown
+        # The Functions table: values before and after, what the cutover and the restore did.
+        row = next(line for line in rows if line.startswith(f"| {function} |"))
+        assert "| changed |" in row
+        assert row.endswith("| restored: managed keys restored |")
     assert local_stack.password() not in markdown
     # And the JSON form agrees
     report = AuditReport.from_json(local_stack.cli("history", execution_arn, "--format", "json").stdout)

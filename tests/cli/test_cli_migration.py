@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from redis_migration_ops.audit import AuditReport
+from redis_migration_ops.audit.report import AuditReport
 from redis_migration_ops.rehearsal import OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 

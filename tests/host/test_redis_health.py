@@ -29,7 +29,8 @@ from moto import mock_aws
 from redis_migration import monitoring
 from redis_migration.health import check_redis_health
 
-from redis_migration_ops.local_engine.patches import AddressMap, LambdaContext, NetworkGuard
+from redis_migration_ops.local_engine.in_process_lambda import LambdaContext
+from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.template import TemplateResolver, load_template
 from redis_migration_ops.local_redis import free_port, local_redis_server
 from tests.conftest import REPO, TEMPLATE_PATH

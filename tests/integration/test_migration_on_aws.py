@@ -15,7 +15,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from redis_migration_ops.audit import AuditReport
+from redis_migration_ops.audit.report import AuditReport
 from redis_migration_ops.cli import app
 
 pytestmark = pytest.mark.integration

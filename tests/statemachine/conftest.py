@@ -60,3 +60,13 @@ def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
     if before.ingress != after.ingress:
         changed["(ingress)"] = {"before": before.ingress, "after": after.ingress}
     return changed
+
+
+def approval_token(setup: LocalSetup, execution_arn: str) -> str:
+    """The task token of the approval request the execution is waiting on."""
+    for event in setup.engine.history(execution_arn):
+        details = event.get("taskScheduledEventDetails")
+        if details and details["resource"] == "publish.waitForTaskToken":
+            message = json.loads(json.loads(details["parameters"])["Message"])
+            return str(message["taskToken"])
+    raise AssertionError("no approval request in the history")

@@ -64,6 +64,7 @@ REACHED_BY = {
     "PrepareRollback": Scenario(rollback_later=True),
     "NotifyRollbackCompleted": Scenario(rollback_later=True),
     "RestoreFunction": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
+    "VerifyFunctionsRestored": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
     "RevokeRedisIngress": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
     "NotifyMigrationRolledBack": Scenario(also_fail=("VerifyCutover",)),
     "NotifyRollbackFailed": Scenario(also_fail=("VerifyCutover", "RevokeRedisIngress"), rollback_fails=True),
@@ -102,7 +103,7 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
     # When the workflow runs
     execution_input = dict(scenario.execution_input)
     if migrated_earlier is not None:
-        execution_input = {"rollbackOf": migrated_earlier.output}
+        execution_input = {"rollbackOf": migrated_earlier.execution_arn}
     run = setup.run(execution_input, name=f"fail-at-{state}")
     after = setup.snapshot()
 

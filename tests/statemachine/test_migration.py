@@ -8,8 +8,8 @@ import time
 import pytest
 from redis_migration.models import MANAGED_KEYS
 
-from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup
-from tests.statemachine.conftest import differences, is_migrated
+from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, plan_document
+from tests.statemachine.conftest import approval_token, differences, is_migrated
 
 
 def test_a_migration_switches_every_client_and_nothing_else(setup: LocalSetup) -> None:
@@ -31,7 +31,9 @@ def test_a_migration_switches_every_client_and_nothing_else(setup: LocalSetup) -
             k: v for k, v in before.environments[name].items() if k not in (*MANAGED_KEYS, OLD_AUTH_KEY)
         }
     # The plan recorded each function's values before the change, for the audit and the rollback.
-    recorded = {f["functionName"]: f["before"] for f in run.output["plan"]["functions"]}
+    recorded = {
+        f["functionName"]: f["before"] for f in plan_document(setup.engine, run.output["plan"])["functions"]
+    }
     assert sorted(recorded) == sorted(setup.account.client_functions)
     for name, values in recorded.items():
         assert values["REDIS_HOST"] == before.environments[name]["REDIS_HOST"]
@@ -80,7 +82,8 @@ def test_a_second_run_of_a_finished_migration_changes_nothing_and_says_so(setup:
     assert setup.engine.client("secretsmanager").list_secrets()["SecretList"] == secrets
     output = second.output
     assert output["install"]["changed"] is False
-    assert all(item["changed"] is False for item in output["cutover"])
+    assert output["cutover"]["changed"] == 0
+    assert output["cutover"]["unchanged"] == len(setup.account.client_functions)
     assert output["ingress"]["addedSourceGroupIds"] == []
     assert output["target"] == first.output["target"]
 
@@ -104,7 +107,7 @@ def test_a_rollback_started_later_restores_every_function_exactly(setup: LocalSe
     migrated = setup.run(name="migrate")
     assert migrated.described["status"] == "SUCCEEDED"
 
-    rollback = setup.run({"rollbackOf": migrated.output}, name="rollback-later")
+    rollback = setup.run({"rollbackOf": migrated.execution_arn}, name="rollback-later")
 
     assert rollback.described["status"] == "SUCCEEDED", rollback.described.get("cause")
     assert rollback.output["outcome"] == "rolledBack"
@@ -120,11 +123,11 @@ def test_a_function_changed_by_someone_else_is_reported_not_overwritten(setup: L
     variables["REDIS_HOST"] = "someone-elses-redis.internal"
     lambda_.update_function_configuration(FunctionName=victim, Environment={"Variables": variables})
 
-    rollback = setup.run({"rollbackOf": migrated.output}, name="rollback-later")
+    rollback = setup.run({"rollbackOf": migrated.execution_arn}, name="rollback-later")
 
     assert rollback.described["error"] == "RollbackFailed"
     cause = json.loads(rollback.described["cause"])
-    assert any(victim in item and "changedByOthers" in item for item in cause["leftToDoByHand"])
+    assert any(victim in item and "changed by someone else" in item for item in cause["leftToDoByHand"])
     now = lambda_.get_function_configuration(FunctionName=victim)["Environment"]["Variables"]
     assert now["REDIS_HOST"] == "someone-elses-redis.internal"
     others = setup.account.client_functions[1:]
@@ -201,16 +204,7 @@ def test_a_second_migration_of_the_same_environment_is_refused_while_one_runs(se
     assert "waits-for-approval" in second.described["cause"]
     assert setup.snapshot() == before
     # (end the first: a rejection takes the rollback path, nothing was switched)
-    token = _approval_token(setup, waiting)
+    token = approval_token(setup, waiting)
     sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause="test over")
     ended = setup.engine.wait_for_execution(waiting, timeout_s=60)
     assert ended["error"] == "ApprovalRejected"
-
-
-def _approval_token(setup: LocalSetup, execution_arn: str) -> str:
-    for event in setup.engine.history(execution_arn):
-        details = event.get("taskScheduledEventDetails")
-        if details and details["resource"] == "publish.waitForTaskToken":
-            message = json.loads(json.loads(details["parameters"])["Message"])
-            return str(message["taskToken"])
-    raise AssertionError("no approval request in the history")

@@ -15,7 +15,7 @@ def test_the_password_is_nowhere_but_in_secrets_manager(setup: LocalSetup) -> No
     run = setup.run(name="migrate")
     assert run.described["status"] == "SUCCEEDED"
     setup.engine.fail_at("RestoreFunction")
-    rollback = setup.run({"rollbackOf": run.output}, name="rollback-fails")
+    rollback = setup.run({"rollbackOf": run.execution_arn}, name="rollback-fails")
     assert rollback.described["error"] == "RollbackFailed"
     secret_arn = run.output["secretArn"]
     password = json.loads(

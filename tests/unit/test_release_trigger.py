@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from redis_migration.models import MigrationInput, MigrationRecord, StackSettings
+from redis_migration.models import MigrationInput, RollbackInput, StackSettings
 from redis_migration.steps.validate_input import validate_input
 
 from redis_migration_ops.operations import validated_input
@@ -79,16 +79,8 @@ def test_the_cli_start_sample_is_valid_for_the_cli_and_the_workflow() -> None:
     MigrationInput.model_validate(sample)
 
 
-def test_the_rollback_sample_is_a_migration_record() -> None:
-    # The shape `redis-migration rollback` sends: {"rollbackOf": <a succeeded execution's output>}
+def test_the_rollback_sample_names_an_execution_and_nothing_else() -> None:
+    # The shape `redis-migration rollback` sends: {"rollbackOf": <a succeeded execution's ARN>}
     sample = load_event("rollback")
-    assert set(sample) == {"rollbackOf"}
-    record = MigrationRecord.model_validate(sample["rollbackOf"])
-    assert record.outcome == "migrated"
-    assert record.plan.request.environment == "dev"
-    secret_arn = record.target["REDIS_PASSWORD_SECRET_ARN"]
-    assert secret_arn is not None
-    assert secret_arn.startswith(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:campaign-system-redis-password-dev-"
-    )
-    assert all(plan.before["REDIS_PASSWORD_SECRET_ARN"] is None for plan in record.plan.functions)
+    parsed = RollbackInput.model_validate(sample)
+    assert parsed.rollback_of.startswith("arn:aws:states:us-east-1:123456789012:execution:")

@@ -96,7 +96,7 @@ def test_a_second_run_adds_nothing_and_its_compensation_removes_nothing(
             group_id=again.group_id,
             port=6379,
             added_source_group_ids=again.added_source_group_ids,
-            rule_description="added by redis-migration run-2",
+            rule_descriptions=["added by redis-migration run-2"],
         ),
         aws,
     )
@@ -147,7 +147,7 @@ def test_rules_of_the_run_are_found_by_description_even_when_their_record_was_lo
             group_id=groups["redis-host"],
             port=6379,
             added_source_group_ids=[],
-            rule_description="added by redis-migration run-1",
+            rule_descriptions=["added by redis-migration run-1"],
         ),
         aws,
     )

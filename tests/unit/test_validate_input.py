@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from redis_migration.errors import InvalidInput
-from redis_migration.models import MigrationRecord, StackSettings, load_settings
+from redis_migration.models import StackSettings, load_settings
 from redis_migration.steps.validate_input import validate_input
 
 from tests.conftest import load_event
@@ -15,6 +15,7 @@ SETTINGS = load_settings(
         "ENVIRONMENT": "dev",
         "INSTANCE_ID": "i-0123456789abcdef0",
         "ELASTICACHE_ENDPOINT": "cache.abc123.use1.cache.amazonaws.com",
+        "AWS_REGION": "us-east-1",
     }
 )
 
@@ -35,7 +36,6 @@ def test_empty_input_takes_every_default_from_the_stack() -> None:
 def test_given_values_override_defaults_and_lists_are_normalised() -> None:
     request = validate_input(
         {
-            "environment": "prod",
             "functions": ["b", "a", "b"],
             "removeKeys": ["REDIS_AUTH_ARN"],
             "redisPort": 6380,
@@ -43,7 +43,6 @@ def test_given_values_override_defaults_and_lists_are_normalised() -> None:
         SETTINGS,
     )
 
-    assert request.environment == "prod"
     assert request.functions == ["a", "b"]
     assert request.remove_keys == ["REDIS_AUTH_ARN"]
     assert request.redis_port == 6380
@@ -84,9 +83,62 @@ def test_the_sample_cli_start_input_is_valid() -> None:
     assert request.release
 
 
-def test_the_sample_rollback_input_is_a_valid_record_of_a_migration() -> None:
-    record = MigrationRecord.model_validate(load_event("rollback")["rollbackOf"])
+def test_fields_the_stack_is_scoped_to_may_be_repeated_but_not_changed() -> None:
+    same = validate_input(
+        {"projectName": "campaign-system", "environment": "dev", "instanceId": "i-0123456789abcdef0"},
+        SETTINGS,
+    )
+    assert (same.project_name, same.environment) == ("campaign-system", "dev")
 
-    assert record.outcome == "migrated"
-    assert record.plan.functions
-    assert set(record.target) >= {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD_SECRET_ARN"}
+    with pytest.raises(InvalidInput) as raised:
+        validate_input(
+            {"projectName": "other", "environment": "staging", "instanceId": "i-0fedcba9876543210"}, SETTINGS
+        )
+
+    message = str(raised.value)
+    for field, value in (
+        ("projectName", "other"),
+        ("environment", "staging"),
+        ("instanceId", "i-0fedcba9876543210"),
+    ):
+        assert f"{field}: {value!r} is not this stack's" in message
+
+
+def test_snake_case_keys_are_refused_not_ignored() -> None:
+    with pytest.raises(InvalidInput, match="remove_keys"):
+        validate_input({"remove_keys": ["REDIS_AUTH_ARN"]}, SETTINGS)
+
+
+def test_a_function_given_by_name_and_by_arn_is_one_function() -> None:
+    request = validate_input(
+        {
+            "functions": [
+                "worker",
+                "arn:aws:lambda:us-east-1:123456789012:function:worker",
+                "123456789012:function:worker",
+                "other",
+            ]
+        },
+        SETTINGS,
+    )
+
+    assert request.functions == ["other", "worker"]
+
+
+@pytest.mark.parametrize(
+    ("identifier", "reason"),
+    [
+        ("worker:live", "qualifier"),
+        ("arn:aws:lambda:us-east-1:123456789012:function:worker:3", "qualifier"),
+        ("arn:aws:lambda:eu-west-1:123456789012:function:worker", "region"),
+    ],
+)
+def test_qualified_or_foreign_function_identifiers_are_refused(identifier: str, reason: str) -> None:
+    with pytest.raises(InvalidInput, match=reason):
+        validate_input({"functions": [identifier]}, SETTINGS)
+
+
+@pytest.mark.parametrize("size", ["1kb", "99999999999999999999gb", "5000gb", "0mb", "12"])
+def test_maxmemory_outside_sane_bounds_is_refused_naming_the_field(size: str) -> None:
+    with pytest.raises(InvalidInput, match="maxmemory"):
+        validate_input({"maxmemory": size}, SETTINGS)

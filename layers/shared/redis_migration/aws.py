@@ -20,6 +20,7 @@ from redis_migration.errors import TransientError
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -127,6 +128,10 @@ class AwsClients:
     @property
     def lambda_(self) -> LambdaClient:
         return cast("LambdaClient", self._client("lambda"))
+
+    @property
+    def s3(self) -> S3Client:
+        return cast("S3Client", self._client("s3"))
 
     @property
     def secretsmanager(self) -> SecretsManagerClient:

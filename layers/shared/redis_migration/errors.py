@@ -57,3 +57,19 @@ class FunctionUpdateFailed(MigrationError):
 
 class CutoverVerificationFailed(MigrationError):
     """After the cutover a function does not carry the values this run wrote."""
+
+
+class RecordUnreadable(MigrationError):
+    """A run's record in S3 is missing or does not match the digest Step Functions recorded."""
+
+
+class RollbackRefused(MigrationError):
+    """``rollbackOf`` does not name a succeeded migration of this state machine; nothing changed."""
+
+
+class FunctionEnvironmentUnreadable(MigrationError):
+    """Lambda returned a function's environment with ``Error`` and no variables (KMS, permissions)."""
+
+
+class RuleNotRevoked(MigrationError):
+    """EC2 reported a security-group rule as unknown instead of revoking it."""

@@ -21,10 +21,24 @@ REDIS_HOST = "REDIS_HOST"
 REDIS_PORT = "REDIS_PORT"
 REDIS_PASSWORD_SECRET_ARN = "REDIS_PASSWORD_SECRET_ARN"  # noqa: S105 - a variable name
 MANAGED_KEYS: tuple[str, ...] = (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD_SECRET_ARN)
+# The largest migration we plan for (one stack, one region): the workflow's payloads stay far
+# below Step Functions' 256 KiB at this size because the plan lives in S3 (see records.py).
+MAX_FUNCTIONS = 2000
 
 _NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 _ENV_KEY = r"^[A-Za-z][A-Za-z0-9_]{0,127}$"
-_FUNCTION_NAME = r"^[A-Za-z0-9_:-]{1,170}$"
+# A function name, or its ARN (arn:<partition>:lambda:<region>:<account>:function:<name>), or the
+# partial ARN <account>:function:<name>; normalised to the bare name by ValidateInput.
+_FUNCTION_ID = (
+    r"^(arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:|[0-9]{12}:function:)?"
+    r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
+)
+_MEMORY_SIZE = re.compile(r"^([1-9][0-9]{0,12})(kb|mb|gb)$")
+_MEMORY_UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
+# Bounds of maxmemory at the boundary; the host check (CheckPreconditions) narrows them to the
+# instance's memory and to the data already held.
+MIN_MAXMEMORY_BYTES = 32 * 1024**2
+MAX_MAXMEMORY_BYTES = 4 * 1024**4
 
 
 class Model(BaseModel):
@@ -35,6 +49,14 @@ class Model(BaseModel):
     def to_json_dict(self) -> dict[str, object]:
         """The model as the JSON a state returns (camelCase keys, nulls kept)."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+def memory_size_bytes(value: str) -> int:
+    """``512mb`` -> 536870912. Raises ValueError for anything that is not ``<n>kb|mb|gb``."""
+    match = _MEMORY_SIZE.fullmatch(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a size like 512mb or 2gb")
+    return int(match[1]) * _MEMORY_UNITS[match[2]]
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -72,7 +94,11 @@ class StackSettings(BaseModel):
     elasticache_endpoint: Annotated[str, Field(alias="ELASTICACHE_ENDPOINT")] = ""
     redis_port: Annotated[int, Field(alias="REDIS_PORT_DEFAULT", ge=1024, le=65535)] = 6379
     probe_security_group_ids: Annotated[str, Field(alias="PROBE_SECURITY_GROUP_IDS")] = ""
-    install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60)] = 900
+    install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60, le=172800)] = 900
+    # Set by Lambda in every function's environment.
+    region: Annotated[str, Field(alias="AWS_REGION")] = ""
+    # The bucket of the runs' records (plans and per-function results), see records.py.
+    records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
 
     @property
     def probe_security_groups(self) -> list[str]:
@@ -91,28 +117,43 @@ def load_settings(environ: Mapping[str, str]) -> StackSettings:
 class MigrationInput(Model):
     """What an operator (or the release rule) starts an execution with.
 
-    Everything is optional: the defaults are the stack's parameters. ``functions`` is an
-    explicit list, or absent to discover every function whose REDIS_HOST is the ElastiCache
-    endpoint.
+    Everything is optional: the defaults are the stack's parameters. ``projectName``,
+    ``environment`` and ``instanceId`` may be given but must equal the stack's (its IAM is scoped
+    to them; ValidateInput refuses another value). ``functions`` is an explicit list (names or
+    ARNs), or absent to discover every function whose REDIS_HOST is the ElastiCache endpoint.
+    Keys are camelCase only: a snake_case key is refused, never silently ignored.
     """
+
+    model_config = ConfigDict(populate_by_name=False, validate_by_name=False)
 
     project_name: Annotated[str | None, Field(pattern=_NAME)] = None
     environment: Annotated[str | None, Field(pattern=_NAME)] = None
     instance_id: Annotated[str | None, Field(pattern=r"^i-[0-9a-f]{8,17}$")] = None
     elasticache_endpoint: Annotated[str | None, Field(min_length=3, max_length=255)] = None
     functions: Annotated[
-        list[Annotated[str, Field(pattern=_FUNCTION_NAME)]] | None, Field(max_length=1000)
+        list[Annotated[str, Field(pattern=_FUNCTION_ID, max_length=170)]] | None,
+        Field(min_length=1, max_length=MAX_FUNCTIONS),
     ] = None
     remove_keys: list[Annotated[str, Field(pattern=_ENV_KEY)]] = []
     redis_port: Annotated[int | None, Field(ge=1024, le=65535)] = None
     release: Annotated[str | None, Field(max_length=128)] = None
     dry_run: bool = False
     require_approval: bool = False
-    maxmemory: Annotated[str, Field(pattern=r"^[1-9][0-9]*(kb|mb|gb)$")] = "512mb"
+    maxmemory: str = "512mb"
     maxmemory_policy: Literal["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "noeviction"] = (
         "allkeys-lru"
     )
     bind_all_interfaces: bool = False
+
+    @field_validator("maxmemory")
+    @classmethod
+    def _sane_memory_size(cls, value: str) -> str:
+        size = memory_size_bytes(value)
+        if not MIN_MAXMEMORY_BYTES <= size <= MAX_MAXMEMORY_BYTES:
+            raise ValueError(
+                f"{value} is outside {MIN_MAXMEMORY_BYTES // 1024**2}mb..{MAX_MAXMEMORY_BYTES // 1024**3}gb"
+            )
+        return value
 
     @field_validator("remove_keys")
     @classmethod
@@ -162,14 +203,17 @@ class InstanceFacts(Model):
 
 
 class FunctionPlan(Model):
-    """One function to switch and its managed values before the change (not secrets).
+    """One function of a plan and its managed values before the change (not secrets).
 
-    ``before`` holds every managed key and every key to remove; ``None`` means absent.
+    ``before`` holds every managed key and every key to remove; ``None`` means absent. In a
+    rollback plan, ``target`` is what the migration that switched the function wrote (the values
+    it must still hold to be put back); in a migration plan it is None (the run's target applies).
     """
 
     function_name: str
     before: ManagedValues
-    security_group_ids: list[str]
+    security_group_ids: list[str] = []
+    target: ManagedValues | None = None
 
 
 class IngressPlan(Model):
@@ -180,18 +224,57 @@ class IngressPlan(Model):
     rule_description: str
 
 
+class RecordLocation(Model):
+    """Where a run keeps what does not fit in a state's payload: ``s3://bucket/prefix...``."""
+
+    bucket: str
+    prefix: str
+
+
+class PlanBatch(Model):
+    """One item of the cutover and restore Maps: a file of the plan's functions, pinned by digest."""
+
+    index: int
+    sha256: str
+    count: int
+    # For progress lines and the audit: the first function's name, and how many more.
+    label: str
+
+
+class PlanDocument(Model):
+    """The whole plan, kept in S3 (``<prefix>plan.json``); the execution records its digest."""
+
+    execution_arn: str
+    kind: Literal["migration", "rollback"]
+    request: MigrationRequest
+    instance: InstanceFacts
+    target: ManagedValues
+    functions: list[FunctionPlan]
+    batches: list[PlanBatch]
+    warnings: list[str] = []
+
+
 class MigrationPlan(Model):
-    """CheckPreconditions' output: the plan, recorded in the execution history."""
+    """CheckPreconditions' (or PrepareRollback's) output: small whatever the number of functions.
+
+    The functions themselves are in S3 (``record``), in batch files the Maps iterate over; the
+    digests here pin them, so nothing that reads them later trusts more than Step Functions' record.
+    """
 
     request: MigrationRequest
     instance: InstanceFacts
     secret_name: str
     ingress: IngressPlan
-    functions: list[FunctionPlan]
     # The managed values every function gets. REDIS_PASSWORD_SECRET_ARN is None until the
     # secret exists (EnsurePasswordSecret fills it in); keys to remove map to None.
     target: ManagedValues
     secret_arn: str | None
+    function_count: int
+    function_sample: list[str]
+    record: RecordLocation
+    plan_sha256: str
+    batches: list[PlanBatch]
+    warnings: list[str] = []
 
 
 class PreconditionsInput(Model):
@@ -226,8 +309,9 @@ class RevokeIngressInput(Model):
     group_id: str
     port: int
     added_source_group_ids: list[str]
-    # Rules carrying this description were added by the run even if its record was lost.
-    rule_description: str | None = None
+    # Rules carrying one of these descriptions were added by the run(s) being undone, even if a
+    # record of the addition was lost.
+    rule_descriptions: list[str] = []
 
 
 class RevokeIngressOutput(Model):
@@ -271,11 +355,21 @@ class ProbeInput(Model):
 
 
 class FunctionChange(Model):
-    """One Map item of the cutover or of the restore: one function, before and target values."""
+    """One function to switch or restore: its values before and the values the run writes."""
 
     function_name: str
     before: ManagedValues
     target: ManagedValues
+
+
+class BatchRequest(Model):
+    """One Map iteration: the batch file to read and, for a cutover, the values to write."""
+
+    record: RecordLocation
+    batch: PlanBatch
+    # The run's target (cutover and in-run restore); None in a rollback plan, whose entries
+    # carry the target each function was switched to.
+    target: ManagedValues | None = None
 
 
 class CutoverOutput(Model):
@@ -284,13 +378,33 @@ class CutoverOutput(Model):
     revision_id: str | None
 
 
+class FunctionFailure(Model):
+    function_name: str
+    error: str
+    cause: str
+
+
+class BatchOutcome(Model):
+    """What one cutover iteration did; per-function results are in ``resultsKey`` (S3)."""
+
+    index: int
+    changed: int
+    unchanged: int
+    failed: int
+    # The first few failures, for the execution history and notifications.
+    failures: list[FunctionFailure]
+    results_key: str
+    results_sha256: str
+
+
 class VerifyInput(Model):
-    function_names: list[str]
+    record: RecordLocation
+    plan_sha256: str
     target: ManagedValues
 
 
 class VerifyOutput(Model):
-    verified_functions: list[str]
+    verified: int
 
 
 RestoreOutcome = Literal["restored", "unchanged", "changedByOthers", "failed"]
@@ -302,6 +416,36 @@ class RestoreOutput(Model):
     detail: str
 
 
+class RestoreBatchOutcome(Model):
+    index: int
+    restored: int
+    unchanged: int
+    changed_by_others: int
+    # Up to a few entries that were not restored, for the history; all of them are in the results.
+    not_restored: list[RestoreOutput]
+    results_key: str
+    results_sha256: str
+
+
+class RestoreCheckInput(Model):
+    record: RecordLocation
+    plan_sha256: str
+    # Where the functions would point if they were still on the self-hosted Redis.
+    self_hosted_host: str
+
+
+class RestoreCheck(Model):
+    """Every function of the plan, read after the restore: as before, or named."""
+
+    checked: int
+    as_before: int
+    still_on_self_hosted: int
+    other_differences: int
+    # One line per function that is not as before (the first few; every one is in the record).
+    leftovers: list[str]
+    leftovers_key: str | None
+
+
 def is_secret_like_key(key: str) -> bool:
     """A variable that looks like it holds a Redis password in plain text."""
     upper = key.upper()
@@ -311,11 +455,33 @@ def is_secret_like_key(key: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# The record a succeeded migration leaves (its execution output), and a later rollback of it.
+# A later rollback of a succeeded migration: named by its execution, read from Step Functions.
+
+_EXECUTION_NAME = r"[A-Za-z0-9_-]{1,80}"
+_EXECUTION_REF = (
+    rf"^(arn:[a-z-]+:states:[a-z0-9-]+:[0-9]{{12}}:execution:[A-Za-z0-9_-]{{1,80}}:{_EXECUTION_NAME}"
+    rf"|{_EXECUTION_NAME})$"
+)
+
+
+class RollbackInput(Model):
+    """``{"rollbackOf": "<execution ARN or name>"}``: the migration whose switch to undo."""
+
+    model_config = ConfigDict(populate_by_name=False, validate_by_name=False)
+
+    rollback_of: Annotated[str, Field(pattern=_EXECUTION_REF)]
+
+
+class RollbackRequest(Model):
+    # The whole execution input: validated as RollbackInput by PrepareRollback, so a stray field
+    # next to rollbackOf is named, not ignored.
+    execution_input: object
+    state_machine_arn: str
+    execution_arn: str
 
 
 class MigrationRecord(BaseModel):
-    """The parts of a succeeded execution's output a later rollback needs (the rest is ignored)."""
+    """The parts of a succeeded migration's output (DescribeExecution) a later rollback reads."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
@@ -325,13 +491,14 @@ class MigrationRecord(BaseModel):
     ingress: IngressOutput
 
 
-class RollbackRequest(Model):
-    rollback_of: MigrationRecord
-    state_machine_arn: str
-    execution_arn: str
-
-
 class RollbackPlan(Model):
+    """PrepareRollback's output: what the rollback restores and revokes, and what it cannot."""
+
     plan: MigrationPlan
     target: ManagedValues
-    ingress: IngressOutput
+    ingress: RevokeIngressInput
+    # The succeeded migrations whose switches are undone (the named one and every other one
+    # whose functions still point to the self-hosted Redis).
+    rolled_back_runs: list[str]
+    # Functions that point to the self-hosted Redis but that no migration of this stack recorded.
+    leftovers: list[str]

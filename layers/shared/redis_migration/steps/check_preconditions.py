@@ -1,14 +1,16 @@
-"""CheckPreconditions: read the world, refuse to start when it is not ready, return the plan.
+"""CheckPreconditions: read the world, refuse to start when it is not ready, record the plan.
 
-Read-only. Everything the later steps change is decided here and recorded in the execution
-history: the functions and their managed values before the change, the values they will get,
-and the security-group rule to add. A dry run stops after this step.
+Read-only for everything a migration changes. Everything the later steps change is decided here
+and recorded: the functions and their managed values before the change, the values they will
+get, and the security-group rule to add. The plan itself goes to the records bucket (it can be
+far larger than a state's 256 KiB); the execution keeps its digests. A dry run stops after this.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
@@ -24,48 +26,30 @@ from redis_migration.models import (
     ManagedValues,
     MigrationPlan,
     MigrationRequest,
+    PlanDocument,
     PreconditionsInput,
     StackSettings,
     is_secret_like_key,
 )
+from redis_migration.records import plan_key, put_record, record_location, write_batches
+
+SAMPLE_SIZE = 10
 
 
 def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws: AwsClients) -> MigrationPlan:
-    """Check every precondition (all problems are reported at once) and build the plan."""
+    """Check every precondition (all problems are reported at once), record the plan, answer its summary."""
     request = given.request
     with aws_errors_as_transient():
-        refuse_concurrent_migration(given, settings, aws)
+        if not request.dry_run:
+            refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
         instance = describe_instance(request.instance_id, aws)
         require_ssm_online(request.instance_id, aws)
         configurations = function_configurations(request, instance, aws)
         secret_arn = existing_secret_arn(request.secret_name, aws)
 
     problems: list[str] = []
-    plans: list[FunctionPlan] = []
-    keys = [*MANAGED_KEYS, *request.remove_keys]
-    for config in configurations:
-        name = config["FunctionName"]
-        variables: dict[str, str] = config.get("Environment", {}).get("Variables", {})
-        vpc = config.get("VpcConfig", {})
-        if vpc.get("VpcId") != instance.vpc_id:
-            problems.append(
-                f"function {name} is not in the instance's VPC {instance.vpc_id} "
-                f"(its VPC: {vpc.get('VpcId') or 'none'}); it could not reach the new Redis"
-            )
-        plaintext = sorted(k for k in variables if is_secret_like_key(k))
-        if plaintext:
-            problems.append(
-                f"function {name} keeps a Redis password in plain text in its environment "
-                f"({', '.join(plaintext)}); move it to Secrets Manager first"
-            )
-        plans.append(
-            FunctionPlan(
-                function_name=name,
-                before={key: variables.get(key) for key in keys},
-                security_group_ids=sorted(vpc.get("SecurityGroupIds", [])),
-            )
-        )
-    if not plans:
+    plans = [plan_function(config, request, instance, problems) for config in configurations]
+    if not plans and not problems:
         problems.append(
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
             "list them in 'functions'"
@@ -82,52 +66,114 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     execution_name = given.execution_arn.rsplit(":", 1)[-1]
     sources = {group for plan in plans for group in plan.security_group_ids}
     sources.update(settings.probe_security_groups)
+    plans.sort(key=lambda plan: plan.function_name)
+    ingress = IngressPlan(
+        group_id=instance.security_group_id,
+        port=request.redis_port,
+        source_group_ids=sorted(sources),
+        rule_description=f"Redis clients; added by redis-migration {execution_name}",
+    )
+    location = record_location(settings.records_bucket, given.state_machine_arn, given.execution_arn)
+    with aws_errors_as_transient():
+        batches = write_batches(location, plans, aws)
+        document = PlanDocument(
+            execution_arn=given.execution_arn,
+            kind="migration",
+            request=request,
+            instance=instance,
+            target=target,
+            functions=plans,
+            batches=batches,
+        )
+        plan_sha256 = put_record(location, plan_key(location), document.to_json_dict(), aws)
     return MigrationPlan(
         request=request,
         instance=instance,
         secret_name=request.secret_name,
-        ingress=IngressPlan(
-            group_id=instance.security_group_id,
-            port=request.redis_port,
-            source_group_ids=sorted(sources),
-            rule_description=f"Redis clients; added by redis-migration {execution_name}",
-        ),
-        functions=sorted(plans, key=lambda plan: plan.function_name),
+        ingress=ingress,
         target=target,
         secret_arn=secret_arn,
+        function_count=len(plans),
+        function_sample=[plan.function_name for plan in plans[:SAMPLE_SIZE]],
+        record=location,
+        plan_sha256=plan_sha256,
+        batches=batches,
     )
 
 
-def refuse_concurrent_migration(given: PreconditionsInput, settings: StackSettings, aws: AwsClients) -> None:
-    """Refuse when another running execution of this state machine targets the same environment."""
+def plan_function(
+    config: dict[str, Any], request: MigrationRequest, instance: InstanceFacts, problems: list[str]
+) -> FunctionPlan:
+    """One function's plan entry; what stops it from being switched safely goes to ``problems``."""
+    name = config["FunctionName"]
+    variables: dict[str, str] = config.get("Environment", {}).get("Variables", {})
+    vpc = config.get("VpcConfig", {})
+    if vpc.get("VpcId") != instance.vpc_id:
+        problems.append(
+            f"function {name} is not in the instance's VPC {instance.vpc_id} "
+            f"(its VPC: {vpc.get('VpcId') or 'none'}); it could not reach the new Redis"
+        )
+    plaintext = sorted(k for k in variables if is_secret_like_key(k))
+    if plaintext:
+        problems.append(
+            f"function {name} keeps a Redis password in plain text in its environment "
+            f"({', '.join(plaintext)}); move it to Secrets Manager first"
+        )
+    if request.functions is not None:
+        host = variables.get(REDIS_HOST)
+        if host is None:
+            problems.append(f"function {name} has no {REDIS_HOST}: it does not use Redis, nothing to switch")
+        elif host not in redis_hosts(request, instance):
+            problems.append(
+                f"function {name} uses another Redis ({REDIS_HOST}={host}), not ElastiCache "
+                f"{request.elasticache_endpoint}; not switching it"
+            )
+    keys = [*MANAGED_KEYS, *request.remove_keys]
+    return FunctionPlan(
+        function_name=name,
+        before={key: variables.get(key) for key in keys},
+        security_group_ids=sorted(vpc.get("SecurityGroupIds", [])),
+    )
+
+
+def refuse_concurrent_migration(state_machine_arn: str, execution_arn: str, aws: AwsClients) -> None:
+    """Only one execution of this stack may be past preflight: the earliest started one.
+
+    Whatever their input says, every execution of this state machine works on the same instance
+    and may touch the same functions (ValidateInput pins project, environment and instance to
+    the stack's). Dry runs change nothing and are ignored both ways. Two executions that start
+    together both see each other; the later one (by start time, then by name) is refused, so
+    exactly one goes on.
+    """
+    ours = aws.stepfunctions.describe_execution(executionArn=execution_arn)
+    ours_key = _start_key(ours["startDate"], ours["name"])
     paginator = aws.stepfunctions.get_paginator("list_executions")
-    pages = paginator.paginate(stateMachineArn=given.state_machine_arn, statusFilter="RUNNING")
-    for page in pages:
+    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
         for execution in page["executions"]:
-            arn = execution["executionArn"]
-            if arn == given.execution_arn:
+            if execution["executionArn"] == execution_arn:
                 continue
-            description = aws.stepfunctions.describe_execution(executionArn=arn)
-            if environment_of(description.get("input"), settings) == given.request.environment:
-                raise MigrationAlreadyRunning(
-                    f"execution {execution['name']} is already migrating environment "
-                    f"{given.request.environment}; wait for it or stop it first"
-                )
+            if _start_key(execution["startDate"], execution["name"]) > ours_key:
+                continue
+            other = aws.stepfunctions.describe_execution(executionArn=execution["executionArn"])
+            if _is_dry_run(other.get("input")):
+                continue
+            raise MigrationAlreadyRunning(
+                f"execution {execution['name']} of this stack is still running (started "
+                f"{execution['startDate']:%Y-%m-%d %H:%M:%S} UTC); one migration at a time: wait for "
+                "it to end or stop it first"
+            )
 
 
-def environment_of(execution_input: str | None, settings: StackSettings) -> str:
-    """The environment an execution works on: its input's, or the stack's default."""
+def _start_key(started: datetime, name: str) -> tuple[float, str]:
+    return (started.timestamp(), name)
+
+
+def _is_dry_run(execution_input: str | None) -> bool:
     try:
         document: Any = json.loads(execution_input or "{}")
     except json.JSONDecodeError:
-        return settings.environment
-    if isinstance(document, dict):
-        rollback_of = document.get("rollbackOf")
-        if isinstance(rollback_of, dict):
-            document = rollback_of.get("plan", {}).get("request", {})
-        if isinstance(document, dict) and isinstance(document.get("environment"), str):
-            return str(document["environment"])
-    return settings.environment
+        return False
+    return isinstance(document, dict) and document.get("dryRun") is True
 
 
 def describe_instance(instance_id: str, aws: AwsClients) -> InstanceFacts:
@@ -178,6 +224,12 @@ def require_ssm_online(instance_id: str, aws: AwsClients) -> None:
     )
 
 
+def redis_hosts(request: MigrationRequest, instance: InstanceFacts) -> set[str]:
+    """The REDIS_HOST values of a function this migration moves: ElastiCache's, or already ours."""
+    endpoint = request.elasticache_endpoint
+    return {endpoint, endpoint.split(":")[0], instance.private_ip}
+
+
 def function_configurations(
     request: MigrationRequest, instance: InstanceFacts, aws: AwsClients
 ) -> list[dict[str, Any]]:
@@ -194,9 +246,7 @@ def function_configurations(
         if missing:
             raise PreconditionFailed(f"functions not found: {', '.join(missing)}")
         return configurations
-    hosts = {request.elasticache_endpoint, request.elasticache_endpoint.split(":")[0]}
-    hosts.add(instance.private_ip)
-    return list(discover_redis_clients(hosts, aws))
+    return list(discover_redis_clients(redis_hosts(request, instance), aws))
 
 
 def discover_redis_clients(hosts: set[str], aws: AwsClients) -> Iterable[dict[str, Any]]:

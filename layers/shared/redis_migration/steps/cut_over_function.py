@@ -1,14 +1,21 @@
-"""CutOverFunction, VerifyCutover and the compensation RestoreFunction.
+"""CutOverFunction, VerifyCutover and the compensations RestoreFunction and VerifyFunctionsRestored.
 
 Only the managed keys change; every other variable is written back exactly as read. Each
 write carries the RevisionId read just before it, so a concurrent change makes the step fail
 instead of overwriting, and each write is followed by a wait until Lambda reports the update
 finished.
+
+The Map states hand each iteration one batch file of the plan (see records.py): one function up
+to 100 functions, more above, so 2,000 functions stay within Step Functions' history and payload
+limits. An iteration switches its functions a few at a time, and writes what it did per
+function back to the records bucket; its output is a handful of counts.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import WaiterError
 
@@ -19,21 +26,160 @@ from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import (
     CutoverVerificationFailed,
     FunctionChangedConcurrently,
+    FunctionEnvironmentUnreadable,
     FunctionUpdateFailed,
+    InvalidInput,
     TransientError,
 )
 from redis_migration.models import (
+    REDIS_HOST,
+    BatchOutcome,
+    BatchRequest,
     CutoverOutput,
     FunctionChange,
+    FunctionFailure,
+    FunctionPlan,
     ManagedValues,
+    PlanDocument,
+    RecordLocation,
+    RestoreBatchOutcome,
+    RestoreCheck,
+    RestoreCheckInput,
     RestoreOutput,
     VerifyInput,
     VerifyOutput,
 )
+from redis_migration.records import get_record, plan_key, put_record, read_batch, results_key
 
 # Polling of the function_updated_v2 waiter: every 2 s, for at most 4 minutes, well inside
 # the function's 300 s timeout (itself inside the task's 330 s), so no write outlives its step.
 UPDATE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 120}
+# Functions of one batch switched at the same time. With CutoverConcurrency iterations at once
+# this bounds the calls on Lambda's control plane (its per-account request rates are low).
+BATCH_THREADS = 4
+# Failures named in a state's output (the rest are in the results record).
+NAMED_FAILURES = 5
+# Leftovers named in the rollback's output (the rest are in the records bucket).
+NAMED_LEFTOVERS = 20
+
+T = TypeVar("T")
+
+
+def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
+    """Switch every function of one batch file; per-function results go to the records bucket."""
+    if given.target is None:
+        raise InvalidInput("BatchRequest: target is required for a cutover")
+    target = given.target
+    with aws_errors_as_transient():
+        functions = read_batch(given.record, given.batch, aws)
+    results = for_each(
+        functions,
+        lambda function: cut_over_function(
+            FunctionChange(function_name=function.function_name, before=function.before, target=target), aws
+        ),
+    )
+    rows: list[dict[str, object]] = []
+    failures: list[FunctionFailure] = []
+    changed = unchanged = 0
+    for function, result in zip(functions, results, strict=True):
+        if isinstance(result, CutoverOutput):
+            changed += result.changed
+            unchanged += not result.changed
+            rows.append(
+                {
+                    "functionName": function.function_name,
+                    "outcome": "changed" if result.changed else "unchanged",
+                }
+            )
+        else:
+            failure = FunctionFailure(
+                function_name=function.function_name, error=_error_name(result), cause=str(result)[:500]
+            )
+            failures.append(failure)
+            rows.append(
+                {"functionName": function.function_name, "outcome": "failed", **failure.to_json_dict()}
+            )
+    key = results_key(given.record, "cutover", given.batch.index)
+    with aws_errors_as_transient():
+        digest = put_record(given.record, key, rows, aws)
+    return BatchOutcome(
+        index=given.batch.index,
+        changed=changed,
+        unchanged=unchanged,
+        failed=len(failures),
+        failures=failures[:NAMED_FAILURES],
+        results_key=key,
+        results_sha256=digest,
+    )
+
+
+def restore_batch(given: BatchRequest, aws: AwsClients) -> RestoreBatchOutcome:
+    """Put back every function of one batch file where it still holds the values the run wrote."""
+    with aws_errors_as_transient():
+        functions = read_batch(given.record, given.batch, aws)
+    changes = [_restore_change(function, given.target) for function in functions]
+    results = for_each(changes, lambda change: restore_function(change, aws))
+    outputs = [
+        result
+        if isinstance(result, RestoreOutput)
+        else RestoreOutput(
+            function_name=change.function_name,
+            outcome="failed",
+            detail=f"{_error_name(result)}: {str(result)[:300]}; values to put back: {change.before}",
+        )
+        for change, result in zip(changes, results, strict=True)
+    ]
+    key = results_key(given.record, "restore", given.batch.index)
+    with aws_errors_as_transient():
+        digest = put_record(given.record, key, [output.to_json_dict() for output in outputs], aws)
+    not_restored = [output for output in outputs if output.outcome in ("changedByOthers", "failed")]
+    return RestoreBatchOutcome(
+        index=given.batch.index,
+        restored=sum(output.outcome == "restored" for output in outputs),
+        unchanged=sum(output.outcome == "unchanged" for output in outputs),
+        changed_by_others=sum(output.outcome == "changedByOthers" for output in outputs),
+        not_restored=not_restored[:NAMED_FAILURES],
+        results_key=key,
+        results_sha256=digest,
+    )
+
+
+def _restore_change(function: FunctionPlan, run_target: ManagedValues | None) -> FunctionChange:
+    target = function.target if function.target is not None else run_target
+    if target is None:
+        raise InvalidInput(f"BatchRequest: no target for {function.function_name}")
+    # Keys of the target the run did not know yet (the secret ARN of a first run that failed
+    # before the secret existed) cannot have been written: expect them as they were before.
+    expected = {
+        key: value if value is not None or key not in function.before else None
+        for key, value in target.items()
+    }
+    return FunctionChange(function_name=function.function_name, before=function.before, target=expected)
+
+
+def for_each(items: Sequence[T], action: Callable[[T], object]) -> list[object]:
+    """``action`` on every item, BATCH_THREADS at a time; each item's exception is its result.
+
+    A transient failure of any item is raised after all items ran: the state machine retries the
+    whole batch, and the items already done are found done (every action is idempotent).
+    """
+
+    def guarded(item: T) -> object:
+        try:
+            return action(item)
+        except Exception as error:  # one function's failure must not stop the others
+            return error
+
+    with ThreadPoolExecutor(max_workers=min(BATCH_THREADS, max(1, len(items)))) as pool:
+        results = list(pool.map(guarded, items))
+    transient = [result for result in results if isinstance(result, TransientError)]
+    if transient:
+        raise TransientError(f"{len(transient)} of {len(items)} functions: {transient[0]}")
+    return results
+
+
+def _error_name(error: object) -> str:
+    return error_code(error) if isinstance(error, Exception) and error_code(error) else type(error).__name__
 
 
 def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:
@@ -87,21 +233,97 @@ def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
 
 
 def verify_cutover(given: VerifyInput, aws: AwsClients) -> VerifyOutput:
-    """Every function carries the target values and its last update succeeded."""
-    problems = []
+    """Every function of the plan carries the target values and its last update succeeded."""
     with aws_errors_as_transient():
-        for name in given.function_names:
+        plan = read_plan(given.record, given.plan_sha256, aws)
+    names = [function.function_name for function in plan.functions]
+
+    def check(name: str) -> list[str]:
+        with aws_errors_as_transient():
             config = aws.lambda_.get_function_configuration(FunctionName=name)
-            variables = _variables(config)
-            wrong = sorted(key for key in given.target if variables.get(key) != given.target[key])
-            if wrong:
-                problems.append(f"{name}: {', '.join(wrong)} not as written")
-            status = config.get("LastUpdateStatus", "Successful")
-            if status != "Successful":
-                problems.append(f"{name}: last update {status}")
+        variables = _variables(config)
+        problems = [
+            f"{name}: {key} not as written" for key in given.target if variables.get(key) != given.target[key]
+        ]
+        status = config.get("LastUpdateStatus", "Successful")
+        if status != "Successful":
+            problems.append(f"{name}: last update {status}")
+        return problems
+
+    results = for_each(names, check)
+    problems = [
+        line
+        for name, result in zip(names, results, strict=True)
+        for line in (result if isinstance(result, list) else [f"{name}: {_error_name(result)}: {result}"])
+    ]
     if problems:
-        raise CutoverVerificationFailed("; ".join(problems))
-    return VerifyOutput(verified_functions=list(given.function_names))
+        more = f" (and {len(problems) - NAMED_LEFTOVERS} more)" if len(problems) > NAMED_LEFTOVERS else ""
+        raise CutoverVerificationFailed("; ".join(problems[:NAMED_LEFTOVERS]) + more)
+    return VerifyOutput(verified=len(names))
+
+
+def verify_functions_restored(given: RestoreCheckInput, aws: AwsClients) -> RestoreCheck:
+    """Read every function of the plan after the restore: as before, or named with what is left.
+
+    This is what the rollback's outcome rests on: not on what the restore steps reported, but on
+    each function as Lambda reports it now.
+    """
+    with aws_errors_as_transient():
+        plan = read_plan(given.record, given.plan_sha256, aws)
+
+    def check(function: FunctionPlan) -> str | None:
+        name = function.function_name
+        with aws_errors_as_transient():
+            try:
+                config = aws.lambda_.get_function_configuration(FunctionName=name)
+            except Exception as error:
+                if error_code(error) == "ResourceNotFoundException":
+                    return f"function {name}: no longer exists; nothing to put back"
+                raise
+        variables = _variables(config)
+        current = {key: variables.get(key) for key in function.before}
+        if current == function.before:
+            return None
+        where = (
+            "still on the self-hosted Redis"
+            if current.get(REDIS_HOST) == given.self_hosted_host
+            else ("changed by someone else since the cutover")
+        )
+        differing = {key: current[key] for key in function.before if current[key] != function.before[key]}
+        return f"function {name}: {where} (now {differing}); put back {function.before}"
+
+    results = for_each(plan.functions, check)
+    lines = [
+        result
+        if isinstance(result, str)
+        else f"function {function.function_name}: could not be read ({_error_name(result)}: {result})"
+        for function, result in zip(plan.functions, results, strict=True)
+        if result is not None
+    ]
+    still = sum("still on the self-hosted Redis" in line for line in lines)
+    key = None
+    if lines:
+        key = results_key(given.record, "restore-check", 0)
+        with aws_errors_as_transient():
+            put_record(given.record, key, lines, aws)
+    return RestoreCheck(
+        checked=len(plan.functions),
+        as_before=len(plan.functions) - len(lines),
+        still_on_self_hosted=still,
+        other_differences=len(lines) - still,
+        leftovers=lines[:NAMED_LEFTOVERS]
+        + (
+            [f"... and {len(lines) - NAMED_LEFTOVERS} more: s3://{given.record.bucket}/{key}"]
+            if len(lines) > NAMED_LEFTOVERS
+            else []
+        ),
+        leftovers_key=key,
+    )
+
+
+def read_plan(record: RecordLocation, sha256: str, aws: AwsClients) -> PlanDocument:
+    """The whole plan of a run, checked against the digest its execution recorded."""
+    return PlanDocument.model_validate(get_record(record, plan_key(record), sha256, aws))
 
 
 def write_variables(
@@ -148,4 +370,18 @@ def wait_until_updated(name: str, aws: AwsClients) -> None:
 
 
 def _variables(config: Any) -> dict[str, str]:
-    return dict(config.get("Environment", {}).get("Variables", {}))
+    """The function's variables; refuse to go on when Lambda could not decrypt them for us.
+
+    A function whose variables are encrypted with a KMS key we may not use comes back with
+    ``Environment.Error`` and no ``Variables``: read as "none", a write would replace every
+    variable with the managed keys alone.
+    """
+    environment = config.get("Environment", {})
+    if environment.get("Error"):
+        error = environment["Error"]
+        raise FunctionEnvironmentUnreadable(
+            f"{config.get('FunctionName')}: its environment could not be read "
+            f"({error.get('ErrorCode')}: {error.get('Message')}); not writing an environment"
+            " that was not read"
+        )
+    return dict(environment.get("Variables", {}))

@@ -1,28 +1,225 @@
-"""PrepareRollback: start the compensation of a migration that succeeded earlier.
+"""PrepareRollback: plan the way back to ElastiCache for migrations that succeeded earlier.
 
-The guide keeps the old ElastiCache for a 24-48 h soak; if the soak goes badly, the operator
-starts an execution with ``{"rollbackOf": <the succeeded execution's output>}``. The record
-is validated here, and the same one-migration-per-environment rule applies.
+The guide keeps ElastiCache for a 24-48 h soak; if the soak goes badly the operator starts an
+execution with ``{"rollbackOf": "<execution ARN or name>"}`` naming a succeeded migration of this
+state machine. Nothing in the input is trusted beyond that name: the records come from Step
+Functions itself (DescribeExecution of this state machine's succeeded executions) and from the
+records bucket, checked against the digests those executions recorded.
+
+A rollback means "back on ElastiCache", whichever run switched a function: every function a
+migration of this stack switched goes back to the ElastiCache values recorded when it was first
+switched, where it still holds the values the latest run wrote (one changed by someone else since
+is named, not overwritten). A function on the self-hosted Redis that no run recorded is named as
+a leftover: the rollback never reports success while a function still points there.
 """
 
 from __future__ import annotations
 
-from redis_migration.aws import AwsClients, aws_errors_as_transient
-from redis_migration.models import PreconditionsInput, RollbackPlan, RollbackRequest, StackSettings
-from redis_migration.steps.check_preconditions import refuse_concurrent_migration
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.errors import InvalidInput, RollbackRefused
+from redis_migration.models import (
+    MANAGED_KEYS,
+    REDIS_HOST,
+    FunctionPlan,
+    IngressPlan,
+    ManagedValues,
+    MigrationPlan,
+    MigrationRecord,
+    PlanDocument,
+    RevokeIngressInput,
+    RollbackInput,
+    RollbackPlan,
+    RollbackRequest,
+    StackSettings,
+    describe_validation_error,
+)
+from redis_migration.records import plan_key, put_record, record_location, write_batches
+from redis_migration.steps.check_preconditions import (
+    SAMPLE_SIZE,
+    discover_redis_clients,
+    refuse_concurrent_migration,
+)
+from redis_migration.steps.cut_over_function import read_plan
 
 
 def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsClients) -> RollbackPlan:
-    """Check the record and that no other execution works on its environment."""
-    record = given.rollback_of
+    """Check the named migration, gather every record of this stack, plan the restore."""
+    named = named_execution_arn(given.execution_input, given.state_machine_arn)
     with aws_errors_as_transient():
-        refuse_concurrent_migration(
-            PreconditionsInput(
-                request=record.plan.request,
-                state_machine_arn=given.state_machine_arn,
-                execution_arn=given.execution_arn,
-            ),
-            settings,
-            aws,
+        refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
+        anchor = succeeded_migration(named, aws)
+        records = [anchor, *(r for r in migration_records(given.state_machine_arn, aws) if r[0] != anchor[0])]
+        records.sort(key=lambda record: record[1])  # oldest first
+        documents = [
+            (name, record, read_plan(record.plan.record, record.plan.plan_sha256, aws))
+            for name, _, record in records
+        ]
+        self_hosted = {
+            str(record.target[REDIS_HOST]) for _, record, _ in documents if record.target.get(REDIS_HOST)
+        }
+        current = {str(config["FunctionName"]) for config in discover_redis_clients(self_hosted, aws)}
+
+    first_before: dict[str, ManagedValues] = {}
+    last_target: dict[str, ManagedValues] = {}
+    security_groups: dict[str, list[str]] = {}
+    for _, record, document in documents:
+        for function in document.functions:
+            name = function.function_name
+            if name in first_before:
+                # A key a later run added (another removeKeys): that run's before value.
+                for key, value in function.before.items():
+                    first_before[name].setdefault(key, value)
+            elif function.before.get(REDIS_HOST) not in self_hosted:
+                # The earliest run that found it on something else holds its ElastiCache values;
+                # a run that found it already switched (a re-run) does not.
+                first_before[name] = dict(function.before)
+            last_target[name] = dict(record.target)
+            security_groups[name] = function.security_group_ids
+
+    # Every function a run of this stack switched goes back (the restore leaves one that someone
+    # else changed since, and names it); one on the self-hosted Redis that no run recorded is named.
+    leftovers = [
+        f"function {name}: points to the self-hosted Redis, but no migration of this stack "
+        "recorded its ElastiCache values; set them by hand"
+        for name in sorted(current - set(first_before))
+    ]
+    entries: list[FunctionPlan] = []
+    for name in sorted(first_before):
+        keys = list(dict.fromkeys([*MANAGED_KEYS, *first_before[name], *last_target[name]]))
+        entries.append(
+            FunctionPlan(
+                function_name=name,
+                before={key: first_before[name].get(key) for key in keys},
+                security_group_ids=security_groups.get(name, []),
+                target={key: last_target[name].get(key) for key in keys},
+            )
         )
-    return RollbackPlan(plan=record.plan, target=record.target, ingress=record.ingress)
+
+    _, _, anchor_record = anchor
+    latest = documents[-1][1]
+    location = record_location(settings.records_bucket, given.state_machine_arn, given.execution_arn)
+    with aws_errors_as_transient():
+        batches = write_batches(location, entries, aws)
+        document = PlanDocument(
+            execution_arn=given.execution_arn,
+            kind="rollback",
+            request=anchor_record.plan.request,
+            instance=latest.plan.instance,
+            target=latest.target,
+            functions=entries,
+            batches=batches,
+            warnings=leftovers,
+        )
+        plan_sha256 = put_record(location, plan_key(location), document.to_json_dict(), aws)
+    runs = [name for name, _, _ in documents]
+    plan = MigrationPlan(
+        request=anchor_record.plan.request,
+        instance=latest.plan.instance,
+        secret_name=anchor_record.plan.secret_name,
+        ingress=IngressPlan(
+            group_id=latest.plan.ingress.group_id,
+            port=latest.plan.ingress.port,
+            source_group_ids=sorted({g for _, r, _ in documents for g in r.ingress.added_source_group_ids}),
+            rule_description=latest.plan.ingress.rule_description,
+        ),
+        target=latest.target,
+        secret_arn=latest.plan.secret_arn or latest.target.get("REDIS_PASSWORD_SECRET_ARN"),
+        function_count=len(entries),
+        function_sample=[entry.function_name for entry in entries[:SAMPLE_SIZE]],
+        record=location,
+        plan_sha256=plan_sha256,
+        batches=batches,
+        warnings=leftovers,
+    )
+    return RollbackPlan(
+        plan=plan,
+        target=latest.target,
+        ingress=RevokeIngressInput(
+            group_id=latest.plan.ingress.group_id,
+            port=latest.plan.ingress.port,
+            added_source_group_ids=sorted(
+                {g for _, r, _ in documents for g in r.ingress.added_source_group_ids}
+            ),
+            rule_descriptions=sorted({r.plan.ingress.rule_description for _, r, _ in documents}),
+        ),
+        rolled_back_runs=runs,
+        leftovers=leftovers,
+    )
+
+
+def named_execution_arn(execution_input: object, state_machine_arn: str) -> str:
+    """The ARN of the execution ``rollbackOf`` names; it must belong to this state machine."""
+    rollback_of = execution_input.get("rollbackOf") if isinstance(execution_input, dict) else None
+    if isinstance(rollback_of, dict):
+        raise InvalidInput(
+            "rollbackOf: name a succeeded migration of this state machine (its execution ARN or name); "
+            "a recorded output is no longer accepted: the rollback reads the record from Step Functions"
+        )
+    try:
+        parsed = RollbackInput.model_validate(execution_input)
+    except ValidationError as error:
+        raise InvalidInput(f"RollbackInput: {describe_validation_error(error)}") from None
+    prefix = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
+    reference = parsed.rollback_of
+    if not reference.startswith("arn:"):
+        return prefix + reference
+    if not reference.startswith(prefix):
+        raise RollbackRefused(
+            f"rollbackOf: {reference} is not an execution of this state machine ({state_machine_arn})"
+        )
+    return reference
+
+
+def succeeded_migration(execution_arn: str, aws: AwsClients) -> tuple[str, Any, MigrationRecord]:
+    """(name, start date, record) of the named execution, refused unless it is a succeeded migration."""
+    try:
+        described = aws.stepfunctions.describe_execution(executionArn=execution_arn)
+    except Exception as error:
+        if error_code(error) in {"ExecutionDoesNotExist", "InvalidArn"}:
+            raise RollbackRefused(f"rollbackOf: no execution {execution_arn} in this state machine") from None
+        raise
+    name = described["name"]
+    if described["status"] != "SUCCEEDED":
+        raise RollbackRefused(
+            f"rollbackOf: execution {name} is {described['status']}, not SUCCEEDED; a failed migration "
+            "already put everything back (see its history)"
+        )
+    record = migration_record(described.get("output"))
+    if record is None:
+        raise RollbackRefused(
+            f"rollbackOf: execution {name} succeeded but is not a migration (a dry run, a rollback or a "
+            "decommission); there is nothing to roll back"
+        )
+    return name, described["startDate"], record
+
+
+def migration_records(state_machine_arn: str, aws: AwsClients) -> list[tuple[str, Any, MigrationRecord]]:
+    """Every succeeded migration of this state machine, with its record (from Step Functions)."""
+    found = []
+    paginator = aws.stepfunctions.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="SUCCEEDED"):
+        for execution in page["executions"]:
+            described = aws.stepfunctions.describe_execution(executionArn=execution["executionArn"])
+            record = migration_record(described.get("output"))
+            if record is not None:
+                found.append((described["name"], described["startDate"], record))
+    return found
+
+
+def migration_record(output: str | None) -> MigrationRecord | None:
+    """The record of a succeeded migration's output, or None for any other succeeded execution."""
+    try:
+        document = json.loads(output or "null")
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or document.get("outcome") != "migrated":
+        return None
+    try:
+        return MigrationRecord.model_validate(document)
+    except ValueError as error:
+        raise RollbackRefused(f"a migration's recorded output does not read as a record: {error}") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.errors import RuleNotRevoked
 from redis_migration.models import IngressOutput, IngressPlan, RevokeIngressInput, RevokeIngressOutput
 
 
@@ -43,32 +44,55 @@ def allow_redis_ingress(plan: IngressPlan, aws: AwsClients) -> IngressOutput:
 
 
 def revoke_redis_ingress(given: RevokeIngressInput, aws: AwsClients) -> RevokeIngressOutput:
-    """Remove the rules a run added; a rule already gone counts as done."""
+    """Remove the rules the run(s) added; a rule already gone counts as done.
+
+    A rule is ours when it carries one of ``ruleDescriptions`` (on any port: a later run may
+    have moved Redis to another port), or when the run recorded adding it on ``port``.
+    """
     with aws_errors_as_transient():
-        present = allowed_source_groups(given.group_id, given.port, aws)
-        ours = set(given.added_source_group_ids)
-        ours.update(
-            g for g, text in present.items() if given.rule_description and text == given.rule_description
-        )
+        rules = ingress_rules(given.group_id, aws)
+        added = set(given.added_source_group_ids)
+        ours = {
+            (port, group): text
+            for (port, group), text in rules.items()
+            if text in given.rule_descriptions or (port == given.port and group in added)
+        }
         revoked: list[str] = []
-        for group in sorted(ours):
-            if group not in present:
-                continue
+        for (port, group), text in sorted(ours.items()):
             try:
                 # The pair as it stands, description included, names exactly one rule.
-                aws.ec2.revoke_security_group_ingress(
-                    GroupId=given.group_id,
-                    IpPermissions=[_permission(given.port, [group], present[group] or None)],
+                response = aws.ec2.revoke_security_group_ingress(
+                    GroupId=given.group_id, IpPermissions=[_permission(port, [group], text or None)]
                 )
-                revoked.append(group)
             except Exception as error:
                 if error_code(error) != "InvalidPermission.NotFound":
                     raise
+                continue
+            # EC2 answers success, listing the rule under UnknownIpPermissions, when nothing
+            # matched (e.g. in a default VPC): that is not a revoke.
+            if response.get("UnknownIpPermissions"):
+                raise RuleNotRevoked(
+                    f"{given.group_id}: tcp {port} from {group} was not revoked (EC2 did not recognise it)"
+                )
+            revoked.append(group)
+    absent = sorted(added - {group for (port, group) in ours if port == given.port})
     return RevokeIngressOutput(
         group_id=given.group_id,
-        revoked_source_group_ids=revoked,
-        already_absent_source_group_ids=sorted(ours - set(revoked)),
+        revoked_source_group_ids=sorted(set(revoked)),
+        already_absent_source_group_ids=absent,
     )
+
+
+def ingress_rules(group_id: str, aws: AwsClients) -> dict[tuple[int, str], str]:
+    """Every single-port tcp rule from a security group on ``group_id``: (port, source) -> description."""
+    groups = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    rules: dict[tuple[int, str], str] = {}
+    for permission in groups[0].get("IpPermissions", []):
+        port = permission.get("FromPort")
+        if permission.get("IpProtocol") == "tcp" and port is not None and port == permission.get("ToPort"):
+            for pair in permission.get("UserIdGroupPairs", []):
+                rules[(int(port), pair["GroupId"])] = pair.get("Description", "")
+    return rules
 
 
 def _authorize_each(plan: IngressPlan, groups: list[str], aws: AwsClients) -> None:
@@ -85,17 +109,9 @@ def _authorize_each(plan: IngressPlan, groups: list[str], aws: AwsClients) -> No
 
 def allowed_source_groups(group_id: str, port: int, aws: AwsClients) -> dict[str, str]:
     """Security groups allowed to reach exactly ``port``/tcp on ``group_id``, with descriptions."""
-    groups = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
-    sources: dict[str, str] = {}
-    for permission in groups[0].get("IpPermissions", []):
-        if (
-            permission.get("IpProtocol") == "tcp"
-            and permission.get("FromPort") == port
-            and permission.get("ToPort") == port
-        ):
-            for pair in permission.get("UserIdGroupPairs", []):
-                sources[pair["GroupId"]] = pair.get("Description", "")
-    return sources
+    return {
+        group: text for (rule_port, group), text in ingress_rules(group_id, aws).items() if rule_port == port
+    }
 
 
 def _permission(port: int, source_groups: list[str], description: str | None = None) -> Any:

@@ -6,152 +6,40 @@ and result, the functions changed with their old and new values, the errors, and
 path taken. The report is a pydantic model: ``--format json`` is its dump and loads back into an
 equal report. Nothing here calls AWS, so the same code reads a live history or a saved one.
 
+The plan's functions and the per-function results live in the run's records (S3), pinned by the
+digests in the history; a ``RecordReader`` given by the caller reads them (the CLI checks each
+digest). Without one, the report says where the records are instead of listing the functions.
+
 History events are linked by ``previousEventId``; inside a Map the iterations interleave, so a
 state's events are found by walking that chain, never by position.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+
+from redis_migration_ops.audit.history import (
+    FAILURE_TYPES,
+    TASK_END_TYPES,
+    Event,
+    HistoryIndex,
+    iso_time,
+    parse_json,
+    seconds_between,
+)
 
 REPORT_VERSION = 1
 SECRET_KEY = "REDIS_PASSWORD_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
-ROLLBACK_ENTRY_STATES = ("RestoreFunctions", "PrepareRollback")
-_FAILURE_TYPES = frozenset(
-    {
-        "TaskFailed",
-        "TaskTimedOut",
-        "TaskStartFailed",
-        "TaskSubmitFailed",
-        "LambdaFunctionFailed",
-        "LambdaFunctionTimedOut",
-        "LambdaFunctionStartFailed",
-        "LambdaFunctionScheduleFailed",
-        "MapStateFailed",
-        "ExecutionFailed",
-        "ExecutionTimedOut",
-        "ExecutionAborted",
-    }
-)
-_TASK_END_TYPES = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded"}) | _FAILURE_TYPES
+ROLLBACK_ENTRY_STATES = ("IsRestoreNeeded", "PrepareRollback")
 _CLI_NAME = re.compile(r"-\d{8}T\d{6}Z$")
+# Reads one record: (the run's record location {"bucket", "prefix"}, key, recorded SHA-256) -> JSON.
+RecordReader = Callable[[Mapping[str, Any], str, str], Any]
 _UUID_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-Event = Mapping[str, Any]
-
-
-def parse_json(text: Any) -> Any:
-    """``text`` parsed as JSON when it is a JSON string, else ``text`` itself (None stays None)."""
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
-
-
-# ---------------------------------------------------------------------------------------------
-# Walking a history.
-
-
-class HistoryIndex:
-    """Who owns which event: the state an event belongs to, a state's exit, its nesting depth."""
-
-    def __init__(self, history: Iterable[Event]) -> None:
-        self.events: list[Event] = list(history)
-        self.by_id: dict[int, Event] = {int(event["id"]): event for event in self.events}
-        self._depth: dict[int, int] = {}
-
-    @staticmethod
-    def is_entered(event: Event) -> bool:
-        return str(event["type"]).endswith("StateEntered")
-
-    @staticmethod
-    def is_exited(event: Event) -> bool:
-        return str(event["type"]).endswith("StateExited")
-
-    @staticmethod
-    def state_name(event: Event) -> str | None:
-        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
-        return str(details["name"]) if details else None
-
-    def _previous(self, event: Event) -> Event | None:
-        return self.by_id.get(int(event.get("previousEventId") or 0))
-
-    def owning_entered_id(self, event: Event) -> int | None:
-        """The nearest earlier StateEntered event on ``event``'s chain (the state it happened in)."""
-        previous = self._previous(event)
-        while previous is not None:
-            if self.is_entered(previous):
-                return int(previous["id"])
-            previous = self._previous(previous)
-        return None
-
-    def entered_of_exit(self, exited: Event) -> Event | None:
-        """The StateEntered event an exit closes (same name; a Map's exit chain passes its iterations)."""
-        name = self.state_name(exited)
-        previous = self._previous(exited)
-        while previous is not None:
-            if self.is_entered(previous) and self.state_name(previous) == name:
-                return previous
-            previous = self._previous(previous)
-        return None
-
-    def depth(self, entered: Event) -> int:
-        """0 for a top-level state, 1 inside a Map iteration, and so on."""
-        key = int(entered["id"])
-        if key not in self._depth:
-            self._depth[key] = self._compute_depth(entered)
-        return self._depth[key]
-
-    def _compute_depth(self, entered: Event) -> int:
-        previous = self._previous(entered)
-        while previous is not None:
-            kind = str(previous["type"])
-            if kind == "MapIterationStarted":
-                owner = self.owning_entered_id(previous)
-                return self.depth(self.by_id[owner]) + 1 if owner is not None else 1
-            if kind == "MapStateExited" or self.is_exited(previous):
-                closed = self.entered_of_exit(previous)
-                return self.depth(closed) if closed is not None else 0
-            if self.is_entered(previous):
-                return self.depth(previous)
-            previous = self._previous(previous)
-        return 0
-
-    def current_state(self) -> str | None:
-        """The latest top-level state that was entered and not exited."""
-        closed = {int(e["id"]) for x in self.events if self.is_exited(x) and (e := self.entered_of_exit(x))}
-        open_states = [e for e in self.events if self.is_entered(e) and int(e["id"]) not in closed]
-        return self.state_name(open_states[-1]) if open_states else None
-
-
-# ---------------------------------------------------------------------------------------------
-# The report.
 
 
 class ReportModel(BaseModel):
@@ -248,6 +136,9 @@ class AuditReport(ReportModel):
     approval: Approval | None
     secret: dict[str, Any] | None
     ingress: dict[str, Any] | None
+    # Where the whole plan is (s3://...), and whether it was read and checked for this report.
+    plan_record: str | None = None
+    plan_record_read: bool = False
     functions: list[FunctionRecord]
     states: list[StateRun]
     errors: list[ErrorRecord]
@@ -275,6 +166,17 @@ def function_changes(
     result: dict[str, list[ValueChange]] = {}
     for function in plan.get("functions") or []:
         before: Mapping[str, Any] = function.get("before") or {}
+        # In a rollback plan each function carries the values it holds (the "before" of the
+        # rollback is where it goes back to): show the way back, target -> before.
+        own_target = function.get("target")
+        if isinstance(own_target, dict):
+            keys = list(dict.fromkeys([*own_target, *before]))
+            result[str(function["functionName"])] = [
+                ValueChange(key=key, before=own_target.get(key), after=before.get(key))
+                for key in keys
+                if own_target.get(key) != before.get(key)
+            ]
+            continue
         keys = list(dict.fromkeys([*before, *after]))
         result[str(function["functionName"])] = [
             ValueChange(key=key, before=before.get(key), after=after.get(key))
@@ -288,9 +190,15 @@ class _Builder:
     """Builds one AuditReport; each method reads one aspect of the history."""
 
     def __init__(
-        self, described: Mapping[str, Any], history: list[Event], exit_code: int, outcome: str
+        self,
+        described: Mapping[str, Any],
+        history: list[Event],
+        exit_code: int,
+        outcome: str,
+        records: RecordReader | None = None,
     ) -> None:
         self.described = described
+        self.records = records
         self.index = HistoryIndex(history)
         self.events = self.index.events
         self.exit_code = exit_code
@@ -332,7 +240,7 @@ class _Builder:
     def failures(self, entered: Event) -> list[tuple[Event, str, str | None]]:
         found = []
         for event in self.owned.get(int(entered["id"]), []):
-            if event["type"] in _FAILURE_TYPES:
+            if event["type"] in FAILURE_TYPES:
                 details = next(
                     (v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {}
                 )
@@ -341,10 +249,54 @@ class _Builder:
 
     @staticmethod
     def _item(entered: Event) -> str | None:
+        """What a Map iteration worked on: its batch's label (first function, and how many more)."""
         document = parse_json(entered["stateEnteredEventDetails"].get("input"))
-        if isinstance(document, dict) and isinstance(document.get("functionName"), str):
+        if not isinstance(document, dict):
+            return None
+        batch = document.get("batch")
+        if isinstance(batch, dict) and isinstance(batch.get("label"), str):
+            return str(batch["label"])
+        if isinstance(document.get("functionName"), str):
             return str(document["functionName"])
         return None
+
+    def read_record(self, plan: Mapping[str, Any], key: str, sha256: str) -> Any:
+        """A record of the run, or None when there is no reader (or the record cannot be read)."""
+        location = plan.get("record")
+        if self.records is None or not isinstance(location, dict):
+            return None
+        try:
+            return self.records(location, key, sha256)
+        except Exception:  # reported as "not read": the history alone still makes a report
+            return None
+
+    def plan_document(self, plan: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The whole plan (every function and its values before), from the run's records."""
+        if plan is None or not isinstance(plan.get("record"), dict) or not plan.get("planSha256"):
+            return None
+        document = self.read_record(plan, f"{plan['record']['prefix']}plan.json", str(plan["planSha256"]))
+        return document if isinstance(document, dict) else None
+
+    def batch_results(self, plan: Mapping[str, Any], state: str) -> dict[str, str]:
+        """Per function, what the iterations of ``state`` (CutOverFunction, RestoreFunction) did."""
+        found: dict[str, str] = {}
+        for entered in self._entered_named(state):
+            result = self.task_result(entered)
+            failures = self.failures(entered)
+            if isinstance(result, dict) and result.get("resultsKey") and result.get("resultsSha256"):
+                rows = self.read_record(plan, str(result["resultsKey"]), str(result["resultsSha256"]))
+                for row in rows if isinstance(rows, list) else []:
+                    if not isinstance(row, dict):
+                        continue
+                    outcome = str(row.get("outcome"))
+                    if state == "CutOverFunction":
+                        text = {"changed": "changed", "unchanged": "unchanged (already set)"}.get(outcome)
+                        found[str(row.get("functionName"))] = text or f"failed: {row.get('error')}"
+                    else:
+                        found[str(row.get("functionName"))] = f"{outcome}: {row.get('detail')}"
+            elif failures and self._item(entered):
+                found[f"(batch {self._item(entered)})"] = f"failed: {failures[-1][1]}: {failures[-1][2]}"
+        return found
 
     def assigned(self, name: str, variable: str) -> Any:
         for entered in reversed(self._entered_named(name)):
@@ -372,8 +324,8 @@ class _Builder:
             key = int(entered["id"])
             exited = self.exits.get(key)
             failures = self.failures(entered)
-            task_events = [e for e in self.owned.get(key, []) if e["type"] in _TASK_END_TYPES]
-            last_failed = bool(task_events) and task_events[-1]["type"] in _FAILURE_TYPES
+            task_events = [e for e in self.owned.get(key, []) if e["type"] in TASK_END_TYPES]
+            last_failed = bool(task_events) and task_events[-1]["type"] in FAILURE_TYPES
             result: Literal["succeeded", "retried", "caught", "failed", "running", "stopped"]
             if exited is not None:
                 result = "caught" if last_failed else "retried" if failures else "succeeded"
@@ -382,10 +334,10 @@ class _Builder:
             else:
                 result = "running" if live else "stopped"
             error, cause = (failures[-1][1], failures[-1][2]) if failures else (None, None)
-            entered_at = _iso(entered.get("timestamp"))
-            exited_at = _iso(exited.get("timestamp")) if exited is not None else None
+            entered_at = iso_time(entered.get("timestamp"))
+            exited_at = iso_time(exited.get("timestamp")) if exited is not None else None
             if exited is None and failures:
-                exited_at = _iso(failures[-1][0].get("timestamp"))
+                exited_at = iso_time(failures[-1][0].get("timestamp"))
             name = str(self.index.state_name(entered))
             runs.append(
                 StateRun(
@@ -395,7 +347,7 @@ class _Builder:
                     item=self._item(entered),
                     entered_at=entered_at,
                     exited_at=exited_at,
-                    duration_seconds=_seconds_between(entered_at, exited_at),
+                    duration_seconds=seconds_between(entered_at, exited_at),
                     result=result,
                     error=error,
                     cause=cause,
@@ -412,7 +364,7 @@ class _Builder:
                     ErrorRecord(
                         state=self.index.state_name(entered),
                         item=self._item(entered),
-                        at=_iso(event.get("timestamp")),
+                        at=iso_time(event.get("timestamp")),
                         error=error,
                         cause=cause,
                     )
@@ -443,35 +395,20 @@ class _Builder:
             by = None
             if cause and cause.startswith("rejected by ") and ": " in cause:
                 by = cause.removeprefix("rejected by ").split(": ", 1)[0]
-            return Approval(decision=decision, by=by, at=_iso(event.get("timestamp")), comment=cause)
+            return Approval(decision=decision, by=by, at=iso_time(event.get("timestamp")), comment=cause)
         return Approval(decision="pending", by=None, at=None, comment=None)
 
     def functions(self, plan: Mapping[str, Any] | None) -> list[FunctionRecord]:
-        if plan is None:
+        document = self.plan_document(plan)
+        if plan is None or document is None:
             return []
         secret = self.last_result("EnsurePasswordSecret")
         secret_arn = secret.get("secretArn") if isinstance(secret, dict) else None
-        prepared = self.last_result("PrepareRollback")
-        target = prepared.get("target") if isinstance(prepared, dict) else None
-        changes = function_changes(plan, target, secret_arn)
-        cutovers: dict[str, str] = {}
-        restores: dict[str, str] = {}
-        for entered in self.entered:
-            name = self.index.state_name(entered)
-            item = self._item(entered)
-            if item is None or name not in {"CutOverFunction", "RestoreFunction"}:
-                continue
-            result = self.task_result(entered)
-            failures = self.failures(entered)
-            if name == "CutOverFunction":
-                if isinstance(result, dict):
-                    cutovers[item] = "changed" if result.get("changed") else "unchanged (already set)"
-                elif failures:
-                    cutovers[item] = f"failed: {failures[-1][1]}"
-            elif isinstance(result, dict):
-                restores[item] = f"{result.get('outcome')}: {result.get('detail')}"
-            elif failures:
-                restores[item] = f"failed: {failures[-1][1]}: {failures[-1][2]}"
+        changes = function_changes(
+            {**document, "secretName": plan.get("secretName")}, plan.get("target"), secret_arn
+        )
+        cutovers = self.batch_results(plan, "CutOverFunction")
+        restores = self.batch_results(plan, "RestoreFunction")
         return [
             FunctionRecord(
                 function_name=name, changes=values, cutover=cutovers.get(name), restore=restores.get(name)
@@ -564,7 +501,7 @@ class _Builder:
         request = request if isinstance(request, dict) else (plan or {}).get("request")
         secret = self.last_result("EnsurePasswordSecret")
         ingress = self.last_result("AllowRedisIngress")
-        start_date, stop_date = _iso(described.get("startDate")), _iso(described.get("stopDate"))
+        start_date, stop_date = iso_time(described.get("startDate")), iso_time(described.get("stopDate"))
         started = next((e for e in self.events if e["type"] == "ExecutionStarted"), {})
         execution_input = parse_json(
             described.get("input", (started.get("executionStartedEventDetails") or {}).get("input"))
@@ -579,9 +516,9 @@ class _Builder:
                 exit_code=self.exit_code,
                 start_date=start_date,
                 stop_date=stop_date,
-                duration_seconds=_seconds_between(start_date, stop_date),
+                duration_seconds=seconds_between(start_date, stop_date),
                 redrive_count=int(described.get("redriveCount") or 0),
-                redrive_date=_iso(described.get("redriveDate")),
+                redrive_date=iso_time(described.get("redriveDate")),
                 error=_str_or_none(described.get("error")),
                 cause=_str_or_none(described.get("cause")),
             ),
@@ -603,6 +540,12 @@ class _Builder:
                 )
             ),
             ingress=ingress if isinstance(ingress, dict) else (plan or {}).get("ingress"),
+            plan_record=(
+                f"s3://{plan['record']['bucket']}/{plan['record']['prefix']}plan.json"
+                if plan and isinstance(plan.get("record"), dict)
+                else None
+            ),
+            plan_record_read=self.plan_document(plan) is not None,
             functions=self.functions(plan),
             states=self.states(),
             errors=self.errors(),
@@ -615,10 +558,19 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def build_report(
-    described: Mapping[str, Any], history: Iterable[Event], *, exit_code: int, outcome: str
+    described: Mapping[str, Any],
+    history: Iterable[Event],
+    *,
+    exit_code: int,
+    outcome: str,
+    records: RecordReader | None = None,
 ) -> AuditReport:
-    """The audit report of the execution ``described`` (DescribeExecution) with its full history."""
-    return _Builder(described, list(history), exit_code, outcome).build()
+    """The audit report of the execution ``described`` (DescribeExecution) with its full history.
+
+    ``records`` reads the run's records (plan, per-function results); without it the functions are
+    not listed and ``planRecord`` says where they are.
+    """
+    return _Builder(described, list(history), exit_code, outcome, records).build()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,7 +590,7 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
     if name == "CheckPreconditions":
         instance = result.get("instance") or {}
         return (
-            f"{len(result.get('functions') or [])} function(s) to switch to "
+            f"{result.get('functionCount')} function(s) to switch to "
             f"{instance.get('privateIp')}:{(result.get('request') or {}).get('redisPort')}"
             f" on {instance.get('instanceId')}"
         )
@@ -669,11 +621,26 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
             f": {result.get('comment')}" if result.get("comment") else ""
         )
     if name == "CutOverFunction":
-        return "switched" if result.get("changed") else "already on the new values"
+        return (
+            f"switched {result.get('changed')}, already on the new values {result.get('unchanged')}, "
+            f"failed {result.get('failed')}"
+        )
     if name == "VerifyCutover":
-        return f"verified {len(result.get('verifiedFunctions') or [])} function(s)"
+        return f"verified {result.get('verified')} function(s)"
     if name == "RestoreFunction":
-        return f"{result.get('outcome')}: {result.get('detail')}"
+        return (
+            f"restored {result.get('restored')}, already as before {result.get('unchanged')}, "
+            f"changed by others {result.get('changedByOthers')}"
+        )
+    if name == "VerifyFunctionsRestored":
+        return (
+            f"checked {result.get('checked')}: as before {result.get('asBefore')}, still on the self-hosted "
+            f"Redis {result.get('stillOnSelfHosted')}, changed otherwise {result.get('otherDifferences')}"
+        )
+    if name == "PrepareRollback":
+        plan = result.get("plan") or {}
+        runs = result.get("rolledBackRuns")
+        return f"{plan.get('functionCount')} function(s) to put back, from the runs {runs}"
     if name == "RevokeRedisIngress":
         return (
             f"revoked {result.get('revokedSourceGroupIds')}, "
@@ -682,214 +649,3 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
     if name == "PrepareRollback":
         return f"rolling back {len((result.get('plan') or {}).get('functions') or [])} function(s)"
     return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Rendering.
-
-
-def _show(value: str | None) -> str:
-    return "(absent)" if value is None else value
-
-
-def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> list[str]:
-    """The plan of a dry run as an operator reads it: what would change, and nothing else."""
-    request = plan.get("request") or {}
-    instance = plan.get("instance") or {}
-    ingress = plan.get("ingress") or {}
-    secret_arn = plan.get("secretArn")
-    lines = [
-        f"Plan for {request.get('projectName')} {request.get('environment')}"
-        f" (release {request.get('release') or '-'}):",
-        "",
-        f"Functions that would change ({len(plan.get('functions') or [])}):",
-    ]
-    for name, changes in function_changes(plan).items():
-        lines.append(f"  {name}")
-        lines.extend(f"    {c.key}: {_show(c.before)} → {_show(c.after)}" for c in changes)
-        if not changes:
-            lines.append("    (already on the new values: no change)")
-    lines += [
-        "",
-        f"Ingress: allow tcp {ingress.get('port')} to {ingress.get('groupId')} from "
-        f"{', '.join(ingress.get('sourceGroupIds') or []) or '(none)'}",
-        f"  rule description: {ingress.get('ruleDescription')}",
-        "",
-        f"Install: Redis 7 on {instance.get('instanceId')} ({instance.get('privateIp')},"
-        f" {instance.get('platform')},"
-        f" VPC {instance.get('vpcId')} {instance.get('vpcCidr')})",
-        f"  port {request.get('redisPort')}, maxmemory {request.get('maxmemory')}"
-        f" {request.get('maxmemoryPolicy')}, bind all interfaces: "
-        + ("yes" if request.get("bindAllInterfaces") else "no (private IP and loopback)"),
-        f"Password secret: {plan.get('secretName')} "
-        + (f"(exists: {secret_arn}, reused)" if secret_arn else "(new, created by the migration)"),
-        f"Approval before the cutover: {'required' if request.get('requireApproval') else 'not required'}",
-        "",
-        "Nothing was changed" + (f" (dry run {execution_name})." if execution_name else "."),
-    ]
-    return lines
-
-
-def _md(value: Any) -> str:
-    """A table cell: pipes escaped, newlines flattened."""
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(report: AuditReport) -> str:
-    """The report as Markdown, for a ticket or an auditor."""
-    run = report.execution
-    out = [
-        f"# redis-migration audit: {run.name}",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| Execution | `{run.arn}` |",
-        f"| Status | **{run.status}** (exit {run.exit_code}): {_md(run.outcome)} |",
-        f"| Started | {run.start_date} |",
-        f"| Stopped | {run.stop_date or '-'} |",
-        f"| Duration | {run.duration_seconds if run.duration_seconds is not None else '-'} s |",
-        f"| Redrives | {run.redrive_count}"
-        + (f" (last {run.redrive_date})" if run.redrive_date else "")
-        + " |",
-        f"| Started by | {report.trigger.kind}: {_md(report.trigger.detail)} |",
-        f"| Environment / release | {report.trigger.environment} / {report.trigger.release} |",
-    ]
-    if report.approval:
-        approval = report.approval
-        out.append(f"| Approval | {approval.decision} by {approval.by or '-'} at {approval.at or '-'} |")
-    if run.error:
-        out.append(f"| Error | `{_md(run.error)}`: {_md(run.cause)} |")
-    out += ["", "## Input", "", "```json", json.dumps(report.input, indent=2), "```", ""]
-    out += ["## Functions", ""]
-    if report.functions:
-        out += ["| Function | Variable | Before | After | Cutover | Restore |", "|---|---|---|---|---|---|"]
-        for function in report.functions:
-            rows = function.changes or [ValueChange(key="(none)", before=None, after=None)]
-            for number, change in enumerate(rows):
-                first = number == 0
-                out.append(
-                    f"| {function.function_name if first else ''} | {change.key} | "
-                    f"{_md(_show(change.before))} | "
-                    f"{_md(_show(change.after))} | {_md(function.cutover) if first else ''} | "
-                    f"{_md(function.restore) if first else ''} |"
-                )
-    else:
-        out.append("No function plan was recorded (the run stopped before CheckPreconditions finished).")
-    if report.ingress:
-        out += ["", f"Ingress: `{_md(json.dumps(report.ingress))}`"]
-    if report.secret:
-        out += [
-            f"Secret: {report.secret.get('name')} `{report.secret.get('arn')}`"
-            f" (created: {report.secret.get('created')})"
-        ]
-    out += [
-        "",
-        "## States",
-        "",
-        "| # | State | Item | Entered | Duration (s) | Result | Detail |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for number, state in enumerate(report.states, 1):
-        detail = state.summary or (f"{state.error}: {state.cause}" if state.error else "")
-        out.append(
-            f"| {number} | {'↳ ' * state.depth}{state.name} | {_md(state.item)} | {state.entered_at} | "
-            f"{state.duration_seconds if state.duration_seconds is not None else '-'} | {state.result} | "
-            f"{_md(detail)} |"
-        )
-    out += ["", "## Errors", ""]
-    out += [
-        f"- **{e.state}**{f' ({e.item})' if e.item else ''} at {e.at}: `{_md(e.error)}`: {_md(e.cause)}"
-        for e in report.errors
-    ]
-    if not report.errors:
-        out.append("None.")
-    out += ["", "## Rollback", ""]
-    rollback = report.rollback
-    if rollback is None:
-        out.append("Not taken.")
-    else:
-        out += [
-            f"Reason: `{_md(rollback.reason_error)}`: {_md(rollback.reason_cause)}",
-            "",
-            "Path: " + " → ".join(rollback.path),
-            "",
-            "Complete: "
-            + ("yes" if rollback.complete else "NO" if rollback.complete is False else "not finished"),
-        ]
-        if rollback.restores:
-            out += ["", "| Function | Outcome | Detail |", "|---|---|---|"]
-            out += [
-                f"| {_md(r.get('functionName'))} | {_md(r.get('outcome'))} | {_md(r.get('detail'))} |"
-                for r in rollback.restores
-            ]
-        if rollback.revoked_source_group_ids:
-            out += ["", f"Ingress revoked from: {', '.join(rollback.revoked_source_group_ids)}"]
-        if rollback.left_to_do_by_hand:
-            out += ["", "Left to do by hand:", *[f"- {_md(item)}" for item in rollback.left_to_do_by_hand]]
-    return "\n".join(out) + "\n"
-
-
-def render_table(report: AuditReport, console: Console) -> None:
-    """The report as terminal tables (the default ``history`` format)."""
-    run = report.execution
-    summary = Table(show_header=False, box=None, pad_edge=False)
-    summary.add_column(style="bold")
-    summary.add_column(overflow="fold")
-    summary.add_row("execution", run.arn)
-    summary.add_row("status", f"{run.status} (exit {run.exit_code}): {run.outcome}")
-    summary.add_row(
-        "started / stopped", f"{run.start_date} / {run.stop_date or '-'} ({run.duration_seconds} s)"
-    )
-    summary.add_row("started by", f"{report.trigger.kind}: {report.trigger.detail}")
-    summary.add_row("environment / release", f"{report.trigger.environment} / {report.trigger.release}")
-    summary.add_row("redrives", str(run.redrive_count))
-    if report.approval:
-        summary.add_row("approval", f"{report.approval.decision} by {report.approval.by or '-'}")
-    if run.error:
-        summary.add_row("error", f"{run.error}: {run.cause}")
-    summary.add_row("input", json.dumps(report.input))
-    console.print(summary)
-
-    states = Table(title="States", title_justify="left")
-    for column in ("state", "item", "entered", "s", "result", "detail"):
-        states.add_column(column, overflow="fold")
-    for state in report.states:
-        detail = state.summary or (f"{state.error}: {state.cause}" if state.error else "")
-        states.add_row(
-            "  " * state.depth + state.name,
-            state.item or "",
-            (state.entered_at or "")[11:23],
-            "" if state.duration_seconds is None else f"{state.duration_seconds:.3f}",
-            state.result,
-            escape(detail),
-        )
-    console.print(states)
-
-    if report.functions:
-        functions = Table(title="Functions", title_justify="left")
-        for column in ("function", "variable", "before", "after", "cutover", "restore"):
-            functions.add_column(column, overflow="fold")
-        for function in report.functions:
-            for number, change in enumerate(function.changes):
-                first = number == 0
-                functions.add_row(
-                    function.function_name if first else "",
-                    change.key,
-                    _show(change.before),
-                    _show(change.after),
-                    (function.cutover or "") if first else "",
-                    (function.restore or "") if first else "",
-                )
-        console.print(functions)
-    for error in report.errors:
-        console.print(
-            f"error in {error.state}{f' ({error.item})' if error.item else ''}: {escape(error.error)}: "
-            f"{escape(str(error.cause))}",
-            soft_wrap=True,
-        )
-    if report.rollback:
-        rollback = report.rollback
-        console.print(f"rollback ({rollback.reason_error}): " + " → ".join(rollback.path), soft_wrap=True)
-        for item in rollback.left_to_do_by_hand:
-            console.print(f"  left to do by hand: {escape(item)}", soft_wrap=True)

@@ -1,0 +1,116 @@
+"""Connections reach loopback only; sandbox addresses are redirected to their forwarders."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from redis_migration_ops.local_engine.moto_patch import MotoPatch
+
+
+class AddressMap:
+    """Sandbox addresses and the loopback forwarders that stand in for them."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, int], tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, host: str, port: int, target: tuple[str, int]) -> None:
+        """Send connections for ``host:port`` to ``target`` (which must be loopback)."""
+        if not _is_loopback(target[0]):
+            raise ValueError(f"a mapped address must lead to loopback, not {target[0]}")
+        with self._lock:
+            self._routes[(host, int(port))] = (target[0], int(target[1]))
+
+    def lookup(self, host: str, port: int) -> tuple[str, int] | None:
+        """The loopback target of ``host:port``, if mapped."""
+        with self._lock:
+            return self._routes.get((host, port))
+
+    def items(self) -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+        """A snapshot of the routes."""
+        with self._lock:
+            return iter(list(self._routes.items()))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_number(port: Any) -> int | None:
+    try:
+        return int(port)
+    except (TypeError, ValueError):
+        return None
+
+
+def _refused(host: Any, port: Any) -> ConnectionRefusedError:
+    return ConnectionRefusedError(
+        f"NetworkGuard (local engine): connection to {host}:{port} refused; only loopback and addresses "
+        "registered with LocalEngine.map_address are reachable"
+    )
+
+
+class NetworkGuard(MotoPatch):
+    """Gap: nothing stops a rehearsal from connecting to the private or public address moto reports.
+
+    Fill: while installed, name resolution (``socket.getaddrinfo``, which ``create_connection`` and
+    redis-py use) and ``socket.socket.connect``/``connect_ex`` only reach loopback; an address
+    mapped with :meth:`AddressMap.add` is redirected to its loopback forwarder; anything else raises
+    ``ConnectionRefusedError`` naming the guard before a packet is sent.
+    """
+
+    def __init__(self, routes: AddressMap) -> None:
+        super().__init__()
+        self._routes = routes
+
+    def install(self) -> None:
+        routes = self._routes
+        original_getaddrinfo = socket.getaddrinfo
+        original_connect = socket.socket.connect
+        original_connect_ex = socket.socket.connect_ex
+
+        def getaddrinfo(  # noqa: PLR0917 (the stdlib's signature)
+            host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+        ) -> Any:
+            if host is None or host == "":
+                return original_getaddrinfo(host, port, family, type, proto, flags)
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            number = _port_number(port)
+            target = routes.lookup(name, number) if number is not None else None
+            if target is not None:
+                return original_getaddrinfo(target[0], target[1], socket.AF_INET, type, proto, flags)
+            if _is_loopback(name):
+                return original_getaddrinfo(host, port, family, type, proto, flags)
+            raise _refused(name, port)
+
+        def checked_address(sock: socket.socket, address: Any) -> Any:
+            if sock.family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
+                return address
+            host, port = str(address[0]), address[1]
+            target = routes.lookup(host, int(port))
+            if target is not None:
+                if sock.family == socket.AF_INET6:
+                    raise _refused(host, f"{port} (mapped to {target[0]}, which an IPv6 socket cannot reach)")
+                return target
+            if _is_loopback(host):
+                return address
+            raise _refused(host, port)
+
+        def connect(sock: socket.socket, address: Any) -> None:
+            original_connect(sock, checked_address(sock, address))
+
+        def connect_ex(sock: socket.socket, address: Any) -> int:
+            return int(original_connect_ex(sock, checked_address(sock, address)))
+
+        self._replace(socket, "getaddrinfo", getaddrinfo)
+        self._replace(socket.socket, "connect", connect)
+        self._replace(socket.socket, "connect_ex", connect_ex)
