@@ -5,7 +5,7 @@ name), under ``/var/lib/redis-migration/runs/<id>/`` on the host. The revert com
 previous config file (atomically), the kernel settings files, the service's enabled state, and
 the service running on the old config (restarted only when the running config differs) or
 stopped, keeping the data: before a restart onto a config without AOF (or a stop) it makes
-dump.rdb current with SAVE, and after a restart it checks the key count. A second revert
+dump.rdb current with a BGSAVE, and after a restart it checks the key count. A second revert
 changes nothing; a run id without a record (the install never changed anything) is "nothing to
 do", reported with ``recorded: false``. No secret is sent: the script talks to Redis as the
 host-local admin user, whose credential never leaves the host.

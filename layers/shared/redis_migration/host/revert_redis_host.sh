@@ -5,7 +5,7 @@
 # running on the old config or stopped, as it was. The data is kept:
 #   - Redis restarts only when the running config differs from the one put back (or the
 #     service was not running, or listens on other ports);
-#   - before a restart onto a config without AOF (or a stop), SAVE makes dump.rdb current, the
+#   - before a restart onto a config without AOF (or a stop), a BGSAVE makes dump.rdb current, the
 #     only file such a config loads; after a restart the key count is checked (DataLoss).
 # Idempotent: a second revert finds everything as recorded and changes nothing. No record for
 # the run id means the install never got to change anything for it: nothing to do (said so).
