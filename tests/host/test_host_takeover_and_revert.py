@@ -267,6 +267,10 @@ def test_reverting_the_takeover_gives_back_debians_redis_with_every_key(
     )
     assert (after.redis.appendonly, after.redis.access) == (False, "none")
     assert after.redis.dbsize == EXISTING_KEYS + CLIENT_KEYS
+    # And the kernel settings files the install added are gone again (moved aside, not read)
+    for added in ("/etc/sysctl.d/60-redis-migration.conf", "/etc/tmpfiles.d/redis-migration-thp.conf"):
+        assert not sandbox.host_path(added).exists()
+        assert sandbox.host_path(f"{added}.reverted-run-1").exists()
     old_digest = existing.redis.digest if existing.redis else None
     assert compare_host(existing, after) == [
         f"data digest: {old_digest} before, {after.redis.digest} after",
