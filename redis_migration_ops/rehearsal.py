@@ -239,7 +239,9 @@ def local_setup(
     with LocalEngine(REPO_ROOT, region=description.region) as engine:
         local = build_account(engine, description)
         engine.deploy(stack_parameters(local))
-        sandbox = SandboxHost(workdir / "host", local.private_ip)
+        # --keep-running: the sandbox outlives this process (an hour at most); otherwise it dies
+        # with it, however the rehearsal ends.
+        sandbox = SandboxHost(workdir / "host", local.private_ip, outlive_owner=keep_running)
         sandbox.start()
         try:
             engine.register_sandbox(local.instance_id, sandbox)
