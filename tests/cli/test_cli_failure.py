@@ -58,7 +58,8 @@ def test_history_markdown_renders_the_rollback_path(
     assert "Reason: `RehearsalInjectedFailure`" in markdown
     assert (
         "Path: IsRestoreNeeded → RestoreFunctions → VerifyFunctionsRestored → IsIngressStillNeeded"
-        " → RevokeRedisIngress → ListRollbackLeftovers → DidRollbackComplete"
+        " → RevokeRedisIngress → IsHostRevertNeeded → RevertRedisHost → ListRollbackLeftovers"
+        " → DidRollbackComplete"
         " → NotifyMigrationRolledBack → MigrationRolledBack"
     ) in markdown
     assert "Complete: yes" in markdown
