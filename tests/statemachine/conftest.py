@@ -64,7 +64,7 @@ def leftovers(run: RunResult) -> list[str]:
 
 
 def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
-    changed = {
+    changed: dict[str, Any] = {
         name: {"before": before.environments[name], "after": after.environments[name]}
         for name in before.environments
         if before.environments[name] != after.environments[name]
