@@ -188,6 +188,12 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_USAGE)
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        console.print(
+            f"[red]error:[/red] --workdir {escape(str(workdir))}: exists and is not a directory",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
     try:
         points = [FailPoint.parse(text) for text in fail_at or []]
         account = load_account(account_file) if account_file is not None else None
