@@ -129,6 +129,14 @@ class RollbackRecord(ReportModel):
     complete: bool | None
 
 
+class HostRecord(ReportModel):
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reverted: bool | None
+    service_action: str | None
+    differences: list[str]
+
+
 class AuditReport(ReportModel):
     report_version: int = REPORT_VERSION
     execution: ExecutionSummary
@@ -144,6 +152,9 @@ class AuditReport(ReportModel):
     functions: list[FunctionRecord]
     # For functions deployed by CloudFormation or Terraform: the values to put in their templates.
     template_guidance: list[str] = []
+    # The instance's Redis before and after the run (config digest, ports, service, keys) and,
+    # when the run failed after changing it, what the revert did and what still differs.
+    host: HostRecord | None = None
     states: list[StateRun]
     errors: list[ErrorRecord]
     rollback: RollbackRecord | None
@@ -467,6 +478,22 @@ class _Builder:
             {**document, "secretName": plan.get("secretName")}, plan.get("target"), secret_arn
         )
 
+    def host(self, plan: Mapping[str, Any] | None) -> HostRecord | None:
+        inspected = self.last_result("InspectHostBefore")
+        before = (plan or {}).get("hostBefore") or (inspected or {}).get("state")
+        revert = self.last_result("RevertRedisHost")
+        after_inspection = self.last_result("InspectHostAfter")
+        after = (after_inspection or {}).get("state") or (revert or {}).get("hostAfter")
+        if before is None and after is None:
+            return None
+        return HostRecord(
+            before=before,
+            after=after,
+            reverted=revert.get("changed") if isinstance(revert, dict) else None,
+            service_action=revert.get("serviceAction") if isinstance(revert, dict) else None,
+            differences=list(revert.get("differences") or []) if isinstance(revert, dict) else [],
+        )
+
     def rollback(self, plan: Mapping[str, Any] | None) -> RollbackRecord | None:
         top = [e for e in self.entered if self.index.depth(e) == 0]
         start = next(
@@ -599,6 +626,7 @@ class _Builder:
             plan_record_read=self.plan_document(plan) is not None,
             functions=self.functions(plan),
             template_guidance=self.template_guidance(plan),
+            host=self.host(plan),
             states=self.states(),
             errors=self.errors(),
             rollback=self.rollback(plan),

@@ -510,6 +510,10 @@ class LocalEngine:
             raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
         self._injector.fail_at(state_name, k, error)
 
+    def invocations(self, execution_arn: str, state_name: str) -> int:
+        """How many times Task state ``state_name`` was invoked in that execution (retries included)."""
+        return self._injector.invocation_count(execution_arn, state_name)
+
     def clear_failures(self) -> None:
         """Forget every :meth:`fail_at`: executions started from now on run without injected failures."""
         self._injector.clear()

@@ -144,7 +144,7 @@ def test_a_listed_kms_encrypted_function_is_refused_too(tmp_path: Path) -> None:
     options = RehearsalOptions(
         account=account,
         workdir=tmp_path,
-        execution_input={"functions": ["campaign-worker-001", "campaign-payments"]},
+        inputs=[{"functions": ["campaign-worker-001", "campaign-payments"]}],
     )
     # When it is rehearsed
     result = rehearse(options)

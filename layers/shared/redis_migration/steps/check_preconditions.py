@@ -15,6 +15,7 @@ from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import MigrationAlreadyRunning, PreconditionFailed
+from redis_migration.host_rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
@@ -54,7 +55,6 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         if not request.dry_run:
             refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
         instance = describe_instance(request.instance_id, aws, settings.redis_security_group_id)
-        require_ssm_online(request.instance_id, aws)
         problems: list[str] = []
         warnings: list[str] = []
         configurations = function_configurations(request, instance, aws, problems)
@@ -62,8 +62,11 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         network = check_vpc_access(settings, aws)
         secret_arn = existing_secret_arn(request.secret_name, aws)
 
-    problems += network.problems
-    warnings += network.warnings
+    # The host first: what cannot be undone there (a maxmemory below the data already held, a
+    # port another process holds, an existing Redis we cannot take over) is refused now.
+    host = assess_host(given.host_before, request.redis_port, request.maxmemory, request.maxmemory_policy)
+    problems = [*host.problems, *problems, *network.problems]
+    warnings = [*host.warnings, *warnings, *network.warnings]
     plans = [
         plan_function(
             config,
@@ -137,6 +140,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         + ([f"... and {more} more in the plan record"] if more > 0 else []),
         managed_function_count=len(managed),
         managed_function_sample=managed[:SAMPLE_SIZE],
+        host_before=given.host_before,
     )
 
 
@@ -266,24 +270,6 @@ def describe_instance(instance_id: str, aws: AwsClients, redis_security_group_id
             instance_id, [group["GroupId"] for group in groups], redis_security_group_id
         ),
         platform=instance.get("PlatformDetails", "Linux/UNIX"),
-    )
-
-
-def require_ssm_online(instance_id: str, aws: AwsClients) -> None:
-    """The install goes through SSM Run Command: the agent must be online."""
-    paginator = aws.ssm.get_paginator("describe_instance_information")
-    pages = paginator.paginate(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
-    for page in pages:
-        for info in page["InstanceInformationList"]:
-            if info.get("InstanceId") == instance_id:
-                if info.get("PingStatus") != "Online":
-                    raise PreconditionFailed(
-                        f"instance {instance_id}'s SSM agent is {info.get('PingStatus')}, not Online"
-                    )
-                return
-    raise PreconditionFailed(
-        f"instance {instance_id} is not managed by SSM (no agent registered); "
-        "the install runs through SSM Run Command"
     )
 
 
