@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 from redis_migration_ops.account import parse_account, sample_account, save_account
 from redis_migration_ops.cli import app
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.rehearsal import ELASTICACHE_ENDPOINT, OLD_AUTH_KEY, RehearsalOptions, rehearse
+from redis_migration_ops.rehearsal import (
+    ELASTICACHE_ENDPOINT,
+    OLD_AUTH_KEY,
+    RehearsalOptions,
+    local_setup,
+    rehearse,
+)
 
 pytestmark = pytest.mark.skipif(
     bool(SandboxHost.missing_requirements()),
@@ -226,3 +232,27 @@ def test_an_instance_with_two_groups_is_refused_unless_the_stack_names_one(tmp_p
     assert code == 0, report.get("cause") or stderr
     assert report["ingress"]["addedByRun"]
     assert set(report["ingress"]["after"]) > set(report["ingress"]["before"])
+
+
+def test_a_rollback_days_later_moves_the_alias_back_from_the_records(tmp_path: Path) -> None:
+    # Given an alias-invoked function, migrated
+    account = parse_account(_document(_aliased()))
+    with local_setup(tmp_path / "rehearsal", account) as setup:
+        before = setup.snapshot()
+        assert setup.run(name="migrate").described["status"] == "SUCCEEDED"
+        moved = setup.snapshot().aliases["campaign-dialer"]["live"]
+        assert moved["version"] != "1"
+        # When a rollback names that migration (PrepareRollback reads only the stack's records)
+        run = setup.run({"rollbackOf": "migrate"}, name="undo")
+        # Then the alias serves version 1 again, and everything is as before the migration
+        assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+        after = setup.snapshot()
+        assert after.aliases["campaign-dialer"]["live"]["version"] == "1"
+        assert after.aliases == before.aliases
+        assert after.environments == before.environments
+        # And the version the cutover published is still there, unchanged (nothing is deleted)
+        lambda_ = setup.engine.client("lambda")
+        published = lambda_.get_function_configuration(
+            FunctionName="campaign-dialer", Qualifier=moved["version"]
+        )
+        assert published["Environment"]["Variables"] == moved["environment"]
