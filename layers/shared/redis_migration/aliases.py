@@ -39,6 +39,24 @@ def version_variables(name: str, version: str, variables_of: VariablesOf, aws: A
     return variables_of(aws.lambda_.get_function_configuration(FunctionName=name, Qualifier=version))
 
 
+def check_aliases_as_planned(
+    name: str, aliases: Sequence[AliasPlan], target: ManagedValues, variables_of: VariablesOf, aws: AwsClients
+) -> None:
+    """Refuse before any write when an alias no longer serves what the plan saw (or the new values)."""
+    for planned in aliases:
+        alias = aws.lambda_.get_alias(FunctionName=name, Name=planned.name)
+        served = str(alias["FunctionVersion"])
+        if _weights(alias) or (
+            served != planned.version
+            and not _holds(version_variables(name, served, variables_of, aws), target)
+        ):
+            raise FunctionChangedConcurrently(
+                f"{name}: alias {planned.name} serves version {served}"
+                + (" with a weighted routing" if _weights(alias) else "")
+                + f", not version {planned.version} as planned; not switching the function"
+            )
+
+
 def move_aliases_forward(
     name: str, aliases: Sequence[AliasPlan], target: ManagedValues, variables_of: VariablesOf, aws: AwsClients
 ) -> list[AliasMove]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 from redis_migration.aliases import (
     alias_cutover_problems,
     aliases_not_restored,
+    check_aliases_as_planned,
     move_aliases_back,
     move_aliases_forward,
 )
@@ -213,6 +214,8 @@ def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:
         current = {key: variables.get(key) for key in change.target}
         revision: str | None = config.get("RevisionId")
         changed = current != change.target
+        # An alias moved by someone since the plan stops the switch before anything is written.
+        check_aliases_as_planned(change.function_name, change.aliases, change.target, _variables, aws)
         if changed:
             moved = sorted(key for key in change.target if current[key] != change.before.get(key))
             if moved:
