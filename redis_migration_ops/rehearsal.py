@@ -312,18 +312,30 @@ def plan_document(engine: LocalEngine, plan: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def local_setup(
-    workdir: Path, account: AccountDescription | int, *, keep_running: bool = False
+    workdir: Path,
+    account: AccountDescription | int,
+    *,
+    keep_running: bool = False,
+    lambda_update_seconds: float = 0.0,
+    parameters: dict[str, str] | None = None,
 ) -> Iterator[LocalSetup]:
     """Build the described account (an int: the sample with that many clients), deploy the template
-    and start the sandbox host; clean up after."""
+    and start the sandbox host; clean up after.
+
+    ``lambda_update_seconds``: how long a Lambda update stays InProgress (the engine's model of
+    AWS's latency; 0 keeps the suite fast). ``parameters``: stack parameters over the account's own
+    (e.g. CutoverConcurrency).
+    """
     missing = SandboxHost.missing_requirements()
     if missing:
         raise RehearsalError("the sandbox host needs: " + ", ".join(missing))
     description = sample_account(account) if isinstance(account, int) else account
     workdir.mkdir(parents=True, exist_ok=True)
-    with LocalEngine(REPO_ROOT, region=description.region) as engine:
+    with LocalEngine(
+        REPO_ROOT, region=description.region, lambda_update_seconds=lambda_update_seconds
+    ) as engine:
         local = build_account(engine, description)
-        engine.deploy(stack_parameters(local))
+        engine.deploy({**stack_parameters(local), **(parameters or {})})
         # --keep-running: the sandbox outlives this process (an hour at most); otherwise it dies
         # with it, however the rehearsal ends.
         sandbox = SandboxHost(workdir / "host", local.private_ip, outlive_owner=keep_running)
