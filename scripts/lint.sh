@@ -6,6 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 
+# The Lambda runtime is python3.13: `sam build` without Docker needs that interpreter on PATH.
+# (pyenv's shim for a version that is not selected does not run: look for the real binary first)
+py313=$(ls "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.13*/bin/python3.13 2>/dev/null | head -1 || true)
+if [[ -z "$py313" ]] && python3.13 --version >/dev/null 2>&1; then py313=$(command -v python3.13); fi
+# `sam build` mostly downloads the layer's dependencies: it runs while the checks below do
+# (and is stopped if one of them fails).
+build_pid=
+stop_build() { if [[ -n "$build_pid" ]]; then kill "$build_pid" 2>/dev/null || true; fi; }
+trap stop_build EXIT
+if [[ -n "$py313" ]]; then
+    echo "lint: sam build (python3.13, arm64) started (${SECONDS} s)"
+    mkdir -p .aws-sam
+    PATH="$(dirname "$py313"):$PATH" .venv-sam/bin/sam build --build-dir .aws-sam/build >.aws-sam/build.log 2>&1 &
+    build_pid=$!
+fi
+
 echo "lint: ruff (${SECONDS} s)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null
@@ -16,14 +32,11 @@ echo "lint: mypy (${SECONDS} s)"
 .venv/bin/mypy --strict functions/*/app.py
 echo "lint: cfn-lint (${SECONDS} s)"; .venv/bin/cfn-lint template.yaml
 echo "lint: sam validate --lint (${SECONDS} s)"; .venv-sam/bin/sam validate --lint >/dev/null
-# The Lambda runtime is python3.13: `sam build` without Docker needs that interpreter on PATH.
-# (pyenv's shim for a version that is not selected does not run: look for the real binary first)
-py313=$(ls "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.13*/bin/python3.13 2>/dev/null | head -1 || true)
-if [[ -z "$py313" ]] && python3.13 --version >/dev/null 2>&1; then py313=$(command -v python3.13); fi
-if [[ -n "$py313" ]]; then
-    echo "lint: sam build (python3.13, arm64) (${SECONDS} s)"
-    mkdir -p .aws-sam
-    PATH="$(dirname "$py313"):$PATH" .venv-sam/bin/sam build --build-dir .aws-sam/build >.aws-sam/build.log 2>&1 || { cat .aws-sam/build.log; exit 1; }
+if [[ -n "$build_pid" ]]; then
+    status=0
+    wait "$build_pid" || status=$?
+    build_pid=
+    if ((status)); then cat .aws-sam/build.log; echo "lint: sam build failed"; exit 1; fi
     echo "lint: built into .aws-sam/build (${SECONDS} s)"
     # What the layer really ships: botocore only with the boto3 and s3transfer made for it.
     .venv/bin/python - .aws-sam/build/SharedLayer/python <<'CHECK'
