@@ -1,9 +1,11 @@
 """What a handler's cold start loads, and tracing that is built on the first traced invocation.
 
 Import *times* are measured by benchmarks/cold_start.py, not asserted here; these tests pin down
-the structure that keeps them low: no handler imports the X-Ray SDK, and only the handlers that
-talk to Redis on every invocation import redis-py and Powertools parameters. Each check runs in a
-fresh interpreter with the handler's directory and the layer first on ``sys.path``, as in Lambda.
+the structure that keeps them low: no handler imports the X-Ray SDK, redis-py or Powertools
+parameters when it is imported (the Tracer is built on the first traced invocation; the two
+functions that talk to Redis import their domain module when they first run). Each check runs
+in a fresh interpreter with the handler's directory and the layer first on ``sys.path``, as in
+Lambda.
 """
 
 from __future__ import annotations
@@ -23,18 +25,14 @@ from tests.conftest import REPO
 
 LAYER = REPO / "layers" / "shared"
 HANDLERS = sorted(path.parent for path in (REPO / "functions").glob("*/app.py"))
-# Loaded by nobody at import: tracing is built on the first traced invocation.
-NEVER_AT_IMPORT = ("aws_xray_sdk",)
-# Loaded at import only by the functions that use them on every invocation.
-REDIS_CLIENTS = {"probe_redis", "redis_health"}
-ONLY_FOR_REDIS_CLIENTS = ("redis", "aws_lambda_powertools.utilities.parameters")
+# Loaded by no handler at import.
+NOT_AT_IMPORT = ("aws_xray_sdk", "redis", "aws_lambda_powertools.utilities.parameters")
 VALIDATE_INPUT = REPO / "functions" / "validate_input"
 START = {"instanceId": "i-0123456789abcdef0", "elasticacheEndpoint": "old.cache.amazonaws.com"}
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 # Imports every handler in turn (each under its own name) and reports, per handler, which of the
-# watched modules its import loaded. The Redis clients come last, so another handler's import of
-# redis is not hidden behind theirs.
+# watched modules its import loaded.
 IMPORT_EACH = """
 import importlib.util, json, sys
 sys.path[:0] = [{layer!r}]
@@ -129,23 +127,18 @@ def received_documents(sock: socket.socket) -> list[dict[str, Any]]:
         return documents
 
 
-def test_no_handler_imports_the_xray_sdk_and_only_redis_clients_import_redis() -> None:
-    # Given every handler, the Redis clients last
-    ordered = sorted(HANDLERS, key=lambda path: (path.name in REDIS_CLIENTS, path.name))
+def test_no_handler_imports_the_xray_sdk_redis_or_parameters_at_import() -> None:
+    # Given every handler
     code = IMPORT_EACH.format(
-        layer=str(LAYER),
-        watched=[*NEVER_AT_IMPORT, *ONLY_FOR_REDIS_CLIENTS],
-        handlers=[str(path) for path in ordered],
+        layer=str(LAYER), watched=list(NOT_AT_IMPORT), handlers=[str(path) for path in HANDLERS]
     )
 
-    # When each is imported in one fresh interpreter
+    # When each is imported in turn in one fresh interpreter
     loaded: dict[str, list[str]] = run_python(code, clean_env())
 
-    # Then none loaded the X-Ray SDK, and only the Redis clients loaded redis or parameters
+    # Then none of them loaded the watched modules
     assert set(loaded) == {path.name for path in HANDLERS}
-    for handler, modules in loaded.items():
-        allowed = set(ONLY_FOR_REDIS_CLIENTS) if handler in REDIS_CLIENTS else set()
-        assert set(modules) <= allowed, f"{handler} imports {modules} at import time"
+    assert {handler: modules for handler, modules in loaded.items() if modules} == {}
 
 
 def test_in_lambda_the_tracer_is_built_on_the_first_invocation(xray_daemon: socket.socket) -> None:
