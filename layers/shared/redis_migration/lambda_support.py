@@ -39,7 +39,9 @@ class LazyTracer:
     SAM local, ``POWERTOOLS_TRACE_DISABLED`` not set): when tracing is on, the shared Tracer is
     built once and wraps the handler exactly as ``@tracer.capture_lambda_handler`` would; when
     it is off, the handler runs as it is and the SDK is never imported. Clients are built inside
-    the handler, after the patching, so their calls are still traced.
+    the handler, after the patching, so their calls are still traced. (The rule is Powertools'
+    ``Tracer._is_tracer_disabled``, a private helper: the version is pinned, and
+    tests/unit/test_cold_start.py runs a handler both ways.)
     """
 
     def __init__(self, service: str) -> None:
