@@ -3,7 +3,6 @@
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from redis_migration.lambda_support import aws_clients, logger, settings, tracer
-from redis_migration.migrated_functions import NAMED_IN_LOG, check_migrated_functions
 
 # Namespace from POWERTOOLS_METRICS_NAMESPACE, read when the handler is loaded.
 metrics = Metrics()
@@ -13,6 +12,10 @@ metrics = Metrics()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    # migrated_functions imports redis_migration.monitoring (for one constant), which brings
+    # redis-py and Powertools parameters: imported when the function first runs, not at import.
+    from redis_migration.migrated_functions import NAMED_IN_LOG, check_migrated_functions  # noqa: PLC0415
+
     # The schedule's event carries nothing: what to check comes from the stack's own records.
     report = check_migrated_functions(settings(), aws_clients(), metrics)
     if report.reverted:

@@ -43,7 +43,11 @@ MAX_MAXMEMORY_BYTES = 4 * 1024**4
 class Model(BaseModel):
     """Base of every boundary model: camelCase on the wire, unknown fields refused."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # defer_build: a handler validates two or three of these models, not all thirty; each one's
+    # schema is built on its first use (pydantic serialises that build across threads).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
     def to_json_dict(self) -> dict[str, object]:
         """The model as the JSON a state returns (camelCase keys, nulls kept)."""
@@ -77,7 +81,7 @@ def parse_model(model: type[M], data: object) -> M:
 class StackSettings(BaseModel):
     """The stack's parameters as every function sees them (``Globals.Function.Environment``)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     project_name: Annotated[str, Field(alias="PROJECT_NAME", pattern=_NAME)]
     environment: Annotated[str, Field(alias="ENVIRONMENT", pattern=_NAME)]
@@ -553,7 +557,9 @@ class RollbackRequest(Model):
 class MigrationRecord(BaseModel):
     """The parts of a succeeded migration's output (DescribeExecution) a later rollback reads."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, defer_build=True
+    )
 
     outcome: Literal["migrated"]
     plan: MigrationPlan
