@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from redis_migration.backup import BACKUP_METRICS
 from redis_migration.migrated_functions import REVERTED_METRIC
-from redis_migration.monitoring import ENVIRONMENT_DIMENSION, HEALTH_METRICS
+from redis_migration.models import ENVIRONMENT_DIMENSION
+from redis_migration.monitoring import HEALTH_METRICS
 
 from redis_migration_ops.local_engine.template import load_template
 from tests.conftest import TEMPLATE_PATH

@@ -27,8 +27,13 @@ from pydantic import BaseModel, ConfigDict
 from redis_migration.aliases import alias_cutover_problems
 from redis_migration.aws import AwsClients, error_code
 from redis_migration.errors import FunctionEnvironmentUnreadable
-from redis_migration.models import AliasPlan, ManagedValues, MigrationRecord, StackSettings
-from redis_migration.monitoring import ENVIRONMENT_DIMENSION
+from redis_migration.models import (
+    ENVIRONMENT_DIMENSION,
+    AliasPlan,
+    ManagedValues,
+    MigrationRecord,
+    StackSettings,
+)
 from redis_migration.steps.cut_over_function import _variables, read_plan
 
 REVERTED_METRIC = "FunctionsReverted"

@@ -111,6 +111,11 @@ class StackSettings(BaseModel):
         return [subnet for subnet in self.probe_subnet_ids.split(",") if subnet]
 
 
+# The metrics' only dimension besides Powertools' own ``service`` (POWERTOOLS_SERVICE_NAME): one
+# stack per environment, and the namespace (a stack parameter) separates projects.
+ENVIRONMENT_DIMENSION = "environment"
+
+
 def load_settings(environ: Mapping[str, str]) -> StackSettings:
     """Read the stack settings from an environment mapping; a bad value is named."""
     return parse_model(StackSettings, dict(environ))
