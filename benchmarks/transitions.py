@@ -1,10 +1,12 @@
-"""State transitions, cost and requested waits of one migration, for N = 5, 50 and 200 functions.
+"""State transitions, cost, history and payload size of one migration, for N = 5 to 2,000 functions.
 
-Runs full local rehearsals (real ASL, real handlers, a real sandboxed Redis) and prints, per N:
+Runs full local rehearsals (real ASL, real handlers, a real sandboxed Redis) of the sample account
+with every client function's name stretched to 64 characters (Lambda's longest) and prints, per N:
 the state transitions (every state entered, Map iterations included: what STANDARD workflows
-bill), the cost at $0.025 per 1,000 transitions, the total seconds the workflow asked to wait
-(Wait states and Retry backoff; instant locally, real on AWS), the install polls, and the wall
-time of the rehearsal.
+bill), the cost at $0.025 per 1,000 transitions, the history's events (Step Functions keeps at
+most 25,000), the largest state input or output in the history (the limit is 256 KiB; the goal
+half of it), the total seconds the workflow asked to wait (Wait states and Retry backoff; instant
+locally, real on AWS), the install polls, and the wall time of the rehearsal.
 
 The install's poll count depends on how long the install takes. Locally a wait lasts until the
 real script finishes (or its seconds pass); the model at the end evaluates the ASL's own
@@ -14,7 +16,7 @@ to the check that sees it finished, the overshoot and the extra transitions, bes
 it replaced (2, 4, 8 s, then every 15 s). Its last line is the worst overshoot over every
 install from 10 s to 600 s, in tenths of a second.
 
-    .venv/bin/python benchmarks/transitions.py [--sizes 5 50 200] [--check-latency 0.5] [--model-only]
+    .venv/bin/python benchmarks/transitions.py [--sizes 5 50 500 2000] [--check-latency 0.5] [--model-only]
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jsonata
 
+from redis_migration_ops.account import AccountDescription, sample_account
 from redis_migration_ops.local_engine.template import load_template
 from redis_migration_ops.rehearsal import RehearsalOptions, rehearse
 
@@ -121,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 200])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 500, 2000])
     parser.add_argument("--check-latency", type=float, default=0.5, help="seconds each install check takes")
     parser.add_argument("--model-only", action="store_true", help="print only the install polling model")
     args = parser.parse_args()
@@ -130,23 +134,55 @@ def main() -> None:
     print_polling_model(args.check_latency)
 
 
+def long_named_account(size: int) -> AccountDescription:
+    """The sample account with ``size`` clients, each named with 64 characters."""
+    account = sample_account(size)
+    functions = [
+        function.model_copy(update={"name": f"{function.name}-{'x' * 64}"[:64]})
+        if function.name.startswith("campaign-worker-")
+        else function
+        for function in account.functions
+    ]
+    return account.model_copy(update={"functions": functions})
+
+
+def largest_payload(history: list[dict[str, Any]]) -> tuple[int, str]:
+    """The largest state input, output or task parameters in bytes (UTF-8), and where it was."""
+    largest, where = 0, ""
+    for event in history:
+        for key, details in event.items():
+            if not key.endswith("EventDetails") or not isinstance(details, dict):
+                continue
+            for field in ("input", "output", "parameters"):
+                text = details.get(field)
+                if isinstance(text, str) and len(text.encode("utf-8")) > largest:
+                    largest, where = len(text.encode("utf-8")), f"{event['type']}.{field}"
+    return largest, where
+
+
 def print_rehearsals(sizes: list[int]) -> None:
-    """Full local rehearsals: transitions, cost, requested waits and wall time per size."""
-    header = ("N", 5), ("transitions", 11), ("w/o polls", 9), ("polls", 5), ("cost $", 9), ("waits s", 8)
-    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'wall s':>7}")
+    """Full local rehearsals: transitions, cost, history events, payloads, waits and wall time per size."""
+    header = (
+        ("N", 5), ("transitions", 11), ("w/o polls", 9), ("polls", 5), ("cost $", 9), ("events", 6),
+        ("largest KiB", 11), ("waits s", 8),
+    )  # fmt: skip
+    print(" ".join(f"{name:>{width}}" for name, width in header), f"{'wall s':>7}  largest payload at")
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
             started = time.monotonic()
-            result = rehearse(RehearsalOptions(functions=size, workdir=Path(workdir)))
+            result = rehearse(RehearsalOptions(account=long_named_account(size), workdir=Path(workdir)))
             wall = time.monotonic() - started
+            history = json.loads((Path(workdir) / "history.json").read_text())
         report = result.report
         assert report["status"] == "SUCCEEDED", report.get("cause")
         entered = report["statesEntered"]
         polls = entered.count("CheckInstall")
         without_polls = len(entered) - sum(entered.count(s) for s in POLL_STATES)
+        largest, where = largest_payload(history)
         print(
             f"{size:>5} {len(entered):>11} {without_polls:>9} {polls:>5} "
-            f"{len(entered) * PRICE_PER_TRANSITION:>9.5f} {report['requestedWaitSeconds']:>8.0f} {wall:>7.1f}"
+            f"{len(entered) * PRICE_PER_TRANSITION:>9.5f} {len(history):>6} {largest / 1024:>11.1f} "
+            f"{report['requestedWaitSeconds']:>8.0f} {wall:>7.1f}  {where}"
         )
 
 
