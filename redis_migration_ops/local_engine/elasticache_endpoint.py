@@ -489,6 +489,8 @@ class ElastiCacheEndpoint:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_timeout,
             "protocol": 2,
+            # No CLIENT SETINFO: Redis 7.0 does not know it, and its error would show in errorstats.
+            "driver_info": None,
         }
         if self.tls:
             assert self.tls_files is not None
