@@ -244,7 +244,7 @@ def _key_in_command(blob: bytes, index: int) -> bytes:
     return b"?"
 
 
-def _raise_refusal(replies: SimpleReplies, blob: bytes | None, single_key: bytes | None = None) -> None:
+def raise_refusal(replies: SimpleReplies, blob: bytes | None, single_key: bytes | None = None) -> None:
     """Raise the named error of the first error reply (the key named)."""
     if not replies.errors:
         return
@@ -378,7 +378,7 @@ class Copier:
                 scan.send_script(COPY_SCRIPT, *self._copy_arguments(cursor))
             try:
                 replies = raw.read_simple_replies(commands)
-                _raise_refusal(replies, blob)
+                raise_refusal(replies, blob)
                 self._copy_named([bytes(k) for k in reply[5]], [bytes(k) for k in reply[4]], tally)
             except BaseException:
                 if more:
@@ -412,7 +412,7 @@ class Copier:
             if commands:
                 raw.send_raw(blob)
                 replies = raw.read_simple_replies(commands)
-                _raise_refusal(replies, blob)
+                raise_refusal(replies, blob)
                 tally.restored += replies.ok
                 tally.deleted += replies.integer_sum
             tally.payload_bytes += int(reply[6])
@@ -440,7 +440,7 @@ class Copier:
         if payload is None or ttl == -2:
             raw.send_raw(pack_command("DEL", key))
             replies = raw.read_simple_replies(1)
-            _raise_refusal(replies, None, key)
+            raise_refusal(replies, None, key)
             tally.deleted += replies.integer_sum
             tally.gone += 1
             return
@@ -458,7 +458,7 @@ class Copier:
         # Three writes: the payload is never copied into a bigger buffer.
         raw.send_raw([header, payload, _RESTORE_TRAILER])
         replies = raw.read_simple_replies(1)
-        _raise_refusal(replies, None, key)
+        raise_refusal(replies, None, key)
         tally.restored += replies.ok
         tally.large += 1
         tally.payload_bytes += len(payload)
@@ -519,7 +519,7 @@ class Copier:
             if absent:
                 raw.send_raw(pack_command("DEL", *absent))
                 replies = raw.read_simple_replies(1)
-                _raise_refusal(replies, None, absent[0])
+                raise_refusal(replies, None, absent[0])
                 tally.extra += replies.integer_sum
             tally.batches += 1
             position.cursor = _text(cursor_raw)
