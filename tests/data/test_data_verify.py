@@ -121,7 +121,7 @@ def test_the_script_and_the_chunked_reading_compute_the_same_digest(
             # When the Lua digest is computed with limits large enough to read the key at once
             kind, expiry, digest = link.script(KEY_STATE_OF_ONE_KEY, key, link.expiry_command, 10**6, 10**8)
             # Then the chunked reading in Python answers the same
-            expected = KeyState(kind.decode(), int(expiry), digest.decode())
+            expected = KeyState(kind.decode(), int(expiry), bytes(digest))
             assert read_key_state(link, key, chunk=7) == expected, key
 
 

@@ -10,7 +10,8 @@ Keys too large for a script to read at once (a collection above ``max_elements``
 string above ``max_string`` bytes) come back as "recheck"; :func:`read_key_state` reads those
 in chunks, on both sides, and computes the same digest the script would.
 
-The digest (the same in Lua and here): SHA-1 of ``<type>\\n<canonical content>``, the canonical
+The digest (the same in Lua and here): a string of at most 40 bytes is its own digest (``=`` and the
+value); otherwise the SHA-1 of ``<type>\\n<canonical content>``, the canonical
 content of :mod:`redis_migration.data_digest` v1 without the key name: a string's value framed
 (``<length>:<bytes>``; a HyperLogLog without its cached cardinality), a list's or stream's
 elements framed in order, a hash's, set's or sorted set's XOR of the SHA-1 of each framed element
@@ -44,6 +45,9 @@ _LENGTH = {"list": "LLEN", "hash": "HLEN", "set": "SCARD", "zset": "ZCARD", "str
 _SCAN = {"hash": "HSCAN", "set": "SSCAN", "zset": "ZSCAN"}
 
 
+SHORT_STRING = 40
+
+
 @dataclass(frozen=True)
 class KeyState:
     """A key as one server holds it: its type (``none``: absent), absolute expiry (-1: none) and
@@ -51,7 +55,7 @@ class KeyState:
 
     kind: str
     expiry: int
-    digest: str
+    digest: bytes
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def difference(source: KeyState, target: KeyState, ttl_tolerance_ms: int) -> str
         return "missing"
     if source.kind != target.kind:
         return "type"
-    if source.digest != target.digest or source.digest == "unstable":
+    if source.digest != target.digest or source.digest == b"unstable":
         return "value"
     if (source.expiry == -1) != (target.expiry == -1):
         return "ttl"
@@ -130,7 +134,7 @@ def read_key_state(link: RedisLink, key: bytes, *, chunk: int = CHUNK) -> KeySta
     kind = link.command("TYPE", key)
     kind = kind.decode() if isinstance(kind, bytes) else str(kind)
     if kind == "none":
-        return KeyState("none", -1, "")
+        return KeyState("none", -1, b"")
     if link.expiry_command == "pexpiretime":
         expiry = int(link.command("PEXPIRETIME", key))
     else:
@@ -139,33 +143,38 @@ def read_key_state(link: RedisLink, key: bytes, *, chunk: int = CHUNK) -> KeySta
         if expiry >= 0:
             expiry += int(seconds) * 1000 + int(micros) // 1000
     if expiry == -2:
-        return KeyState("none", -1, "")
+        return KeyState("none", -1, b"")
     for _ in range(UNSTABLE_ATTEMPTS):
         digest = _content_digest(link, key, kind, chunk)
         if digest is not None:
             return KeyState(kind, expiry, digest)
-    return KeyState(kind, expiry, "unstable")
+    return KeyState(kind, expiry, b"unstable")
 
 
-def _content_digest(link: RedisLink, key: bytes, kind: str, chunk: int) -> str | None:
+def _content_digest(link: RedisLink, key: bytes, kind: str, chunk: int) -> bytes | None:
     """The digest, or None when the key changed while it was read."""
     body = hashlib.sha1(kind.encode() + b"\n")  # noqa: S324 - a checksum
     if kind == "string":
         length = int(link.command("STRLEN", key))
         head = bytes(link.command("GETRANGE", key, 0, 15)) if length >= 16 else b""
         start = 0
-        if _is_hyperloglog(head):
+        hyperloglog = _is_hyperloglog(head)
+        canonical_length = length - 8 if hyperloglog else length
+        if canonical_length <= SHORT_STRING:
+            value = bytes(link.command("GET", key))
+            return b"=" + (value[:8] + value[16:] if hyperloglog else value)
+        if hyperloglog:
             # Without the cached cardinality (bytes 8-15), which PFCOUNT rewrites.
-            body.update(b"%d:%s" % (length - 8, head[:8]))
+            body.update(b"%d:%s" % (canonical_length, head[:8]))
             start = 16
         else:
             body.update(b"%d:" % length)
         step = max(chunk, 1) * 1024
         for offset in range(start, length, step):
             body.update(bytes(link.command("GETRANGE", key, offset, min(offset + step, length) - 1)))
-        return body.hexdigest() if int(link.command("STRLEN", key)) == length else None
+        return body.hexdigest().encode() if int(link.command("STRLEN", key)) == length else None
     if kind not in _LENGTH:
-        return "-"  # a module type: compared by type only, as the script does
+        return b"-"  # a module type: compared by type only, as the script does
     length = int(link.command(_LENGTH[kind], key))
     seen = 0
     if kind == "list":
@@ -209,7 +218,7 @@ def _content_digest(link: RedisLink, key: bytes, kind: str, chunk: int) -> str |
     # that changed shows as a count that is not the length.
     if seen != length or int(link.command(_LENGTH[kind], key)) != length:
         return None
-    return body.hexdigest()
+    return body.hexdigest().encode()
 
 
 def key_label(key: bytes, limit: int = 120) -> str:

@@ -5,7 +5,8 @@
 -- key_state(key) answers kind, expiry, digest:
 --   kind    TYPE's answer ('none' when the key does not exist);
 --   expiry  absolute, in unix milliseconds of this server's clock, -1 without a TTL;
---   digest  SHA-1 hex of the kind and a canonical content, '' when the key is larger than a
+--   digest  SHA-1 hex of the kind and a canonical content ('=' and the value itself for a string of
+--           at most 40 bytes), '' when the key is larger than a
 --           script should read at once (more than MAX_ELEMENTS elements, a string longer than
 --           MAX_STRING bytes): the caller reads those in chunks. A module type gets '-' (its
 --           type is compared, its content is not).
@@ -24,6 +25,7 @@ local MAX_ELEMENTS = tonumber(ARGV[#ARGV - 1])
 local MAX_STRING = tonumber(ARGV[#ARGV])
 local time = call('TIME')
 local NOW = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local SHORT_STRING = 40
 local LENGTH = {list = 'LLEN', hash = 'HLEN', set = 'SCARD', zset = 'ZCARD', stream = 'XLEN'}
 
 local function frame(s) return #s .. ':' .. s end
@@ -65,6 +67,8 @@ local function key_state(key)
             and string.sub(v, 6, 8) == '\0\0\0' then
             v = string.sub(v, 1, 8) .. string.sub(v, 17)
         end
+        -- A short value is its own digest (hashing it would cost a third of the comparison).
+        if #v <= SHORT_STRING then return kind, expiry, '=' .. v end
         body = frame(v)
     else
         local length = LENGTH[kind]
