@@ -16,14 +16,15 @@ from redis_migration.data_verify import (
     raise_if_mismatched,
     verify_data,
 )
-from redis_migration.redis_link import RedisLink, Script, _lua
+from redis_migration.redis_link import Credentials, RedisEndpoint, RedisLink, Script, lua_source
 
 from redis_migration_ops.local_engine.elasticache_endpoint import ElastiCacheEndpoint
 from tests.data.conftest import Side
 
+NO_AUTH = Credentials(username=None, password=None)
 KEY_STATE_OF_ONE_KEY = Script(
     name="one-key-state",
-    body=_lua("key_state.lua")
+    body=lua_source("key_state.lua")
     + "\nlocal kind, expiry, digest = key_state(ARGV[1])\nreturn {kind, expiry, digest}",
 )
 
@@ -167,3 +168,31 @@ def test_verification_writes_nothing(copied: int, source: Side, target_side: Sid
 def test_a_link_is_named_redis_migration(source: Side) -> None:
     with RedisLink(source.endpoint, source.credentials) as link:
         assert link.command("CLIENT", "GETNAME") == b"redis-migration"
+
+
+def test_a_compact_encoding_on_one_side_only_still_compares_equal(
+    tmp_path: Any, elasticache: ElastiCacheEndpoint, source: Side
+) -> None:
+    # Given a target that keeps every hash and set as a hash table (no listpack, no intset), so the
+    # source's compact hashes and sets come back in another order there
+    flat = ElastiCacheEndpoint(
+        tmp_path / "flat",
+        ["flat.local"],
+        auth_token=None,
+        tls=False,
+        parameters={"hash-max-listpack-entries": "0", "set-max-intset-entries": "0"},
+    )
+    elasticache.seed_keys(500, seed=13)
+    with flat:
+        target = Side(
+            RedisEndpoint(host="127.0.0.1", port=flat.loopback_port), NO_AUTH, flat.connection_kwargs()
+        )
+        copy_data(source.endpoint, source.credentials, target.endpoint, target.credentials)
+        assert target.admin.object("encoding", "seed:hash:51") == b"hashtable"
+        # When verified, Then equal: those keys were compared order-free, in chunks
+        progress = verify_until_done(source, target)
+        assert progress.ok, progress.summary()
+        assert progress.counters.checked == 500
+        # And a real difference in such a key is still found
+        target.admin.hset("seed:hash:51", "f0", "other")
+        assert verify_until_done(source, target).counters.value_mismatches == 1

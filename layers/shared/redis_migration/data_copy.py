@@ -57,10 +57,9 @@ from redis_migration.data_compare import (
     DIGEST_SCRIPT,
     KEYS_ABSENT_SCRIPT,
     SCAN_KEYS_SCRIPT,
-    difference,
+    compare_in_chunks,
     key_label,
     parse_comparison,
-    read_key_state,
 )
 from redis_migration.errors import MigrationError
 from redis_migration.models import Model
@@ -505,9 +504,8 @@ class Copier:
                 return False
 
     def _differs(self, key: bytes) -> bool:
-        source = read_key_state(self._links["keys"], key)
-        target = read_key_state(self._links["commands"], key)
-        return difference(source, target, self.settings.ttl_tolerance_ms) is not None
+        keys, commands = self._links["keys"], self._links["commands"]
+        return compare_in_chunks(keys, commands, key, self.settings.ttl_tolerance_ms)[0] is not None
 
     def _extras_scan(self, position: _Position, tally: _Tally, deadline: float) -> bool:
         commands, keys, raw = self._links["commands"], self._links["keys"], self._links["raw"]
