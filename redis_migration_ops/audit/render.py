@@ -105,6 +105,21 @@ def render_markdown(report: AuditReport) -> str:
         out.append("No function plan was recorded (the run stopped before CheckPreconditions finished).")
     if report.ingress:
         out += ["", f"Ingress: `{_md(json.dumps(report.ingress))}`"]
+    if report.host:
+        out += ["", "## Host", "", "| | Before | After |", "|---|---|---|"]
+        for label, part, key in (
+            ("config sha256", "config", "sha256"),
+            ("service", "service", "active"),
+            ("listening ports", "service", "listenPorts"),
+            ("keys", "redis", "dbsize"),
+            ("data digest", "redis", "digest"),
+        ):
+            before = ((report.host.before or {}).get(part) or {}).get(key)
+            after = ((report.host.after or {}).get(part) or {}).get(key)
+            out.append(f"| {label} | {_md(before)} | {_md(after)} |")
+        if report.host.service_action:
+            out.append(f"\nReverted: {report.host.reverted} (service {report.host.service_action})")
+        out += [f"- still differs: {_md(line)}" for line in report.host.differences]
     if report.secret:
         out += [
             f"Secret: {report.secret.get('name')} `{report.secret.get('arn')}`"

@@ -127,6 +127,14 @@ class RollbackRecord(ReportModel):
     complete: bool | None
 
 
+class HostRecord(ReportModel):
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reverted: bool | None
+    service_action: str | None
+    differences: list[str]
+
+
 class AuditReport(ReportModel):
     report_version: int = REPORT_VERSION
     execution: ExecutionSummary
@@ -140,6 +148,9 @@ class AuditReport(ReportModel):
     plan_record: str | None = None
     plan_record_read: bool = False
     functions: list[FunctionRecord]
+    # The instance's Redis before and after the run (config digest, ports, service, keys) and,
+    # when the run failed after changing it, what the revert did and what still differs.
+    host: HostRecord | None = None
     states: list[StateRun]
     errors: list[ErrorRecord]
     rollback: RollbackRecord | None
@@ -416,6 +427,22 @@ class _Builder:
             for name, values in changes.items()
         ]
 
+    def host(self, plan: Mapping[str, Any] | None) -> HostRecord | None:
+        inspected = self.last_result("InspectHostBefore")
+        before = (plan or {}).get("hostBefore") or (inspected or {}).get("state")
+        revert = self.last_result("RevertRedisHost")
+        after_inspection = self.last_result("InspectHostAfter")
+        after = (after_inspection or {}).get("state") or (revert or {}).get("hostAfter")
+        if before is None and after is None:
+            return None
+        return HostRecord(
+            before=before,
+            after=after,
+            reverted=revert.get("changed") if isinstance(revert, dict) else None,
+            service_action=revert.get("serviceAction") if isinstance(revert, dict) else None,
+            differences=list(revert.get("differences") or []) if isinstance(revert, dict) else [],
+        )
+
     def rollback(self, plan: Mapping[str, Any] | None) -> RollbackRecord | None:
         top = [e for e in self.entered if self.index.depth(e) == 0]
         start = next(
@@ -547,6 +574,7 @@ class _Builder:
             ),
             plan_record_read=self.plan_document(plan) is not None,
             functions=self.functions(plan),
+            host=self.host(plan),
             states=self.states(),
             errors=self.errors(),
             rollback=self.rollback(plan),

@@ -152,6 +152,7 @@ class LocalEngine:
         self._iam_calls = IamRecorder()
         self._iam = IamSettings(enforce=enforce_iam, account_id=self.account_id)
         self._principal_by_name: dict[str, Principal] = {}
+        self._update_latency = LambdaUpdateLatency(lambda_update_seconds)
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
@@ -160,7 +161,7 @@ class LocalEngine:
             InProcessLambda(self._registry),
             LambdaRevisionId(),
             LambdaVersionsAndAliases(),
-            LambdaUpdateLatency(lambda_update_seconds),
+            self._update_latency,
             FunctionVpcId(),
             SandboxSsm(self._ssm),
             NetworkGuard(self._routes),
@@ -509,6 +510,16 @@ class LocalEngine:
         if state_name not in tasks:
             raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
         self._injector.fail_at(state_name, k, error)
+
+    @property
+    def lambda_updates_applied_at(self) -> dict[str, float]:
+        """When each function's latest configuration update took effect (wall clock; with
+        ``lambda_update_seconds`` > 0): the data a cutover-window measurement needs."""
+        return dict(self._update_latency.applied_at)
+
+    def invocations(self, execution_arn: str, state_name: str) -> int:
+        """How many times Task state ``state_name`` was invoked in that execution (retries included)."""
+        return self._injector.invocation_count(execution_arn, state_name)
 
     def clear_failures(self) -> None:
         """Forget every :meth:`fail_at`: executions started from now on run without injected failures."""

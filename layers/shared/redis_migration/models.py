@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from redis_migration.errors import InvalidInput
+from redis_migration.host_rules import MIN_MAXMEMORY_BYTES, parse_memory_size
+from redis_migration.host_state import HostState
 
 # The keys a cutover owns. Every other variable of a function is left exactly as it was.
 REDIS_HOST = "REDIS_HOST"
@@ -33,11 +35,8 @@ _FUNCTION_ID = (
     r"^(arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:|[0-9]{12}:function:)?"
     r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
 )
-_MEMORY_SIZE = re.compile(r"^([1-9][0-9]{0,12})(kb|mb|gb)$")
-_MEMORY_UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
-# Bounds of maxmemory at the boundary; the host check (CheckPreconditions) narrows them to the
-# instance's memory and to the data already held.
-MIN_MAXMEMORY_BYTES = 32 * 1024**2
+# maxmemory at the boundary: a Redis size from 64 MiB (host_rules explains the floor) to 4 TiB;
+# the host check (CheckPreconditions) narrows it to the instance's memory and the data held.
 MAX_MAXMEMORY_BYTES = 4 * 1024**4
 
 
@@ -49,14 +48,6 @@ class Model(BaseModel):
     def to_json_dict(self) -> dict[str, object]:
         """The model as the JSON a state returns (camelCase keys, nulls kept)."""
         return self.model_dump(mode="json", by_alias=True)
-
-
-def memory_size_bytes(value: str) -> int:
-    """``512mb`` -> 536870912. Raises ValueError for anything that is not ``<n>kb|mb|gb``."""
-    match = _MEMORY_SIZE.fullmatch(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a size like 512mb or 2gb")
-    return int(match[1]) * _MEMORY_UNITS[match[2]]
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -148,12 +139,8 @@ class MigrationInput(Model):
     @field_validator("maxmemory")
     @classmethod
     def _sane_memory_size(cls, value: str) -> str:
-        size = memory_size_bytes(value)
-        if not MIN_MAXMEMORY_BYTES <= size <= MAX_MAXMEMORY_BYTES:
-            raise ValueError(
-                f"{value} is outside {MIN_MAXMEMORY_BYTES // 1024**2}mb..{MAX_MAXMEMORY_BYTES // 1024**3}gb"
-            )
-        return value
+        parse_memory_size(value, minimum=MIN_MAXMEMORY_BYTES, maximum=MAX_MAXMEMORY_BYTES)
+        return value.strip().lower()
 
     @field_validator("remove_keys")
     @classmethod
@@ -275,12 +262,48 @@ class MigrationPlan(Model):
     plan_sha256: str
     batches: list[PlanBatch]
     warnings: list[str] = []
+    # The host as InspectHostBefore found it: what "as before" means for the host.
+    host_before: HostState | None = None
 
 
 class PreconditionsInput(Model):
     request: MigrationRequest
     state_machine_arn: str
     execution_arn: str
+    host_before: HostState
+
+
+# ---------------------------------------------------------------------------------------------
+# The host: read-only inspection and the compensation of the install.
+
+
+class InspectHostInput(Model):
+    instance_id: str
+    # The port the run wants Redis on: reported free, held by our Redis, or by another process.
+    port: int
+
+
+class HostInspection(Model):
+    command_id: str
+    state: HostState
+
+
+class RevertHostInput(Model):
+    instance_id: str
+    # The execution's name: the install recorded the host before its first change under it.
+    run_id: str
+    host_before: HostState | None = None
+
+
+class RevertHostOutput(Model):
+    recorded: bool
+    changed: bool
+    service_action: str
+    keys_before: int | None
+    keys_after: int | None
+    host_after: HostState | None
+    # What still differs from the host before the run (config, ports, service); empty: as before.
+    differences: list[str]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +346,7 @@ class RevokeIngressOutput(Model):
 class InstallInput(Model):
     instance: InstanceFacts
     secret_arn: str
+    run_id: str
     port: int
     maxmemory: str
     maxmemory_policy: str
@@ -344,6 +368,10 @@ class CheckInstallOutput(Model):
     server: str | None = None
     version: str | None = None
     config_sha256: str | None = None
+    # How an existing Redis's data was taken over (aof-switched-on, rdb-loaded), and its keys.
+    takeover: str | None = None
+    keys_before: int | None = None
+    keys_after: int | None = None
 
 
 class ProbeInput(Model):

@@ -15,6 +15,7 @@ from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import MigrationAlreadyRunning, PreconditionFailed
+from redis_migration.host_rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
@@ -43,11 +44,13 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         if not request.dry_run:
             refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
         instance = describe_instance(request.instance_id, aws)
-        require_ssm_online(request.instance_id, aws)
         configurations = function_configurations(request, instance, aws)
         secret_arn = existing_secret_arn(request.secret_name, aws)
 
-    problems: list[str] = []
+    # The host first: what cannot be undone there (a maxmemory below the data already held, a
+    # port another process holds, an existing Redis we cannot take over) is refused now.
+    host = assess_host(given.host_before, request.redis_port, request.maxmemory, request.maxmemory_policy)
+    problems: list[str] = list(host.problems)
     plans = [plan_function(config, request, instance, problems) for config in configurations]
     if not plans and not problems:
         problems.append(
@@ -84,6 +87,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             target=target,
             functions=plans,
             batches=batches,
+            warnings=list(host.warnings),
         )
         plan_sha256 = put_record(location, plan_key(location), document.to_json_dict(), aws)
     return MigrationPlan(
@@ -98,6 +102,8 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         record=location,
         plan_sha256=plan_sha256,
         batches=batches,
+        warnings=list(host.warnings),
+        host_before=given.host_before,
     )
 
 
@@ -203,24 +209,6 @@ def describe_instance(instance_id: str, aws: AwsClients) -> InstanceFacts:
         vpc_cidr=vpcs[0]["CidrBlock"],
         security_group_id=groups[0]["GroupId"],
         platform=instance.get("PlatformDetails", "Linux/UNIX"),
-    )
-
-
-def require_ssm_online(instance_id: str, aws: AwsClients) -> None:
-    """The install goes through SSM Run Command: the agent must be online."""
-    paginator = aws.ssm.get_paginator("describe_instance_information")
-    pages = paginator.paginate(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
-    for page in pages:
-        for info in page["InstanceInformationList"]:
-            if info.get("InstanceId") == instance_id:
-                if info.get("PingStatus") != "Online":
-                    raise PreconditionFailed(
-                        f"instance {instance_id}'s SSM agent is {info.get('PingStatus')}, not Online"
-                    )
-                return
-    raise PreconditionFailed(
-        f"instance {instance_id} is not managed by SSM (no agent registered); "
-        "the install runs through SSM Run Command"
     )
 
 

@@ -57,8 +57,11 @@ UPDATE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 120}
 # Functions of one batch switched at the same time. With CutoverConcurrency iterations at once
 # this bounds the calls on Lambda's control plane (its per-account request rates are low).
 BATCH_THREADS = 4
-# Failures named in a state's output (the rest are in the results record).
-NAMED_FAILURES = 5
+# Failures named in a state's output, and how much of each cause: the Map's output is 100 of these
+# at 2,000 functions and must stay far below 256 KiB even when every batch fails (the rest of each
+# failure is in the batch's results record).
+NAMED_FAILURES = 1
+CAUSE_CHARACTERS = 300
 # Leftovers named in the rollback's output (the rest are in the records bucket).
 NAMED_LEFTOVERS = 20
 
@@ -93,7 +96,7 @@ def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
             )
         else:
             failure = FunctionFailure(
-                function_name=function.function_name, error=_error_name(result), cause=str(result)[:500]
+                function_name=function.function_name, error=_error_name(result), cause=str(result)
             )
             failures.append(failure)
             rows.append(
@@ -107,7 +110,10 @@ def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
         changed=changed,
         unchanged=unchanged,
         failed=len(failures),
-        failures=failures[:NAMED_FAILURES],
+        failures=[
+            failure.model_copy(update={"cause": failure.cause[:CAUSE_CHARACTERS]})
+            for failure in failures[:NAMED_FAILURES]
+        ],
         results_key=key,
         results_sha256=digest,
     )
@@ -138,7 +144,10 @@ def restore_batch(given: BatchRequest, aws: AwsClients) -> RestoreBatchOutcome:
         restored=sum(output.outcome == "restored" for output in outputs),
         unchanged=sum(output.outcome == "unchanged" for output in outputs),
         changed_by_others=sum(output.outcome == "changedByOthers" for output in outputs),
-        not_restored=not_restored[:NAMED_FAILURES],
+        not_restored=[
+            output.model_copy(update={"detail": output.detail[:CAUSE_CHARACTERS]})
+            for output in not_restored[:NAMED_FAILURES]
+        ],
         results_key=key,
         results_sha256=digest,
     )
