@@ -15,7 +15,7 @@ batch N+1 while the target restores batch N. Python touches no key on the way (h
 Memory stays bounded whatever the key count: a batch stops dumping past ``max_batch_bytes`` (the
 rest of its keys are named and copied in follow-up batches), and a key whose payload is above
 ``max_payload_bytes`` is copied alone (MULTI: TIME, PTTL, DUMP; then RESTORE), holding one
-payload at a time. Each EVAL holds the source for about 3 ms per 1,000 small keys.
+payload at a time. Each EVAL holds the source for about 1.5 ms (500 small keys).
 
 Two modes:
 
@@ -75,7 +75,9 @@ from redis_migration.redis_link import (
 )
 
 COPY_SCRIPT = Script.load("copy_batch.lua")
-DEFAULT_BATCH_KEYS = 1_000
+# 500 rather than 1,000: measured cheaper per key on the source (a batch's strings stay in cache),
+# and each EVAL holds ElastiCache for half as long.
+DEFAULT_BATCH_KEYS = 500
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 # Consecutive connection failures tolerated inside one invocation before giving up (the state
