@@ -128,6 +128,7 @@ def stack_parameters(account: LocalAccount) -> dict[str, str]:
         "VpcId": account.vpc_id,
         "VpcSubnetIds": ",".join(account.probe_subnet_ids),
         "VpcSecurityGroupIds": ",".join(account.probe_group_ids),
+        "RedisSecurityGroupId": account.redis_group_parameter,
     }
 
 
@@ -179,6 +180,21 @@ def follow_execution(
         time.sleep(0.5 if progress is not None else 0.1)
 
 
+def alias_states(engine: LocalEngine, account: LocalAccount) -> dict[str, dict[str, dict[str, Any]]]:
+    """Function -> alias -> the version it serves and that version's environment."""
+    lambda_ = engine.client("lambda")
+    states: dict[str, dict[str, dict[str, Any]]] = {}
+    for function, aliases in sorted(account.aliases.items()):
+        for alias in sorted(aliases):
+            served = lambda_.get_alias(FunctionName=function, Name=alias)["FunctionVersion"]
+            configuration = lambda_.get_function_configuration(FunctionName=function, Qualifier=served)
+            states.setdefault(function, {})[alias] = {
+                "version": served,
+                "environment": dict(configuration.get("Environment", {}).get("Variables", {})),
+            }
+    return states
+
+
 @dataclass(eq=False)
 class WorldSnapshot:
     """What a migration may change, read from the (local) account and the sandbox host.
@@ -191,6 +207,8 @@ class WorldSnapshot:
 
     environments: dict[str, dict[str, str]]
     ingress: dict[str, str]
+    # Function -> alias -> {"version", "environment"}: what each alias serves.
+    aliases: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     host: HostState | None = None
 
     def differences(self, other: WorldSnapshot) -> list[str]:
@@ -202,6 +220,8 @@ class WorldSnapshot:
         ]
         if self.ingress != other.ingress:
             found.append(f"ingress: {self.ingress} -> {other.ingress}")
+        if self.aliases != other.aliases:
+            found.append(f"aliases: {self.aliases} -> {other.aliases}")
         if self.host is not None and other.host is not None:
             found += [f"host: {line}" for line in compare_host(self.host, other.host)]
         return found
@@ -244,6 +264,7 @@ class LocalSetup:
         return WorldSnapshot(
             environments=environments(self.engine, names),
             ingress=redis_ingress_sources(self.engine, self.account.redis_group_id),
+            aliases=alias_states(self.engine, self.account),
             host=read_host_state(self.sandbox),
         )
 
@@ -491,6 +512,13 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
                 for name in names
             }
             for group, names in (("clients", account.client_functions), ("others", account.other_functions))
+        },
+        "aliases": {
+            function: {
+                alias: {"before": state, "after": after.aliases.get(function, {}).get(alias)}
+                for alias, state in aliases.items()
+            }
+            for function, aliases in before.aliases.items()
         },
         "ingress": {
             "groupId": account.redis_group_id,

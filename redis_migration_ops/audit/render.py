@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from redis_migration_ops.audit.report import AuditReport, ValueChange, function_changes
+from redis_migration_ops.audit.report import AuditReport, ValueChange, function_changes, template_guidance
 
 
 def _show(value: str | None) -> str:
@@ -34,6 +34,9 @@ def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> li
         lines.extend(f"    {c.key}: {_show(c.before)} → {_show(c.after)}" for c in changes)
         if not changes:
             lines.append("    (already on the new values: no change)")
+    guidance = template_guidance(plan, secret_arn=secret_arn)
+    if guidance:
+        lines += ["", *guidance]
     lines += [
         "",
         f"Ingress: allow tcp {ingress.get('port')} to {ingress.get('groupId')} from "
@@ -103,6 +106,13 @@ def render_markdown(report: AuditReport) -> str:
         out.append(f"The plan's functions are in `{report.plan_record}` (not read for this report).")
     else:
         out.append("No function plan was recorded (the run stopped before CheckPreconditions finished).")
+    if report.template_guidance:
+        out += [
+            "",
+            "## Deployed by CloudFormation or Terraform",
+            "",
+            *[f"    {line}" for line in report.template_guidance],
+        ]
     if report.ingress:
         out += ["", f"Ingress: `{_md(json.dumps(report.ingress))}`"]
     if report.host:
@@ -232,6 +242,8 @@ def render_table(report: AuditReport, console: Console) -> None:
                     (function.restore or "") if first else "",
                 )
         console.print(functions)
+    for line in report.template_guidance:
+        console.print(escape(line), soft_wrap=True)
     for error in report.errors:
         console.print(
             f"error in {error.state}{f' ({error.item})' if error.item else ''}: {escape(error.error)}: "

@@ -99,6 +99,8 @@ class FunctionRecord(ReportModel):
     changes: list[ValueChange]
     cutover: str | None
     restore: str | None
+    # The CloudFormation stack or Terraform that deploys it (its next deploy puts the old values back).
+    managed_by: str | None = None
 
 
 class ErrorRecord(ReportModel):
@@ -148,6 +150,8 @@ class AuditReport(ReportModel):
     plan_record: str | None = None
     plan_record_read: bool = False
     functions: list[FunctionRecord]
+    # For functions deployed by CloudFormation or Terraform: the values to put in their templates.
+    template_guidance: list[str] = []
     # The instance's Redis before and after the run (config digest, ports, service, keys) and,
     # when the run failed after changing it, what the revert did and what still differs.
     host: HostRecord | None = None
@@ -195,6 +199,35 @@ def function_changes(
             if before.get(key) != after.get(key)
         ]
     return result
+
+
+def template_guidance(
+    plan: Mapping[str, Any], target: Mapping[str, Any] | None = None, secret_arn: str | None = None
+) -> list[str]:
+    """Lines for the functions a CloudFormation stack or Terraform deploys: their next deploy puts
+    the old values back unless their templates get the new ones, which these lines give exactly."""
+    managed = [
+        (str(function["functionName"]), str(function["managedBy"]))
+        for function in plan.get("functions") or []
+        if function.get("managedBy") and not isinstance(function.get("target"), dict)
+    ]
+    if not managed:
+        return []
+    values: dict[str, Any] = dict(target if target is not None else plan.get("target") or {})
+    if SECRET_KEY in values and values[SECRET_KEY] is None:
+        values[SECRET_KEY] = secret_arn or (
+            f"<the ARN of secret {plan.get('secretName')}, once the migration has created it>"
+        )
+    lines = [
+        f"{len(managed)} function(s) are deployed by CloudFormation or Terraform: their next deploy puts "
+        "the old values back unless their templates get these environment variables:",
+        "  set " + ", ".join(f"{key}={value}" for key, value in values.items() if value is not None),
+    ]
+    removed = [key for key, value in values.items() if value is None]
+    if removed:
+        lines.append("  remove " + ", ".join(removed))
+    lines += [f"  {name}: {tool}" for name, tool in managed]
+    return lines
 
 
 class _Builder:
@@ -420,12 +453,30 @@ class _Builder:
         )
         cutovers = self.batch_results(plan, "CutOverFunction")
         restores = self.batch_results(plan, "RestoreFunction")
+        tools = {
+            str(function["functionName"]): function.get("managedBy")
+            for function in document.get("functions") or []
+        }
         return [
             FunctionRecord(
-                function_name=name, changes=values, cutover=cutovers.get(name), restore=restores.get(name)
+                function_name=name,
+                changes=values,
+                cutover=cutovers.get(name),
+                restore=restores.get(name),
+                managed_by=tools.get(name),
             )
             for name, values in changes.items()
         ]
+
+    def template_guidance(self, plan: Mapping[str, Any] | None) -> list[str]:
+        document = self.plan_document(plan)
+        if plan is None or document is None:
+            return []
+        secret = self.last_result("EnsurePasswordSecret")
+        secret_arn = secret.get("secretArn") if isinstance(secret, dict) else None
+        return template_guidance(
+            {**document, "secretName": plan.get("secretName")}, plan.get("target"), secret_arn
+        )
 
     def host(self, plan: Mapping[str, Any] | None) -> HostRecord | None:
         inspected = self.last_result("InspectHostBefore")
@@ -574,6 +625,7 @@ class _Builder:
             ),
             plan_record_read=self.plan_document(plan) is not None,
             functions=self.functions(plan),
+            template_guidance=self.template_guidance(plan),
             host=self.host(plan),
             states=self.states(),
             errors=self.errors(),

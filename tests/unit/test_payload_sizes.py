@@ -22,9 +22,10 @@ from redis_migration.models import (
     InstanceFacts,
     MigrationPlan,
     MigrationRequest,
+    RecordLocation,
     RestoreBatchOutcome,
 )
-from redis_migration.records import MAX_BATCHES, RecordLocation, write_batches
+from redis_migration.records import MAX_BATCHES, write_batches
 from redis_migration.steps.cut_over_function import CAUSE_CHARACTERS
 
 HALF_THE_LIMIT = 128 * 1024

@@ -26,7 +26,10 @@ DEFAULT_DIGEST_MAX_KEYS = 100_000
 
 class _Facts(BaseModel):
     # extra="ignore": a newer script may report more than this version of the model knows.
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, alias_generator=to_camel)
+    # defer_build: handlers that import this (every step's models do) pay for the schemas on first use.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
 
 
 class OsFacts(_Facts):

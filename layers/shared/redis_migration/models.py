@@ -43,7 +43,11 @@ MAX_MAXMEMORY_BYTES = 4 * 1024**4
 class Model(BaseModel):
     """Base of every boundary model: camelCase on the wire, unknown fields refused."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # defer_build: a handler validates two or three of these models, not all thirty; each one's
+    # schema is built on its first use (pydantic serialises that build across threads).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
     def to_json_dict(self) -> dict[str, object]:
         """The model as the JSON a state returns (camelCase keys, nulls kept)."""
@@ -77,7 +81,7 @@ def parse_model(model: type[M], data: object) -> M:
 class StackSettings(BaseModel):
     """The stack's parameters as every function sees them (``Globals.Function.Environment``)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     project_name: Annotated[str, Field(alias="PROJECT_NAME", pattern=_NAME)]
     environment: Annotated[str, Field(alias="ENVIRONMENT", pattern=_NAME)]
@@ -85,15 +89,31 @@ class StackSettings(BaseModel):
     elasticache_endpoint: Annotated[str, Field(alias="ELASTICACHE_ENDPOINT")] = ""
     redis_port: Annotated[int, Field(alias="REDIS_PORT_DEFAULT", ge=1024, le=65535)] = 6379
     probe_security_group_ids: Annotated[str, Field(alias="PROBE_SECURITY_GROUP_IDS")] = ""
+    # The subnets of the in-VPC functions (ProbeRedis, RedisHealth): the VpcSubnetIds parameter.
+    probe_subnet_ids: Annotated[str, Field(alias="PROBE_SUBNET_IDS")] = ""
+    # The instance's security group that gets the Redis rule (RedisSecurityGroupId); empty: the
+    # instance's only group.
+    redis_security_group_id: Annotated[str, Field(alias="REDIS_SECURITY_GROUP_ID")] = ""
     install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60, le=172800)] = 900
     # Set by Lambda in every function's environment.
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
     # The bucket of the runs' records (plans and per-function results), see records.py.
     records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
+    # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
+    state_machine_arn: Annotated[str, Field(alias="STATE_MACHINE_ARN")] = ""
 
     @property
     def probe_security_groups(self) -> list[str]:
         return [group for group in self.probe_security_group_ids.split(",") if group]
+
+    @property
+    def probe_subnets(self) -> list[str]:
+        return [subnet for subnet in self.probe_subnet_ids.split(",") if subnet]
+
+
+# The metrics' only dimension besides Powertools' own ``service`` (POWERTOOLS_SERVICE_NAME): one
+# stack per environment, and the namespace (a stack parameter) separates projects.
+ENVIRONMENT_DIMENSION = "environment"
 
 
 def load_settings(environ: Mapping[str, str]) -> StackSettings:
@@ -189,18 +209,44 @@ class InstanceFacts(Model):
     platform: str
 
 
+class AliasPlan(Model):
+    """An alias that served the ElastiCache values when the plan was made, and the version it served.
+
+    Published versions are immutable: the cutover publishes a new version from the updated
+    ``$LATEST`` and moves the alias to it; the way back is to move the alias to ``version`` again.
+    """
+
+    name: str
+    version: str
+
+
+class AliasMove(Model):
+    """What the cutover did to one alias: ``fromVersion`` -> ``toVersion`` (``moved`` false: it
+    already served the new values)."""
+
+    alias: str
+    from_version: str
+    to_version: str
+    moved: bool
+
+
 class FunctionPlan(Model):
     """One function of a plan and its managed values before the change (not secrets).
 
     ``before`` holds every managed key and every key to remove; ``None`` means absent. In a
     rollback plan, ``target`` is what the migration that switched the function wrote (the values
     it must still hold to be put back); in a migration plan it is None (the run's target applies).
+    ``aliases`` are the aliases the cutover moves (and the restore moves back). ``managedBy`` names
+    the tool that deploys the function (a CloudFormation stack, Terraform): its next deploy puts
+    the old values back unless its template changes.
     """
 
     function_name: str
     before: ManagedValues
     security_group_ids: list[str] = []
     target: ManagedValues | None = None
+    aliases: list[AliasPlan] = []
+    managed_by: str | None = None
 
 
 class IngressPlan(Model):
@@ -262,6 +308,9 @@ class MigrationPlan(Model):
     plan_sha256: str
     batches: list[PlanBatch]
     warnings: list[str] = []
+    # Functions deployed by CloudFormation or Terraform (details per function in the plan record).
+    managed_function_count: int = 0
+    managed_function_sample: list[str] = []
     # The host as InspectHostBefore found it: what "as before" means for the host.
     host_before: HostState | None = None
 
@@ -388,6 +437,7 @@ class FunctionChange(Model):
     function_name: str
     before: ManagedValues
     target: ManagedValues
+    aliases: list[AliasPlan] = []
 
 
 class BatchRequest(Model):
@@ -404,6 +454,7 @@ class CutoverOutput(Model):
     function_name: str
     changed: bool
     revision_id: str | None
+    aliases: list[AliasMove] = []
 
 
 class FunctionFailure(Model):
@@ -511,7 +562,9 @@ class RollbackRequest(Model):
 class MigrationRecord(BaseModel):
     """The parts of a succeeded migration's output (DescribeExecution) a later rollback reads."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, defer_build=True
+    )
 
     outcome: Literal["migrated"]
     plan: MigrationPlan
