@@ -18,7 +18,7 @@ install: AOF every second, maxmemory, allkeys-lru, a password):
 
 The last line reads ``data-copy: <K> keys/s small, limit <L> keys/s, ratio <K/L>, peak <M> MB``.
 
-    .venv/bin/python benchmarks/data_copy.py [--keys 1000000] [--mixed-keys 100000] [--runs 2]
+    .venv/bin/python benchmarks/data_copy.py [--keys 1000000] [--mixed-keys 100000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def main() -> None:
     )
     parser.add_argument("--keys", type=int, default=1_000_000, help="small keys (default 1,000,000)")
     parser.add_argument("--mixed-keys", type=int, default=100_000, help="keys of the mixed set (0: skip)")
-    parser.add_argument("--runs", type=int, default=2, help="copies and limits measured (the best counts)")
+    parser.add_argument("--runs", type=int, default=3, help="copies and limits measured (the best counts)")
     parser.add_argument("--no-tls", dest="tls", action="store_false", help="skip the copy from a TLS source")
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS_DEFAULT, help="time bound")
     parser.add_argument("--child-copy", action="store_true", help=argparse.SUPPRESS)
