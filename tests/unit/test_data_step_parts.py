@@ -3,6 +3,7 @@
 import pytest
 from pydantic import ValidationError
 from redis_migration.data_copy import CopyProgress
+from redis_migration.data_verify import VerifyProgress, summarize
 from redis_migration.redis_link import RedisEndpoint, SourceCredentialsUnreadable, password_in_secret
 from redis_migration.steps.copy_data import CopyDataInput
 from redis_migration.steps.data_steps import SAFETY_SECONDS, time_budget
@@ -64,3 +65,43 @@ def test_progress_keeps_a_cursor_beyond_a_json_number() -> None:
         "secretArn": None,
         "username": None,
     }
+
+
+def test_the_data_summary_has_the_reports_numbers() -> None:
+    copy = CopyProgress.model_validate(
+        {
+            "mode": "full",
+            "databases": [0],
+            "done": True,
+            "counters": {"restored": 1000, "scanned": 1000, "seconds": 2.0},
+        }
+    )
+    verification = VerifyProgress.model_validate(
+        {
+            "databases": [0],
+            "salt": "s",
+            "done": True,
+            "counters": {
+                "sourceKeys": {"0": 1000},
+                "checked": 1000,
+                "missing": 2,
+                "valueMismatches": 3,
+                "maxTtlDriftMs": 4,
+            },
+        }
+    )
+    summary = summarize("warm", copy, verification)
+    assert summary.to_json_dict() == {
+        "mode": "warm",
+        "sourceKeys": 1000,
+        "copied": 1000,
+        "verified": 1000,
+        "missing": 2,
+        "mismatched": 3,
+        "maxTtlDriftMs": 4,
+        "copySeconds": 2.0,
+        "keysPerSecond": 500.0,
+        "freezeSeconds": None,
+        "changedAfterCopy": 5,
+    }
+    assert summarize("none", None, None).copied == 0

@@ -40,7 +40,7 @@ from redis_migration.data_compare import (
     key_label,
     parse_comparison,
 )
-from redis_migration.data_copy import keyspace
+from redis_migration.data_copy import CopyProgress, keyspace
 from redis_migration.errors import MigrationError
 from redis_migration.models import Model
 from redis_migration.redis_link import Credentials, RedisEndpoint, RedisLink, RedisUnavailable
@@ -390,3 +390,47 @@ def verify_data(
     )
     with verifier:
         return verifier.run(progress, deadline)
+
+
+class DataSummary(Model):
+    """What a run's data steps did, for the execution output and the report (issue 11's ``data``)."""
+
+    mode: Literal["none", "warm", "consistent"]
+    source_keys: int
+    copied: int
+    verified: int
+    missing: int
+    mismatched: int
+    max_ttl_drift_ms: int
+    copy_seconds: float
+    keys_per_second: float
+    freeze_seconds: float | None = None
+    # Keys that changed after being copied (warm mode: the verification is a report, not a gate).
+    changed_after_copy: int | None = None
+
+
+def summarize(
+    mode: Literal["none", "warm", "consistent"],
+    copy: CopyProgress | None,
+    verification: VerifyProgress | None,
+    *,
+    freeze_seconds: float | None = None,
+) -> DataSummary:
+    """The data summary of a run from its last copy and verification progress (either may be
+    absent: mode ``none``, or a run that copied nothing)."""
+    counters = verification.counters if verification is not None else VerifyCounters()
+    copied = copy.counters if copy is not None else None
+    mismatched = counters.missing + counters.mismatched
+    return DataSummary(
+        mode=mode,
+        source_keys=sum(counters.source_keys.values()),
+        copied=copied.restored if copied else 0,
+        verified=counters.checked,
+        missing=counters.missing,
+        mismatched=counters.mismatched,
+        max_ttl_drift_ms=counters.max_ttl_drift_ms,
+        copy_seconds=copied.seconds if copied else 0.0,
+        keys_per_second=round(copied.keys_per_second, 1) if copied else 0.0,
+        freeze_seconds=freeze_seconds,
+        changed_after_copy=mismatched if mode == "warm" else None,
+    )
