@@ -101,6 +101,12 @@ def _progress_printer(quiet: bool) -> Any:
     return progress
 
 
+class DataCopyMode(StrEnum):
+    none = "none"
+    warm = "warm"
+    consistent = "consistent"
+
+
 @app.command(name="rehearse")
 def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     functions: Annotated[
@@ -161,6 +167,34 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             "holding N keys saved in its RDB: the migration must take it over without losing one.",
         ),
     ] = 0,
+    seed_keys: Annotated[
+        int,
+        typer.Option(
+            "--seed-keys",
+            min=0,
+            max=5_000_000,
+            help="ElastiCache (a real TLS, token-protected redis-server standing in for it) starts with N "
+            "keys of every type: strings, hashes, lists, sets, sorted sets, streams, HyperLogLogs, some "
+            "with TTLs, binary names, a few multi-megabyte keys.",
+        ),
+    ] = 0,
+    seed_commands: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-commands",
+            metavar="FILE",
+            help="Fill ElastiCache by running FILE's Redis commands (redis-cli syntax, one per line).",
+        ),
+    ] = None,
+    data_copy: Annotated[
+        DataCopyMode | None,
+        typer.Option(
+            "--data-copy",
+            help="The runs' dataCopy: none (start empty), warm (copy while clients write) or consistent "
+            "(freeze the writers, copy, verify, cut over, unfreeze). Default: consistent when ElastiCache "
+            "holds keys.",
+        ),
+    ] = None,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -213,6 +247,9 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         inputs=documents,
         write_keys=write_keys,
         existing_redis=existing_redis,
+        seed_keys=seed_keys,
+        seed_commands=seed_commands,
+        data_copy=data_copy.value if data_copy is not None else None,
     )
     what = (
         f"the account in {account_file} ({len(account.redis_clients())} client function(s))"
@@ -224,6 +261,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         f"[bold]Rehearsing {runs} run(s)[/bold] of {escape(what)}"
         + (f", failing at {', '.join(str(p) for p in points)}" if points else "")
         + (f", {existing_redis} keys in an existing Redis" if existing_redis else "")
+        + (f", {seed_keys} keys in ElastiCache" if seed_keys else "")
+        + (f", dataCopy {data_copy.value}" if data_copy is not None else "")
     )
     try:
         result = rehearse(options, _progress_printer(quiet=False))
@@ -256,8 +295,16 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
             )
     colour = {0: "green", 3: "yellow", 4: "red"}.get(report["exitCode"], "red")
     console.print(f"\n[bold {colour}]{report['status']}: {report['outcome']}[/bold {colour}]")
-    for line in report.get("differences") or []:
-        console.print(f"  differs from before the run: {escape(str(line))[:300]}", soft_wrap=True)
+    if report["exitCode"] != 0:
+        for line in report.get("differences") or []:
+            console.print(f"  differs from before the run: {escape(str(line))[:300]}", soft_wrap=True)
+    data = report.get("data") or {}
+    if data.get("mode") and data.get("mode") != "none":
+        console.print(
+            f"  data ({data['mode']}): {data.get('copied')} of {data.get('sourceKeys')} keys copied, "
+            f"{data.get('verified')} verified, {data.get('missing')} missing, "
+            f"{data.get('mismatched')} mismatched; freeze {data.get('freezeSeconds')} s"
+        )
     if report.get("error"):
         console.print(f"  error: {escape(str(report['error']))}")
         console.print(f"  cause: {escape(str(report.get('cause'))[:600])}")

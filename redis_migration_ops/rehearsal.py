@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis_migration.data_digest import digest_redis
 from redis_migration.host_state import HostState, compare_host
 from redis_migration.lambda_support import logger
 
@@ -28,6 +29,10 @@ from redis_migration_ops import local_account as _local_account
 from redis_migration_ops.account import AccountDescription, sample_account
 from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_account import build_account
+from redis_migration_ops.local_engine.elasticache_endpoint import (
+    ElastiCacheEndpoint,
+    start_elasticache_endpoint,
+)
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.sandbox_redis import read_host_state, start_existing_redis, write_client_keys
@@ -98,6 +103,11 @@ class RehearsalOptions:
     write_keys: int = 0
     # The host starts with Debian's own Redis running, holding this many keys in its RDB.
     existing_redis: int = 0
+    # ElastiCache (the local stand-in) starts with this many keys of every type (a mix), or with
+    # what a file of Redis commands writes; ``data_copy`` is the runs' ``dataCopy`` unless they say.
+    seed_keys: int = 0
+    seed_commands: Path | None = None
+    data_copy: str | None = None
     name: str | None = None
     # The account to build (``--account FILE``); None: the sample account with ``functions`` clients.
     account: AccountDescription | None = None
@@ -129,6 +139,17 @@ def stack_parameters(account: LocalAccount) -> dict[str, str]:
         "VpcSubnetIds": ",".join(account.probe_subnet_ids),
         "VpcSecurityGroupIds": ",".join(account.probe_group_ids),
         "RedisSecurityGroupId": account.redis_group_parameter,
+        # The data copy may read ElastiCache's token secret, and only that one.
+        "ElastiCacheAuthTokenSecretArn": account.old_auth_secret_arn or "",
+    }
+
+
+def reserved_concurrency(engine: LocalEngine, names: list[str]) -> dict[str, int | None]:
+    """Every listed function's reserved concurrency (None: it has none)."""
+    lambda_ = engine.client("lambda")
+    return {
+        name: lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+        for name in names
     }
 
 
@@ -210,6 +231,11 @@ class WorldSnapshot:
     # Function -> alias -> {"version", "environment"}: what each alias serves.
     aliases: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     host: HostState | None = None
+    # Each client function's reserved concurrency (None: no reservation): the consistent mode's
+    # freeze must leave exactly this behind.
+    concurrency: dict[str, int | None] = field(default_factory=dict)
+    # ElastiCache's data (key count and canonical digest): the copy only reads it.
+    source: tuple[int, str] | None = None
 
     def differences(self, other: WorldSnapshot) -> list[str]:
         """Every difference from ``other``, one line each (empty: the same)."""
@@ -224,6 +250,15 @@ class WorldSnapshot:
             found.append(f"aliases: {self.aliases} -> {other.aliases}")
         if self.host is not None and other.host is not None:
             found += [f"host: {line}" for line in compare_host(self.host, other.host)]
+        if self.concurrency != other.concurrency:
+            found += [
+                f"function {name}: reserved concurrency "
+                f"{self.concurrency.get(name)} -> {other.concurrency.get(name)}"
+                for name in sorted(set(self.concurrency) | set(other.concurrency))
+                if self.concurrency.get(name) != other.concurrency.get(name)
+            ]
+        if self.source != other.source:
+            found.append(f"ElastiCache's data: {self.source} -> {other.source}")
         return found
 
     def __eq__(self, other: object) -> bool:
@@ -257,6 +292,7 @@ class LocalSetup:
     account: LocalAccount
     sandbox: SandboxHost
     workdir: Path
+    elasticache: ElastiCacheEndpoint | None = None
 
     def snapshot(self) -> WorldSnapshot:
         """Functions, Redis rules and the host, each read where it lives (not from the workflow)."""
@@ -266,7 +302,16 @@ class LocalSetup:
             ingress=redis_ingress_sources(self.engine, self.account.redis_group_id),
             aliases=alias_states(self.engine, self.account),
             host=read_host_state(self.sandbox),
+            concurrency=reserved_concurrency(self.engine, self.account.client_functions),
+            source=self.source_data(),
         )
+
+    def source_data(self) -> tuple[int, str] | None:
+        """ElastiCache's key count and data digest, read from the stand-in directly."""
+        if self.elasticache is None:
+            return None
+        digest = digest_redis(self.elasticache.admin_client())
+        return digest.keys, digest.digest
 
     def map_port(self, port: int) -> None:
         """Let the workflow (probe, health) reach the sandbox's Redis on ``port`` too."""
@@ -343,7 +388,10 @@ def local_setup(
         try:
             engine.register_sandbox(local.instance_id, sandbox)
             engine.map_address(local.private_ip, 6379, sandbox.loopback_address(6379))
-            yield LocalSetup(engine, local, sandbox, workdir)
+            # ElastiCache: a real redis-server (TLS, its token, its disabled commands renamed away)
+            # behind the replication group's endpoint, its data in an AOF under the workdir.
+            with start_elasticache_endpoint(engine, local, workdir / "elasticache") as elasticache:
+                yield LocalSetup(engine, local, sandbox, workdir, elasticache)
         finally:
             if not keep_running:
                 sandbox.stop()
@@ -380,11 +428,15 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
     ):
         if options.existing_redis:
             start_existing_redis(setup.sandbox, options.existing_redis)
+        if setup.elasticache is not None and options.seed_keys:
+            setup.elasticache.seed_keys(options.seed_keys)
+        if setup.elasticache is not None and options.seed_commands is not None:
+            setup.elasticache.seed_commands(options.seed_commands)
         for port in sorted({int(given.get("redisPort") or 6379) for given in inputs} - {6379}):
             setup.map_port(port)
         timings["setupSeconds"] = round(time.monotonic() - started, 3)
         stamp = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        for number, given in enumerate(inputs, start=1):
+        for number, execution_input in enumerate(inputs, start=1):
             setup.engine.clear_failures()
             points = [point for point in options.fail_at if point.applies_to(number)]
             for point in points:
@@ -392,6 +444,9 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             before = setup.snapshot()
             run_started = time.monotonic()
             name = stamp if len(inputs) == 1 else f"{stamp}-{number}"
+            given = dict(execution_input)
+            if options.data_copy and "rollbackOf" not in given:
+                given = {"dataCopy": options.data_copy, **given}
             run = setup.run(given, name=name, progress=progress)
             timings[f"run{number}Seconds"] = round(time.monotonic() - run_started, 3)
             after = setup.snapshot()
@@ -542,7 +597,31 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
             **_redis_facts(setup.sandbox),
         },
         "instanceId": account.instance_id,
+        "data": _data_report(run, setup, before, after),
     }
+
+
+def _data_report(
+    run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot
+) -> dict[str, Any]:
+    """What the run did with ElastiCache's data, and where a reader can check it independently."""
+    output = run.output if isinstance(run.output, dict) else {}
+    decision = _last_output(run.history, "CheckData") or {}
+    data: dict[str, Any] = dict(
+        output.get("data") or {"mode": decision.get("mode"), "reason": decision.get("reason")}
+    )
+    data["clientsBefore"] = output.get("clientsBefore")
+    data["clientsAfter"] = output.get("clientsAfter")
+    if setup.elasticache is not None:
+        data["source"] = {
+            "endpoint": setup.elasticache.endpoint,
+            # The stand-in keeps its data in an AOF there: check the copy against it independently.
+            "dataDirectory": str(setup.elasticache.data_dir),
+            "keysBefore": before.source[0] if before.source else None,
+            "keysAfter": after.source[0] if after.source else None,
+            "unchanged": before.source == after.source,
+        }
+    return data
 
 
 def _task_outputs(history: list[dict[str, Any]]) -> list[tuple[str, Any]]:

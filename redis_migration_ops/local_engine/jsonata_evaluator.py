@@ -74,7 +74,7 @@ class _BoundValues:
     def register(self, value: Any) -> str:
         name = f"__v{next(self._ids)}"
         with self._lock:
-            self._values[name] = value
+            self._values[name] = _jsonata_nulls(value)
             while len(self._values) > self.LIMIT:
                 self._values.popitem(last=False)
         return name
@@ -82,6 +82,22 @@ class _BoundValues:
     def bindings_for(self, expression: str) -> dict[str, Any]:
         with self._lock:
             return {name: self._values[name] for name in self.PATTERN.findall(expression)}
+
+
+def _jsonata_nulls(value: Any) -> Any:
+    """JSON null as jsonata-python's null: a bound ``None`` would read as *undefined*.
+
+    Step Functions keeps a variable assigned ``null`` as null (``$exists($v)`` is true, and an
+    argument ``"{% $v %}"`` is null); jsonata-python reads a ``None`` binding as undefined, which
+    made such an argument fail with "returned nothing (undefined)".
+    """
+    if value is None:
+        return jsonata.utils.Utils.NULL_VALUE
+    if isinstance(value, dict):
+        return {key: _jsonata_nulls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonata_nulls(item) for item in value]
+    return value
 
 
 _BOUND = _BoundValues()

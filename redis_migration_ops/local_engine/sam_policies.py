@@ -169,8 +169,14 @@ def role_policies(
     items = props.get("Policies") or []
     if not isinstance(items, list):
         items = [items]
-    for number, item in enumerate(items):
+    for number, given in enumerate(items):
         name = f"{owner}RolePolicy{number}"
+        item = given
+        if isinstance(given, dict) and set(given) == {"Fn::If"}:
+            # SAM keeps a conditional policy as an Fn::If (AWS::NoValue drops it): decide it now.
+            item = resolve(given)
+            if item is None:
+                continue
         policies.append(_policy_item(name, item, resolve, customer_policies, partition))
     return policies
 

@@ -31,6 +31,7 @@ def rehearse(tmp_path: Path, *args: str, inputs: list[dict[str, Any]] = ()) -> t
         path.write_text(json.dumps(document))
         files += ["--input", str(path)]
     workdir = tmp_path / "rehearsal"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     result = CliRunner().invoke(
         app, ["rehearse", "--functions", "2", "--workdir", str(workdir), *files, *args]
     )
@@ -125,3 +126,31 @@ def test_a_workdir_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None
 
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_consistent_copy_carries_every_key_and_a_late_failure_leaves_elasticache_and_the_functions(
+    tmp_path: Path,
+) -> None:
+    # Given ElastiCache holding a mix of keys (every type, TTLs, binary names, a few large keys)
+    migrated, report = rehearse(tmp_path / "ok", "--seed-keys", "2000", "--data-copy", "consistent")
+
+    # Then the migration carries every one of them, verified key by key, with the writers frozen
+    assert migrated.exit_code == 0, migrated.stderr
+    data = report["data"]
+    assert data["mode"] == "consistent"
+    assert data["sourceKeys"] == data["copied"] == data["verified"] > 2000 * 0.9  # a few TTLs may run out
+    assert (data["missing"], data["mismatched"]) == (0, 0)
+    assert data["freezeSeconds"] is not None
+    assert data["source"]["unchanged"] is True
+
+    # And a run that fails after the copy (its last check) leaves ElastiCache and every function as
+    # they were, the writers' concurrency and the self-hosted Redis included
+    failed, report = rehearse(
+        tmp_path / "fails", "--seed-keys", "2000", "--data-copy", "consistent", "--fail-at", "VerifyCutover"
+    )
+    assert failed.exit_code == 3, report.get("differences")
+    assert report["differences"] == []
+    assert report["data"]["source"]["unchanged"] is True
+    assert "FreezeWriters" in report["statesEntered"]
+    assert "RestoreWriterConcurrency" in report["statesEntered"]
+    assert "ClearCopiedData" in report["statesEntered"]

@@ -71,9 +71,17 @@ def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
     }
     if before.ingress != after.ingress:
         changed["(ingress)"] = {"before": before.ingress, "after": after.ingress}
-    host = before.differences(after)
-    if any(line.startswith("host:") for line in host):
-        changed["(host)"] = [line for line in host if line.startswith("host:")]
+    lines = before.differences(after)
+    if any(line.startswith("host:") for line in lines):
+        changed["(host)"] = [line for line in lines if line.startswith("host:")]
+    for name in before.concurrency:
+        if before.concurrency.get(name) != after.concurrency.get(name):
+            changed.setdefault(name, {})["reservedConcurrency"] = (
+                before.concurrency[name],
+                after.concurrency.get(name),
+            )
+    if before.source != after.source:
+        changed["(elasticache)"] = {"before": before.source, "after": after.source}
     return changed
 
 

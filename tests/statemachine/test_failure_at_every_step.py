@@ -55,6 +55,12 @@ class Scenario:
     rollback_later: bool = False
     also_fail: tuple[str, ...] = ()
     rollback_fails: bool = False
+    # Keys ElastiCache holds before the run (the data steps copy them).
+    seed_keys: int = 0
+
+
+# The consistent data copy: writers frozen, keys copied, verified, unfrozen.
+CONSISTENT = {"dataCopy": "consistent"}
 
 
 # A plain migration enters every other Task state. If a new state is added without a way in,
@@ -69,6 +75,16 @@ REACHED_BY = {
     "RevokeRedisIngress": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
     "NotifyMigrationRolledBack": Scenario(also_fail=("VerifyCutover",)),
     "NotifyRollbackFailed": Scenario(also_fail=("VerifyCutover", "RevokeRedisIngress"), rollback_fails=True),
+    "CopyData": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "FreezeFunction": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "VerifyData": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "UnfreezeFunction": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "ClearCopiedData": Scenario(
+        execution_input=CONSISTENT, seed_keys=300, also_fail=("VerifyCutover",), rollback_fails=True
+    ),
+    "RestoreFunctionConcurrency": Scenario(
+        execution_input=CONSISTENT, seed_keys=300, also_fail=("VerifyCutover",), rollback_fails=True
+    ),
 }
 
 
@@ -92,6 +108,9 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
     setup: LocalSetup, state: str
 ) -> None:
     scenario = REACHED_BY.get(state, Scenario())
+    if scenario.seed_keys:
+        assert setup.elasticache is not None
+        setup.elasticache.seed_keys(scenario.seed_keys)
     migrated_earlier = setup.run(name="earlier-migration") if scenario.rollback_later else None
     if migrated_earlier is not None:
         assert migrated_earlier.described["status"] == "SUCCEEDED"
@@ -124,7 +143,11 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
     if scenario.rollback_fails:
         assert result == "rollbackFailed", differences(before, after)
         named = " ".join(leftovers(run))
-        where = {"(ingress)": setup.account.redis_group_id, "(host)": setup.account.instance_id}
+        where = {
+            "(ingress)": setup.account.redis_group_id,
+            "(host)": setup.account.instance_id,
+            "(elasticache)": "ElastiCache",
+        }
         for name in differences(before, after):
             assert where.get(name, name) in named
     elif is_best_effort(state) and not scenario.also_fail:

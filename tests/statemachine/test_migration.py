@@ -53,11 +53,12 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
     # The install is polled until it finishes: WaitForInstall/CheckInstall may repeat.
     first_entries = list(dict.fromkeys(name for name in run.states_entered if name != "CutOverFunction"))
     assert first_entries == [
-        "IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions", "IsDryRun",
-        "NotifyMigrationStarted",
+        "IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions", "CheckData",
+        "ListElastiCacheClients", "IsDryRun", "NotifyMigrationStarted",
         "EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis", "WaitForInstall", "CheckInstall",
-        "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "CutOverFunctions", "DidEveryCutoverSucceed",
-        "VerifyCutover", "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
+        "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsDataCopyNeeded", "CutOverFunctions",
+        "DidEveryCutoverSucceed", "VerifyCutover", "IsUnfreezeNeeded", "ListElastiCacheClientsAfter",
+        "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
     ]  # fmt: skip
     assert run.states_entered.count("CutOverFunction") == len(setup.account.client_functions)
 

@@ -81,3 +81,15 @@ class HostInspectionFailed(MigrationError):
 
 class HostRevertFailed(MigrationError):
     """Putting the host back as before the run failed; what is left is named."""
+
+
+class ConcurrencyRefused(MigrationError):
+    """Lambda refused a reserved concurrency (the account keeps a minimum unreserved)."""
+
+
+class UnfreezeFailed(MigrationError):
+    """Some functions of a batch could not get their reserved concurrency back (named)."""
+
+
+class FreezeTooLong(MigrationError):
+    """The consistent mode's copy did not finish within maxFreezeSeconds: the writers are unfrozen."""

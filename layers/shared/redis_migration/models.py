@@ -97,6 +97,8 @@ class StackSettings(BaseModel):
     install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60, le=172800)] = 900
     # Set by Lambda in every function's environment.
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
+    # The only ElastiCache AUTH-token secret the data steps may read (a stack parameter).
+    elasticache_auth_token_secret_arn: Annotated[str, Field(alias="ELASTICACHE_AUTH_TOKEN_SECRET_ARN")] = ""
     # The bucket of the runs' records (plans and per-function results), see records.py.
     records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
     # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
@@ -155,6 +157,16 @@ class MigrationInput(Model):
         "allkeys-lru"
     )
     bind_all_interfaces: bool = False
+    # The data: none (start empty, the guide's way), warm (copy while clients keep writing) or
+    # consistent (freeze the writers, copy what changed, verify, cut over, unfreeze). Default:
+    # consistent when ElastiCache holds keys, none when it is empty.
+    data_copy: Literal["none", "warm", "consistent"] | None = None
+    # ElastiCache's AUTH token secret; default: the one the functions name (an *_SECRET_ARN
+    # variable other than ours). TLS: default on when there is a token (a token implies it).
+    source_secret_arn: Annotated[str | None, Field(pattern=r"^arn:[a-z-]+:secretsmanager:")] = None
+    source_tls: bool | None = None
+    # How long the consistent mode may keep the writers frozen before it unfreezes and rolls back.
+    max_freeze_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
 
     @field_validator("maxmemory")
     @classmethod
@@ -187,6 +199,10 @@ class MigrationRequest(Model):
     maxmemory: str
     maxmemory_policy: str
     bind_all_interfaces: bool
+    data_copy: Literal["none", "warm", "consistent"] | None = None
+    source_secret_arn: str | None = None
+    source_tls: bool | None = None
+    max_freeze_seconds: int = 300
 
     @property
     def secret_name(self) -> str:
@@ -287,6 +303,31 @@ class PlanDocument(Model):
     warnings: list[str] = []
 
 
+class RedisEndpoint(Model):
+    """A Redis the data steps read or write. Never holds the password, only its secret's ARN."""
+
+    host: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.:_-]+$")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 6379
+    # In-transit encryption (ElastiCache with TransitEncryptionEnabled; every AUTH token implies it).
+    tls: bool = False
+    # The secret holding the password (JSON ``password``/``token``/``authToken``, or the bare
+    # value); None: the server asks for none.
+    secret_arn: Annotated[str | None, Field(pattern=r"^arn:[a-z-]+:secretsmanager:")] = None
+    # An ACL / ElastiCache RBAC user; None: the default user (an AUTH token).
+    username: Annotated[str | None, Field(min_length=1, max_length=128)] = None
+
+
+class DataPlan(Model):
+    source: RedisEndpoint
+    requested: Literal["none", "warm", "consistent"] | None
+    # Functions of the plan not yet on the self-hosted Redis: 0 means nothing to copy or freeze.
+    functions_to_switch: int
+    # The longest timeout among them: how long their running invocations may still write after
+    # a freeze (the consistent mode waits that long).
+    max_function_timeout: int
+    max_freeze_seconds: int
+
+
 class MigrationPlan(Model):
     """CheckPreconditions' (or PrepareRollback's) output: small whatever the number of functions.
 
@@ -313,6 +354,9 @@ class MigrationPlan(Model):
     managed_function_sample: list[str] = []
     # The host as InspectHostBefore found it: what "as before" means for the host.
     host_before: HostState | None = None
+    # The data: ElastiCache as a source (its password by secret ARN only), what the run was asked
+    # for, and what the data steps need to know about the functions.
+    data: DataPlan | None = None
 
 
 class PreconditionsInput(Model):

@@ -95,6 +95,21 @@ def get_record(location: RecordLocation, key: str, sha256: str, aws: AwsClients)
     return json.loads(body)
 
 
+def find_record(location: RecordLocation, key: str, aws: AwsClients) -> Any | None:
+    """A record this execution may have written in an attempt that did not return (None: absent).
+
+    No digest pins it (the attempt died before answering one): only a step that writes under its
+    own execution's prefix, and checks what it reads against the world, may use this.
+    """
+    try:
+        body = aws.s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
+    except Exception as error:
+        if error_code(error) in {"NoSuchKey", "404"}:
+            return None
+        raise
+    return json.loads(body)
+
+
 def write_batches(
     location: RecordLocation, functions: Sequence[FunctionPlan], aws: AwsClients
 ) -> list[PlanBatch]:

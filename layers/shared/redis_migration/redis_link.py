@@ -28,35 +28,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import redis
-from pydantic import Field
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import NoScriptError, ResponseError
 from redis.retry import Retry
 
 from redis_migration.errors import MigrationError, TransientError
-from redis_migration.models import Model
+from redis_migration.models import RedisEndpoint
 
 CLIENT_NAME = "redis-migration"
 DEFAULT_TIMEOUT_S = 10.0
 CONNECT_RETRIES = 3
 _T = TypeVar("_T")
-
-
-class RedisEndpoint(Model):
-    """A Redis the data steps read or write. Never holds the password, only its secret's ARN."""
-
-    host: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.:_-]+$")]
-    port: Annotated[int, Field(ge=1, le=65535)] = 6379
-    # In-transit encryption (ElastiCache with TransitEncryptionEnabled; every AUTH token implies it).
-    tls: bool = False
-    # The secret holding the password (JSON ``password``/``token``/``authToken``, or the bare
-    # value); None: the server asks for none.
-    secret_arn: Annotated[str | None, Field(pattern=r"^arn:[a-z-]+:secretsmanager:")] = None
-    # An ACL / ElastiCache RBAC user; None: the default user (an AUTH token).
-    username: Annotated[str | None, Field(min_length=1, max_length=128)] = None
 
 
 class SourceCredentialsUnreadable(MigrationError):

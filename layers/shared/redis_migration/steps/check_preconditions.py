@@ -21,6 +21,7 @@ from redis_migration.models import (
     REDIS_HOST,
     REDIS_PASSWORD_SECRET_ARN,
     REDIS_PORT,
+    DataPlan,
     FunctionPlan,
     IngressPlan,
     InstanceFacts,
@@ -29,6 +30,7 @@ from redis_migration.models import (
     MigrationRequest,
     PlanDocument,
     PreconditionsInput,
+    RedisEndpoint,
     StackSettings,
     is_secret_like_key,
 )
@@ -82,6 +84,14 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         problems.append(
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
             "list them in 'functions'"
+        )
+    data = data_plan(request, instance, configurations, plans, problems)
+    token = settings.elasticache_auth_token_secret_arn
+    if data.requested != "none" and data.source.secret_arn and data.source.secret_arn != token:
+        problems.append(
+            f"sourceSecretArn: ElastiCache's token is in {data.source.secret_arn}, but the stack's data steps "
+            f"may read only {token or 'no secret'} (stack parameter ElastiCacheAuthTokenSecretArn): set it, "
+            'or start with "dataCopy": "none"'
         )
     if problems:
         raise PreconditionFailed("; ".join(problems))
@@ -141,6 +151,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         managed_function_count=len(managed),
         managed_function_sample=managed[:SAMPLE_SIZE],
         host_before=given.host_before,
+        data=data,
     )
 
 
@@ -198,6 +209,54 @@ def plan_function(
         security_group_ids=sorted(vpc.get("SecurityGroupIds", [])),
         aliases=aliases,
         managed_by=management_marker(facts.tags),
+    )
+
+
+def data_plan(
+    request: MigrationRequest,
+    instance: InstanceFacts,
+    configurations: list[dict[str, Any]],
+    plans: list[FunctionPlan],
+    problems: list[str],
+) -> DataPlan:
+    """ElastiCache as the data's source, and what the data steps need to know about the functions.
+
+    The source's password is found by its secret's ARN only: ``sourceSecretArn``, or the auth-token
+    secret the functions name today (a ``*_SECRET_ARN`` variable other than ours); TLS follows the
+    token (ElastiCache requires in-transit encryption for an AUTH token) unless ``sourceTls`` says.
+    """
+    host, _, port = request.elasticache_endpoint.partition(":")
+    secret_arn = request.source_secret_arn
+    if secret_arn is None:
+        named = sorted(
+            {
+                value
+                for config in configurations
+                for key, value in (config.get("Environment") or {}).get("Variables", {}).items()
+                if key.endswith("_SECRET_ARN")
+                and key != REDIS_PASSWORD_SECRET_ARN
+                and value.startswith("arn:")
+                and ":secretsmanager:" in value
+            }
+        )
+        if len(named) > 1 and request.data_copy in ("warm", "consistent"):
+            problems.append(
+                f"sourceSecretArn: the functions name {len(named)} different secrets ({', '.join(named)}); "
+                "say which one holds ElastiCache's AUTH token"
+            )
+        secret_arn = named[0] if len(named) == 1 else None
+    timeouts = [int(config.get("Timeout") or 3) for config in configurations]
+    return DataPlan(
+        source=RedisEndpoint(
+            host=host,
+            port=int(port) if port.isdigit() else 6379,
+            tls=request.source_tls if request.source_tls is not None else secret_arn is not None,
+            secret_arn=secret_arn,
+        ),
+        requested=request.data_copy,
+        functions_to_switch=sum(plan.before.get(REDIS_HOST) != instance.private_ip for plan in plans),
+        max_function_timeout=max(timeouts, default=3),
+        max_freeze_seconds=request.max_freeze_seconds,
     )
 
 

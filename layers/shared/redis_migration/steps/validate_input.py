@@ -39,6 +39,10 @@ def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
         maxmemory=given.maxmemory,
         maxmemory_policy=given.maxmemory_policy,
         bind_all_interfaces=given.bind_all_interfaces,
+        data_copy=given.data_copy,
+        source_secret_arn=given.source_secret_arn,
+        source_tls=given.source_tls,
+        max_freeze_seconds=given.max_freeze_seconds,
     )
 
 

@@ -1,0 +1,76 @@
+"""CheckData: decide what happens to ElastiCache's data, before anything changes.
+
+Read-only. It runs after CheckPreconditions, in the VPC (it reads ElastiCache), and answers the
+mode the run will use:
+
+- ``none``: start empty (the guide's way) — asked for, or ElastiCache holds no key, or every
+  function already uses the self-hosted Redis (the release rule's usual re-run: nothing is copied,
+  nothing is frozen);
+- ``warm``: copy while the clients keep writing (a report says how many keys changed after);
+- ``consistent``: copy, freeze the writers, copy what changed, verify, cut over, unfreeze.
+
+Every data rule of :mod:`redis_migration.data_preflight` applies (a newer RDB version than the
+target reads, data that will not fit the target's maxmemory, ...). A copy never lands on a
+self-hosted Redis that already holds keys: it would overwrite what its clients wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from redis_migration.aws import AwsClients
+from redis_migration.errors import PreconditionFailed
+from redis_migration.models import DataPlan, Model
+from redis_migration.steps.check_data import CheckDataInput, PlannedTarget, check_data_step
+
+DataMode = Literal["none", "warm", "consistent"]
+
+
+class CheckDataRequest(Model):
+    data: DataPlan
+    planned_target: PlannedTarget
+    # Keys the self-hosted Redis holds before the run (InspectHostBefore; None: none running).
+    target_keys: int | None = None
+
+
+class DataDecision(Model):
+    mode: DataMode
+    reason: str
+    source_keys: int | None = None
+    warnings: list[str] = []
+
+
+def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
+    """The data mode of this run; raise DataPreflightRefused / PreconditionFailed to refuse it."""
+    data = given.data
+    if data.functions_to_switch == 0:
+        return DataDecision(
+            mode="none", reason="every function already uses the self-hosted Redis: nothing to copy or freeze"
+        )
+    if data.requested == "none":
+        return DataDecision(mode="none", reason="dataCopy: none (start empty, as the guide does)")
+    verdict = check_data_step(
+        CheckDataInput(
+            source=data.source, planned_target=given.planned_target, copy_back=data.requested != "warm"
+        ),
+        aws,
+    )
+    source_keys = sum(verdict.source.keys_by_db.values())
+    warnings = [f"{finding.code}: {finding.message}" for finding in verdict.warnings]
+    if data.requested is None and source_keys == 0:
+        return DataDecision(
+            mode="none", reason="ElastiCache holds no key: nothing to copy", source_keys=0, warnings=warnings
+        )
+    mode: DataMode = data.requested or "consistent"
+    if given.target_keys:
+        raise PreconditionFailed(
+            f"dataCopy: the self-hosted Redis already holds {given.target_keys} keys; copying ElastiCache's "
+            f"{source_keys} keys over them would overwrite what its clients wrote. Start with "
+            '"dataCopy": "none", or empty it first'
+        )
+    reason = (
+        f"dataCopy: {mode}"
+        if data.requested
+        else f"ElastiCache holds {source_keys} keys: copied consistently (the default)"
+    )
+    return DataDecision(mode=mode, reason=reason, source_keys=source_keys, warnings=warnings)
