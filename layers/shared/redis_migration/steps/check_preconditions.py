@@ -89,8 +89,9 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     token = settings.elasticache_auth_token_secret_arn
     if data.requested != "none" and data.source.secret_arn and data.source.secret_arn != token:
         problems.append(
-            f"sourceSecretArn: ElastiCache's token is in {data.source.secret_arn}, but the stack's data steps "
-            f"may read only {token or 'no secret'} (stack parameter ElastiCacheAuthTokenSecretArn): set it, "
+            f"sourceSecretArn: ElastiCache's token is in {data.source.secret_arn}, but the stack's data "
+            f"steps may read only {token or 'no secret'} (stack parameter ElastiCacheAuthTokenSecretArn): "
+            "set it, "
             'or start with "dataCopy": "none"'
         )
     if problems:
