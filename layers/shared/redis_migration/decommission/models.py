@@ -344,11 +344,17 @@ class ReplicationGroupDeletion(Model):
 
 
 class ResourceDeletion(Model):
-    """What one deletion step did: ``deleted`` now, ``absent`` already, or ``skipped`` (not ours)."""
+    """What a deletion step did to one resource: ``deleted`` (or ``scheduled``) now, ``absent``
+    already, or ``skipped`` (the inventory has none of that kind)."""
 
     resource: str
     outcome: Literal["deleted", "absent", "skipped", "scheduled"]
     detail: str = ""
+
+
+class DeletionReport(Model):
+    items: list[ResourceDeletion]
+    # Rules of other security groups that named a deleted group, revoked first.
     revoked_rules: list[str] = []
 
 
@@ -368,11 +374,13 @@ class Leftovers(Model):
 
 
 class DiscardInput(Model):
+    """The compensation of a run that failed before the replication group's deletion."""
+
     inventory: Inventory
     snapshot_name: str
-    snapshot_created_by_this_run: bool
     export: ExportPlan | None
-    export_started_by_this_run: bool
+    # The snapshot is discarded only if its tag names this execution (it made it).
+    execution_arn: str
 
 
 class DiscardOutput(Model):
