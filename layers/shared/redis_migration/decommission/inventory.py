@@ -154,6 +154,26 @@ def member_cluster(group: dict[str, Any], aws: AwsClients) -> dict[str, Any]:
     return dict(clusters[0]) if clusters else {}
 
 
+def subnet_group_exists(name: str, aws: AwsClients) -> bool:
+    try:
+        aws.elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=name)
+    except Exception as error:
+        if error_code(error) in SUBNET_GROUP_GONE:
+            return False
+        raise
+    return True
+
+
+def parameter_group_exists(name: str, aws: AwsClients) -> bool:
+    try:
+        aws.elasticache.describe_cache_parameter_groups(CacheParameterGroupName=name)
+    except Exception as error:
+        if error_code(error) in PARAMETER_GROUP_GONE:
+            return False
+        raise
+    return True
+
+
 def subnet_group_facts(name: str, aws: AwsClients) -> SubnetGroupFacts | None:
     try:
         groups = aws.elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=name)["CacheSubnetGroups"]

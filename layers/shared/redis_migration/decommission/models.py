@@ -6,11 +6,12 @@ secret: the AUTH token's secret travels as its ARN only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from redis_migration.models import Model
+from redis_migration.models import Model, parse_model
 
 # An execution of this state machine, by ARN or by name (the same rule as ``rollbackOf``).
 _EXECUTION_NAME = r"[A-Za-z0-9_-]{1,80}"
@@ -402,3 +403,8 @@ class DecommissionSettings(Model):
     auth_token_secret_name: Annotated[str, Field(alias="ELASTICACHE_AUTH_TOKEN_SECRET_NAME")] = ""
     export_bucket: Annotated[str, Field(alias="SNAPSHOT_EXPORT_BUCKET_NAME")] = ""
     vpc_id: Annotated[str, Field(alias="VPC_ID")] = ""
+
+
+def load_decommission_settings(environ: Mapping[str, str]) -> DecommissionSettings:
+    """What the stack allows the decommission to delete, from a function's environment."""
+    return parse_model(DecommissionSettings, dict(environ))
