@@ -11,10 +11,10 @@ from __future__ import annotations
 from redis_migration.aws import AwsClients, aws_errors_as_transient
 from redis_migration.decommission.inventory import (
     describe_replication_group,
-    parameter_group_facts,
+    parameter_group_exists,
     secret_facts,
     security_group_facts,
-    subnet_group_facts,
+    subnet_group_exists,
 )
 from redis_migration.decommission.models import Leftovers, LeftoversInput
 from redis_migration.decommission.snapshot import describe_snapshot
@@ -30,12 +30,9 @@ def check_decommission_leftovers(given: LeftoversInput, aws: AwsClients) -> Left
         status = "deleted" if group is None else str(group.get("Status"))
         if group is not None:
             left.append(f"replication group {group_id} ({status})")
-        if inventory.subnet_group and subnet_group_facts(inventory.subnet_group.name, aws) is not None:
+        if inventory.subnet_group and subnet_group_exists(inventory.subnet_group.name, aws):
             left.append(f"cache subnet group {inventory.subnet_group.name}")
-        if (
-            inventory.parameter_group
-            and parameter_group_facts(inventory.parameter_group.name, aws) is not None
-        ):
+        if inventory.parameter_group and parameter_group_exists(inventory.parameter_group.name, aws):
             left.append(f"cache parameter group {inventory.parameter_group.name}")
         remaining = {
             g.group_id: g for g in security_group_facts([g.group_id for g in inventory.security_groups], aws)
