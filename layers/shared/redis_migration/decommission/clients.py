@@ -82,4 +82,8 @@ def list_elasticache_clients(given: ClientCheck, aws: AwsClients) -> ClientListO
                     flags=flags,
                 )
             )
-    return ClientListOutput(clients=clients, ourselves="; ".join(ourselves) or None)
+    return ClientListOutput(
+        clients=clients,
+        lines=[f"{client.describe()} is still connected" for client in clients],
+        ourselves="; ".join(ourselves) or None,
+    )

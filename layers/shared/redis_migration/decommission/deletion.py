@@ -29,6 +29,11 @@ from redis_migration.decommission.inventory import (
     security_group_facts,
 )
 from redis_migration.decommission.models import (
+    PARAMETER_GROUP_KEY,
+    REPLICATION_GROUP_KEY,
+    SECRET_KEY,
+    SECURITY_GROUP_KEY,
+    SUBNET_GROUP_KEY,
     DeletionInput,
     DeletionReport,
     ReplicationGroupDeletion,
@@ -46,7 +51,9 @@ def delete_replication_group(given: DeletionInput, aws: AwsClients) -> Replicati
     with aws_errors_as_transient():
         group = describe_replication_group(group_id, aws)
         if group is None:
-            return ReplicationGroupDeletion(replication_group_id=group_id, status="deleted", deleted=True)
+            return ReplicationGroupDeletion(
+                replication_group_id=group_id, status="deleted", deleted=True, done=[REPLICATION_GROUP_KEY]
+            )
         status = str(group.get("Status"))
         if status == "deleting":
             return ReplicationGroupDeletion(replication_group_id=group_id, status=status, deleted=False)
@@ -70,7 +77,12 @@ def delete_replication_group(given: DeletionInput, aws: AwsClients) -> Replicati
         except Exception as error:
             code = error_code(error)
             if code in REPLICATION_GROUP_GONE:
-                return ReplicationGroupDeletion(replication_group_id=group_id, status="deleted", deleted=True)
+                return ReplicationGroupDeletion(
+                    replication_group_id=group_id,
+                    status="deleted",
+                    deleted=True,
+                    done=[REPLICATION_GROUP_KEY],
+                )
             if code in {"InvalidReplicationGroupState", "InvalidReplicationGroupStateFault"}:
                 raise CacheResourceInUse(f"replication group {group_id}: {error}") from None
             raise
@@ -85,7 +97,9 @@ def check_replication_group_deleted(given: DeletionInput, aws: AwsClients) -> Re
     with aws_errors_as_transient():
         group = describe_replication_group(group_id, aws)
     if group is None:
-        return ReplicationGroupDeletion(replication_group_id=group_id, status="deleted", deleted=True)
+        return ReplicationGroupDeletion(
+            replication_group_id=group_id, status="deleted", deleted=True, done=[REPLICATION_GROUP_KEY]
+        )
     status = str(group.get("Status"))
     if status != "deleting":
         raise ReplicationGroupNotDeleted(
@@ -106,11 +120,15 @@ def delete_cache_subnet_group(given: DeletionInput, aws: AwsClients) -> Deletion
         except Exception as error:
             code = error_code(error)
             if code in SUBNET_GROUP_GONE:
-                return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="absent")])
+                return DeletionReport(
+                    items=[ResourceDeletion(resource=resource, outcome="absent")], done=[SUBNET_GROUP_KEY]
+                )
             if code in {"CacheSubnetGroupInUse", "CacheSubnetGroupInUseFault"}:
                 raise CacheResourceInUse(f"{resource}: {error}") from None
             raise
-    return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="deleted")])
+    return DeletionReport(
+        items=[ResourceDeletion(resource=resource, outcome="deleted")], done=[SUBNET_GROUP_KEY]
+    )
 
 
 def delete_cache_parameter_group(given: DeletionInput, aws: AwsClients) -> DeletionReport:
@@ -124,11 +142,15 @@ def delete_cache_parameter_group(given: DeletionInput, aws: AwsClients) -> Delet
         except Exception as error:
             code = error_code(error)
             if code in PARAMETER_GROUP_GONE:
-                return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="absent")])
+                return DeletionReport(
+                    items=[ResourceDeletion(resource=resource, outcome="absent")], done=[PARAMETER_GROUP_KEY]
+                )
             if code in {"InvalidCacheParameterGroupState", "InvalidCacheParameterGroupStateFault"}:
                 raise CacheResourceInUse(f"{resource}: {error}") from None
             raise
-    return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="deleted")])
+    return DeletionReport(
+        items=[ResourceDeletion(resource=resource, outcome="deleted")], done=[PARAMETER_GROUP_KEY]
+    )
 
 
 def delete_security_groups(given: DeletionInput, aws: AwsClients) -> DeletionReport:
@@ -181,7 +203,8 @@ def delete_security_groups(given: DeletionInput, aws: AwsClients) -> DeletionRep
                     raise CacheResourceInUse(f"{resource}: {error}") from None
                 raise
             items.append(ResourceDeletion(resource=resource, outcome="deleted"))
-    return DeletionReport(items=items, revoked_rules=revoked)
+    done = [f"{SECURITY_GROUP_KEY}{group.group_id}" for group in given.inventory.security_groups]
+    return DeletionReport(items=items, revoked_rules=revoked, done=done)
 
 
 def schedule_auth_token_secret_deletion(given: DeletionInput, aws: AwsClients) -> DeletionReport:
@@ -193,18 +216,23 @@ def schedule_auth_token_secret_deletion(given: DeletionInput, aws: AwsClients) -
     with aws_errors_as_transient():
         described = secret_facts(arn, aws)
         if described is None:
-            return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="absent")])
+            return DeletionReport(
+                items=[ResourceDeletion(resource=resource, outcome="absent")], done=[SECRET_KEY]
+            )
         if described.get("DeletedDate"):
             return DeletionReport(
+                done=[SECRET_KEY],
                 items=[
                     ResourceDeletion(
                         resource=resource,
                         outcome="scheduled",
                         detail=f"already, since {described['DeletedDate']}",
                     )
-                ]
+                ],
             )
         answer = aws.secretsmanager.delete_secret(SecretId=arn, RecoveryWindowInDays=RECOVERY_WINDOW_DAYS)
     when = answer.get("DeletionDate")
     detail = f"deleted on {when:%Y-%m-%d} unless restored" if isinstance(when, datetime) else ""
-    return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="scheduled", detail=detail)])
+    return DeletionReport(
+        items=[ResourceDeletion(resource=resource, outcome="scheduled", detail=detail)], done=[SECRET_KEY]
+    )

@@ -81,6 +81,8 @@ class MigrationFacts(Model):
     stopped_at: str
     elasticache_endpoint: str
     self_hosted_host: str
+    project_name: str
+    environment: str
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,6 +180,20 @@ class ReplicationGroupFacts(Model):
     tags: dict[str, str] = {}
 
 
+class InventoryItem(Model):
+    """One thing the run deletes: ``key`` is what a step reports done, ``line`` what a person reads."""
+
+    key: str
+    line: str
+
+
+REPLICATION_GROUP_KEY = "replicationGroup"
+SUBNET_GROUP_KEY = "subnetGroup"
+PARAMETER_GROUP_KEY = "parameterGroup"
+SECURITY_GROUP_KEY = "securityGroup:"
+SECRET_KEY = "secret"  # noqa: S105 - an inventory key
+
+
 class Inventory(Model):
     """What the decommission deletes (and the facts it keeps for the way back)."""
 
@@ -188,25 +204,48 @@ class Inventory(Model):
     security_groups: list[SecurityGroupFacts]
     auth_token_secret_arn: str | None
 
-    def lines(self) -> list[str]:
-        """One line per resource to delete, in the order they are deleted."""
+    def items(self) -> list[InventoryItem]:
+        """One item per resource to delete, in the order they are deleted."""
         group = self.replication_group
-        lines = [
-            f"replication group {group.replication_group_id} ({group.node_count} x {group.node_type}, "
-            f"{group.engine} {group.engine_version or ''})".replace(" )", ")")
+        version = f" {group.engine_version}" if group.engine_version else ""
+        items = [
+            InventoryItem(
+                key=REPLICATION_GROUP_KEY,
+                line=f"replication group {group.replication_group_id} "
+                f"({group.node_count} x {group.node_type}, {group.engine}{version})",
+            )
         ]
         if self.subnet_group:
-            lines.append(f"cache subnet group {self.subnet_group.name}")
-        if self.parameter_group:
-            lines.append(f"cache parameter group {self.parameter_group.name}")
-        for security_group in self.security_groups:
-            lines += [f"{rule.describe()} (revoked first)" for rule in security_group.referencing_rules]
-            lines.append(f"security group {security_group.group_id} ({security_group.name})")
-        if self.auth_token_secret_arn:
-            lines.append(
-                f"secret {self.auth_token_secret_arn} (scheduled for deletion, 30-day recovery window)"
+            items.append(
+                InventoryItem(key=SUBNET_GROUP_KEY, line=f"cache subnet group {self.subnet_group.name}")
             )
-        return lines
+        if self.parameter_group:
+            items.append(
+                InventoryItem(
+                    key=PARAMETER_GROUP_KEY, line=f"cache parameter group {self.parameter_group.name}"
+                )
+            )
+        for security_group in self.security_groups:
+            revoked = "".join(
+                f"; first its rule in {rule.describe()}" for rule in security_group.referencing_rules
+            )
+            items.append(
+                InventoryItem(
+                    key=f"{SECURITY_GROUP_KEY}{security_group.group_id}",
+                    line=f"security group {security_group.group_id} ({security_group.name}){revoked}",
+                )
+            )
+        if self.auth_token_secret_arn:
+            items.append(
+                InventoryItem(
+                    key=SECRET_KEY,
+                    line=f"secret {self.auth_token_secret_arn} (scheduled for deletion, 30-day recovery)",
+                )
+            )
+        return items
+
+    def lines(self) -> list[str]:
+        return [item.line for item in self.items()]
 
 
 class Saving(Model):
@@ -265,10 +304,13 @@ class DecommissionPlan(Model):
     request: ResolvedRequest
     migration: MigrationFacts
     inventory: Inventory
+    # What is deleted, in order: a step reports the keys it finished (the run's own record).
+    resources: list[InventoryItem]
     inventory_lines: list[str]
     snapshot_name: str
     export: ExportPlan | None
     saving: Saving
+    saving_summary: str
     restore_commands: list[str]
     metrics: MetricsSummary | None
     client_check: ClientCheck | None
@@ -304,6 +346,8 @@ class ElastiCacheClient(Model):
 
 class ClientListOutput(Model):
     clients: list[ElastiCacheClient]
+    # One line per client, for the refusal.
+    lines: list[str]
     # The listing's own connection, left out of ``clients``.
     ourselves: str | None
 
@@ -342,6 +386,7 @@ class ReplicationGroupDeletion(Model):
     replication_group_id: str
     status: str  # deleting | deleted
     deleted: bool
+    done: list[str] = []
 
 
 class ResourceDeletion(Model):
@@ -355,6 +400,8 @@ class ResourceDeletion(Model):
 
 class DeletionReport(Model):
     items: list[ResourceDeletion]
+    # The inventory keys this step finished (deleted, absent, or scheduled).
+    done: list[str] = []
     # Rules of other security groups that named a deleted group, revoked first.
     revoked_rules: list[str] = []
 

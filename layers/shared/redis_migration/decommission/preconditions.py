@@ -154,14 +154,17 @@ def check_decommission_preconditions(
             export = ExportPlan(bucket=request.export_bucket, name=snapshot_name)
             problems += export_bucket_problems(request.export_bucket, stack, settings.region, aws)
 
+    saving = monthly_saving(facts.node_type, facts.node_count, facts.engine, settings.region)
     return DecommissionPlan(
         request=request,
         migration=migration,
         inventory=inventory,
+        resources=inventory.items(),
         inventory_lines=inventory.lines(),
         snapshot_name=snapshot_name,
         export=export,
-        saving=monthly_saving(facts.node_type, facts.node_count, facts.engine, settings.region),
+        saving=saving,
+        saving_summary=saving.line(),
         restore_commands=restore_commands(inventory, snapshot_name, settings.region),
         metrics=metrics,
         client_check=(
@@ -238,6 +241,8 @@ def read_migration(execution_arn: str, aws: AwsClients) -> MigrationFacts:
         stopped_at=stopped.astimezone(UTC).isoformat(),
         elasticache_endpoint=record.plan.request.elasticache_endpoint,
         self_hosted_host=str(record.target.get(REDIS_HOST) or record.plan.instance.private_ip),
+        project_name=record.plan.request.project_name,
+        environment=record.plan.request.environment,
     )
 
 
