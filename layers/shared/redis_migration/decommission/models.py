@@ -450,6 +450,8 @@ class DecommissionSettings(Model):
     auth_token_secret_name: Annotated[str, Field(alias="ELASTICACHE_AUTH_TOKEN_SECRET_NAME")] = ""
     export_bucket: Annotated[str, Field(alias="SNAPSHOT_EXPORT_BUCKET_NAME")] = ""
     vpc_id: Annotated[str, Field(alias="VPC_ID")] = ""
+    # The stack's own functions are named <stack>-<LogicalId>-...: they are not ElastiCache's clients.
+    stack_name: Annotated[str, Field(alias="STACK_NAME")] = ""
 
 
 def load_decommission_settings(environ: Mapping[str, str]) -> DecommissionSettings:

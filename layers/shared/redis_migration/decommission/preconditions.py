@@ -143,7 +143,7 @@ def check_decommission_preconditions(
                     "wrong group"
                 )
         hosts = {migration.elasticache_endpoint.split(":")[0].lower(), *facts.endpoints}
-        problems += functions_naming(hosts, inventory.auth_token_secret_arn, aws)
+        problems += functions_naming(hosts, inventory.auth_token_secret_arn, aws, stack.stack_name)
         metrics = None
         if live:
             metrics, metric_problems = client_metrics(facts.member_clusters, stopped, now, aws)
@@ -400,14 +400,22 @@ def _names_any(value: str, needles: Iterable[str]) -> str | None:
     return next((needle for needle in needles if needle and needle.lower() in lowered), None)
 
 
-def functions_naming(hosts: set[str], secret_arn: str | None, aws: AwsClients) -> list[str]:
-    """Every function variable ($LATEST, or a version an alias serves) naming ElastiCache or its token."""
+def functions_naming(
+    hosts: set[str], secret_arn: str | None, aws: AwsClients, stack_name: str = ""
+) -> list[str]:
+    """Every function variable ($LATEST, or a version an alias serves) naming ElastiCache or its token.
+
+    The stack's own functions (``<stack>-*``) are left out: they hold the endpoint as a parameter and
+    never connect to it.
+    """
     needles = sorted(hosts)
     secret_needles = [secret_arn, secret_arn.rsplit("-", 1)[0]] if secret_arn else []
+    own = f"{stack_name}-" if stack_name else None
     functions = [
         dict(function)
         for page in aws.lambda_.get_paginator("list_functions").paginate()
         for function in page["Functions"]
+        if own is None or not str(function["FunctionName"]).startswith(own)
     ]
     problems: list[str] = []
 
@@ -460,6 +468,9 @@ def client_metrics(
     """ElastiCache's own CloudWatch metrics since the migration: connections and commands per node."""
     start = max(since, now - METRICS_MAX_WINDOW)
     window = now - start
+    # GetMetricData wants EndTime after StartTime (whole seconds): a window of a short soak is
+    # widened forward, never back into the migration.
+    end = max(now, start + timedelta(minutes=1))
     period = 60 if window <= timedelta(days=1) else 3600
     queries = []
     for index, cluster in enumerate(clusters):
@@ -475,7 +486,7 @@ def client_metrics(
         for page in paginator.paginate(
             MetricDataQueries=queries[chunk : chunk + 500],  # type: ignore[arg-type]
             StartTime=start,
-            EndTime=now,
+            EndTime=end,
         ):
             for result in page["MetricDataResults"]:
                 values.setdefault(str(result["Id"]), []).extend(float(v) for v in result.get("Values") or [])
