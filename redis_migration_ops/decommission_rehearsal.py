@@ -24,7 +24,10 @@ from botocore.exceptions import ClientError
 
 from redis_migration_ops.account import sample_account
 from redis_migration_ops.local_account import LocalAccount
-from redis_migration_ops.local_engine.elasticache_endpoint import start_elasticache_endpoint
+from redis_migration_ops.local_engine.elasticache_endpoint import (
+    ElastiCacheEndpoint,
+    start_elasticache_endpoint,
+)
 from redis_migration_ops.local_engine.elasticache_snapshots import ELASTICACHE_CANONICAL_ID
 from redis_migration_ops.operations import exit_code_of, outcome_of, pending_task_token
 from redis_migration_ops.rehearsal import (
@@ -229,13 +232,13 @@ def run_decommission(
 
 
 @contextmanager
-def elasticache_running(setup: LocalSetup) -> Iterator[None]:
+def elasticache_running(setup: LocalSetup) -> Iterator[ElastiCacheEndpoint | None]:
     """The rehearsal's ElastiCache stand-in answering at the replication group's endpoint (CLIENT LIST)."""
     if setup.account.replication_group_id is None:
-        yield
+        yield None
         return
-    with start_elasticache_endpoint(setup.engine, setup.account, setup.workdir / "elasticache"):
-        yield
+    with start_elasticache_endpoint(setup.engine, setup.account, setup.workdir / "elasticache") as stand_in:
+        yield stand_in
 
 
 def decommission_report(run: RunResult, before: ElastiCacheState, after: ElastiCacheState) -> dict[str, Any]:

@@ -10,16 +10,20 @@ https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeCa
 - every node is a cache cluster that DescribeCacheClusters lists with what the replication group
   itself does not answer: ``CacheSubnetGroupName``, ``CacheParameterGroup`` (``default.<engine><major>``
   when none was given, ``.cluster.on`` with cluster mode), ``SecurityGroups``;
-- an endpoint's name is ElastiCache's: ``<id>.<hash>.<region>.cache.amazonaws.com``.
+- an endpoint's name is ElastiCache's: ``<id>.<hash>.<region>.cache.amazonaws.com``, where the
+  hash is the same for every group of an account in a region (a group created again under the same
+  id has the same names).
 
 Wrong in moto, filled here: ``NumCacheClusters`` is ignored (one node unless
 ``ReplicasPerNodeGroup``); no member cluster exists for DescribeCacheClusters; the endpoint's hash is
-random. :meth:`LocalEngine.name_elasticache_endpoint` gives a group the endpoint a described account
-recorded (the name its clients use), so a rehearsal's group serves the name its functions hold.
+random for every group (here: derived from the account and region).
+:meth:`LocalEngine.name_elasticache_endpoint` gives a group the endpoint a described account recorded
+(the name its clients use), so a rehearsal's group serves the name its functions hold.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from moto.elasticache.models import CacheCluster, ElastiCacheBackend, ReplicationGroup, elasticache_backends
@@ -32,6 +36,35 @@ def default_parameter_group(engine: str, version: str | None, cluster_mode: str)
     "``default.valkey8.cluster.on``)."""
     major = (version or "7").split(".")[0]
     return f"default.{engine}{major}" + (".cluster.on" if cluster_mode == "enabled" else "")
+
+
+def _account_hash(backend: ElastiCacheBackend) -> str:
+    return hashlib.sha256(f"{backend.account_id}/{backend.region_name}".encode()).hexdigest()[:6]
+
+
+def _stable_names(backend: ElastiCacheBackend, group: ReplicationGroup) -> None:
+    """Replace moto's random hash in every endpoint address by the account's."""
+    marker = f"{group.replication_group_id}."
+
+    def fixed(address: str) -> str:
+        head, found, tail = address.partition(marker)
+        if not found:
+            return address
+        _, _, rest = tail.partition(".")
+        return f"{head}{marker}{_account_hash(backend)}.{rest}"
+
+    for node_group in group.node_groups:
+        for key in ("primary_endpoint_address", "reader_endpoint_address"):
+            if key in node_group:
+                node_group[key] = fixed(str(node_group[key]))
+        if "primary_endpoint" in node_group:
+            node_group["primary_endpoint"]["address"] = node_group["primary_endpoint_address"]
+        for member in node_group.get("node_group_members", []):
+            if "read_endpoint" in member:
+                member["read_endpoint"]["address"] = fixed(str(member["read_endpoint"]["address"]))
+    configuration = getattr(group, "configuration_endpoint", None)
+    if configuration:
+        configuration["address"] = fixed(str(configuration["address"]))
 
 
 def _fix_node_count(group: ReplicationGroup, num_cache_clusters: int | None) -> None:
@@ -136,6 +169,7 @@ class ElastiCacheMemberClusters(MotoPatch):
         def create_replication_group(backend: ElastiCacheBackend, *args: Any, **kwargs: Any) -> Any:
             group = original(backend, *args, **kwargs)
             _fix_node_count(group, kwargs.get("num_cache_clusters"))
+            _stable_names(backend, group)
             _add_member_clusters(backend, group)
             return group
 

@@ -156,7 +156,6 @@ def delete_cache_parameter_group(given: DeletionInput, aws: AwsClients) -> Delet
 def delete_security_groups(given: DeletionInput, aws: AwsClients) -> DeletionReport:
     """Revoke the approved rules of other groups that name each group, then delete the group."""
     items: list[ResourceDeletion] = []
-    revoked: list[str] = []
     if not given.inventory.security_groups:
         return DeletionReport(items=[ResourceDeletion(resource="security groups", outcome="skipped")])
     with aws_errors_as_transient():
@@ -185,7 +184,6 @@ def delete_security_groups(given: DeletionInput, aws: AwsClients) -> DeletionRep
                 except Exception as error:
                     if error_code(error) not in {*SECURITY_GROUP_GONE, "InvalidPermission.NotFound"}:
                         raise
-                revoked.append(referencing.describe())
             if unapproved:
                 raise SecurityGroupStillReferenced(
                     f"{resource} is named by rules added after the approval; remove them or re-run: "
@@ -204,6 +202,10 @@ def delete_security_groups(given: DeletionInput, aws: AwsClients) -> DeletionRep
                 raise
             items.append(ResourceDeletion(resource=resource, outcome="deleted"))
     done = [f"{SECURITY_GROUP_KEY}{group.group_id}" for group in given.inventory.security_groups]
+    # Every approved rule is gone with its group: revoked by this attempt or an earlier one (retries).
+    revoked = [
+        rule.describe() for group in given.inventory.security_groups for rule in group.referencing_rules
+    ]
     return DeletionReport(items=items, revoked_rules=revoked, done=done)
 
 
