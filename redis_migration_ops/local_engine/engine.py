@@ -555,6 +555,14 @@ class LocalEngine:
         """Redirect connections to ``private_ip:port`` to the loopback ``target``."""
         self._routes.add(private_ip, port, target)
 
+    def trust_certificate_authority(self, bundle: Path) -> None:
+        """Make TLS clients of this process trust the PEM ``bundle`` by default, as code in AWS
+        trusts the authority that signs ElastiCache's certificates: ``SSL_CERT_FILE``, which
+        OpenSSL's default verify paths (``ssl.create_default_context``) read, restored when the
+        engine stops. The bundle should hold the system's authorities too (it replaces the file)."""
+        self._require_running()
+        self._set_environ({"SSL_CERT_FILE": str(bundle)})
+
     # -- ElastiCache ---------------------------------------------------------------------------
 
     def name_elasticache_endpoint(self, replication_group_id: str, address: str) -> None:
