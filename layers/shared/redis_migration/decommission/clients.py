@@ -1,89 +1,93 @@
 """ListElastiCacheClients: who is still connected to ElastiCache, by CLIENT LIST on every node.
 
-Runs inside the VPC (the function has the stack's VPC configuration), with TLS when the group has
-in-transit encryption, verifying ElastiCache's certificate with the default trust store, and with
-the AUTH token read from its secret here (it never travels). Left out of the answer: this
-function's own connection (CLIENT ID) and the replication links between the nodes (flags ``S``
-and ``M``). Everything else is a client the refusal names.
+Runs inside the VPC (the function has the stack's VPC configuration) through
+:class:`~redis_migration.redis_link.RedisLink`: TLS with the default trust store when the group has
+in-transit encryption, the AUTH token read from its secret here (it never travels). Each address is
+named by :mod:`redis_migration.redis_clients` (the account's network interfaces: a Lambda interface
+and the functions sharing it, an instance, ...). Left out: our own connections (named
+``redis-migration``) and the replication links between the nodes (flags ``S`` and ``M``, or an
+address of one of ElastiCache's own interfaces). Everything else is a client the refusal names.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from redis_migration.aws import AwsClients, aws_errors_as_transient
-from redis_migration.decommission.inventory import token_in
 from redis_migration.decommission.models import ClientCheck, ClientListOutput, ElastiCacheClient
-from redis_migration.errors import MigrationError
+from redis_migration.redis_clients import (
+    RedisConnection,
+    find_interfaces,
+    list_connections,
+    origin_of,
+)
+from redis_migration.redis_link import RedisEndpoint, RedisLink
+from redis_migration.steps.data_steps import read_credentials
+from redis_migration.steps.list_redis_clients import function_networks
 
-CLIENT_NAME = "redis-migration-decommission"
-TIMEOUT_S = 5.0
 # Replica-to-primary links: a replica's link to its primary (M) and the primary's to a replica (S).
 _REPLICATION_FLAGS = frozenset("SM")
+ELASTICACHE_REQUESTER = "amazon-elasticache"
 
 
-class ElastiCacheUnreachable(MigrationError):
-    """CLIENT LIST could not run on a node (connection, TLS or AUTH failed); the message says which."""
+def _replication_ids(raw: Any) -> set[int]:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    ids = set()
+    for line in text.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if set(fields.get("flags", "")) & _REPLICATION_FLAGS and fields.get("id", "").isdigit():
+            ids.add(int(fields["id"]))
+    return ids
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+def _origin_label(interface: dict[str, Any] | None, functions: Any) -> str:
+    origin = origin_of(interface, functions)
+    if origin.kind == "lambda":
+        return (
+            f"Lambda interface {origin.interface_id} ({', '.join(origin.functions) or 'no function found'})"
+        )
+    if origin.kind == "ec2-instance":
+        named = f" ({origin.instance_name})" if origin.instance_name else ""
+        return f"EC2 instance {origin.instance_id}{named}"
+    if origin.kind == "unknown":
+        return f"unknown client ({origin.description})" if origin.description else "unknown client"
+    return f"{origin.kind} {origin.interface_id}"
 
 
 def list_elasticache_clients(given: ClientCheck, aws: AwsClients) -> ClientListOutput:
-    """Every connection of every node except our own and the nodes' replication links."""
-    token = None
-    if given.secret_arn:
-        with aws_errors_as_transient():
-            token = token_in(aws.secretsmanager.get_secret_value(SecretId=given.secret_arn)["SecretString"])
+    """Every client of every node except ours and the nodes' replication links, each named."""
     clients: list[ElastiCacheClient] = []
-    ourselves: list[str] = []
+    left_out = 0
+    with aws_errors_as_transient():
+        functions = function_networks(aws.lambda_)
     for node in given.nodes:
-        connection = redis.Redis(
-            host=node,
-            port=given.port,
-            password=token,
-            ssl=given.tls,
-            ssl_cert_reqs="required",
-            socket_timeout=TIMEOUT_S,
-            socket_connect_timeout=TIMEOUT_S,
-            client_name=CLIENT_NAME,
-            decode_responses=True,
-        )
-        try:
-            own = str(connection.client_id())
-            listed = connection.client_list()
-        except redis.RedisError as error:
-            raise ElastiCacheUnreachable(
-                f"CLIENT LIST on {node}:{given.port}: {type(error).__name__}: {error}"
-            ) from None
-        finally:
-            connection.close()
-        for entry in listed:
-            if str(entry.get("id")) == own:
-                ourselves.append(f"{node}: {entry.get('addr')}")
+        endpoint = RedisEndpoint(host=node, port=given.port, tls=given.tls, secret_arn=given.secret_arn)
+        with RedisLink(endpoint, read_credentials(endpoint, aws)) as link:
+            replication = _replication_ids(link.command("CLIENT", "LIST"))
+            connections = list_connections(link)
+        with aws_errors_as_transient():
+            interfaces = find_interfaces(aws.ec2, (c.ip for c in connections))
+        by_ip: dict[str, list[RedisConnection]] = {}
+        for connection in connections:
+            interface = interfaces.get(connection.ip) or {}
+            if connection.id in replication or interface.get("RequesterId") == ELASTICACHE_REQUESTER:
+                left_out += 1
                 continue
-            flags = str(entry.get("flags", ""))
-            if set(flags) & _REPLICATION_FLAGS:
-                continue
+            by_ip.setdefault(connection.ip, []).append(connection)
+        for ip, group in sorted(by_ip.items()):
             clients.append(
                 ElastiCacheClient(
-                    id=f"{node}/{entry.get('id')}",
-                    addr=str(entry.get("addr", "?")),
-                    name=str(entry.get("name", "")),
-                    age_seconds=_int(entry.get("age")),
-                    idle_seconds=_int(entry.get("idle")),
-                    last_command=str(entry.get("cmd")) if entry.get("cmd") else None,
-                    flags=flags,
+                    node=node,
+                    ip=ip,
+                    connections=len(group),
+                    names=sorted({c.name for c in group if c.name}),
+                    last_commands=sorted({c.last_command for c in group if c.last_command}),
+                    max_idle_seconds=max(c.idle_seconds for c in group),
+                    origin=_origin_label(interfaces.get(ip), functions),
                 )
             )
     return ClientListOutput(
         clients=clients,
         lines=[f"{client.describe()} is still connected" for client in clients],
-        ourselves="; ".join(ourselves) or None,
+        left_out=left_out,
     )

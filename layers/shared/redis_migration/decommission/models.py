@@ -327,29 +327,32 @@ class DecommissionPlan(Model):
 
 
 class ElastiCacheClient(Model):
-    """One connection CLIENT LIST shows (never a password)."""
+    """The connections from one address to one node, and what the address belongs to (never a password)."""
 
-    id: str
-    addr: str
-    name: str = ""
-    age_seconds: int | None = None
-    idle_seconds: int | None = None
-    last_command: str | None = None
-    flags: str = ""
+    node: str
+    ip: str
+    connections: int
+    names: list[str] = []
+    last_commands: list[str] = []
+    max_idle_seconds: int = 0
+    # What EC2 says the address is: a Lambda interface and its functions, an instance, unknown ...
+    origin: str
 
     def describe(self) -> str:
-        name = f" named {self.name!r}" if self.name else ""
-        idle = f", idle {self.idle_seconds} s" if self.idle_seconds is not None else ""
-        command = f", last command {self.last_command}" if self.last_command else ""
-        return f"client {self.addr}{name} (connected {self.age_seconds} s{idle}{command})"
+        named = f" named {', '.join(repr(name) for name in self.names)}" if self.names else ""
+        commands = f", last command {', '.join(self.last_commands[:3])}" if self.last_commands else ""
+        return (
+            f"{self.origin} at {self.ip}: {self.connections} connection(s) to {self.node}{named}"
+            f"{commands}, idle up to {self.max_idle_seconds} s"
+        )
 
 
 class ClientListOutput(Model):
     clients: list[ElastiCacheClient]
     # One line per client, for the refusal.
     lines: list[str]
-    # The listing's own connection, left out of ``clients``.
-    ourselves: str | None
+    # Connections left out: ours, and the nodes' replication links.
+    left_out: int = 0
 
 
 class SnapshotInput(Model):
