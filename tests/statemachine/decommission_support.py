@@ -213,3 +213,20 @@ def left_of(run: RunResult) -> list[str]:
     """What a DecommissionIncomplete names as left (the note that the check did not run left out)."""
     left = json.loads(run.described["cause"])["left"]
     return [line for line in left if not line.startswith("the check after")]
+
+
+def decommission_task_states(asl: dict[str, Any]) -> list[str]:
+    """Every Task state reachable from CheckDecommissionPreconditions, in file order."""
+    states = asl["States"]
+    seen: set[str] = set()
+    pending = ["CheckDecommissionPreconditions"]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        pending += [state[key] for key in ("Next", "Default") if key in state]
+        pending += [rule["Next"] for rule in state.get("Choices", [])]
+        pending += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return [name for name, state in states.items() if name in seen and state["Type"] == "Task"]

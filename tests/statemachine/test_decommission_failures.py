@@ -19,6 +19,7 @@ from tests.conftest import ASL_PATH
 from tests.statemachine.decommission_support import (
     Migrated,
     all_gone,
+    decommission_task_states,
     left_of,
     migrated_account,
     rebuild_elasticache,
@@ -27,24 +28,7 @@ from tests.statemachine.decommission_support import (
 ASL: dict[str, Any] = json.loads(ASL_PATH.read_text())
 
 
-def decommission_task_states() -> list[str]:
-    """Every Task state reachable from CheckDecommissionPreconditions, in file order."""
-    states = ASL["States"]
-    seen: set[str] = set()
-    pending = ["CheckDecommissionPreconditions"]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        state = states[name]
-        pending += [state[key] for key in ("Next", "Default") if key in state]
-        pending += [rule["Next"] for rule in state.get("Choices", [])]
-        pending += [catcher["Next"] for catcher in state.get("Catch", [])]
-    return [name for name, state in states.items() if name in seen and state["Type"] == "Task"]
-
-
-TASKS = decommission_task_states()
+TASKS = decommission_task_states(ASL)
 
 
 @dataclass(frozen=True)
