@@ -28,7 +28,7 @@ from redis_migration_ops.rehearsal import LocalSetup, RunResult, local_setup
 
 # Shorter than the rehearsal's, so a run polls a few times instead of sixteen.
 TEST_TIMINGS = ElastiCacheTimings(
-    snapshot_seconds=60, export_seconds=60, deletion_seconds=90, interface_release_seconds=30
+    snapshot_seconds=30, export_seconds=30, deletion_seconds=30, interface_release_seconds=30
 )
 CLIENTS = 2
 PARAMETER_GROUP = "campaign-redis-params"

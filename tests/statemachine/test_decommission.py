@@ -1,7 +1,9 @@
 """Retiring ElastiCache after the soak: the real ASL and handlers, moto's ElastiCache as the local
-engine completes it, and a real TLS redis-server standing in for the replication group.
+engine completes it, and a real TLS redis-server standing in for the replication group; run
+directly and through the CLI (`redis-migration decommission`, `history`).
 
 One account per module: migrated once; ElastiCache is rebuilt after each test that deletes it.
+(`rehearse --decommission` builds its own account: tests/cli/test_cli_rehearse_decommission.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from typer.testing import CliRunner
 
+from redis_migration_ops.cli import app
 from redis_migration_ops.decommission_rehearsal import elasticache_state, run_decommission
 from tests.statemachine.decommission_support import (
     PARAMETER_GROUP,
@@ -103,6 +107,24 @@ def test_a_release_run_after_the_decommission_finds_everything_migrated_and_chan
     # Then it succeeds and changes nothing: every function already on the self-hosted Redis
     assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
     assert run.output["cutover"]["changed"] == 0
+    assert setup.snapshot() == before
+
+
+def test_a_rollback_after_the_decommission_is_refused_until_elasticache_is_restored(
+    migrated: Migrated,
+) -> None:
+    # Given ElastiCache decommissioned
+    setup = migrated.setup
+    assert run_decommission(setup, migrated.migration.execution_arn).described["status"] == "SUCCEEDED"
+    before = setup.snapshot()
+
+    # When the migration is rolled back
+    run = setup.run({"rollbackOf": migrated.migration.execution_arn}, name="rollback-after-decommission")
+
+    # Then it is refused, pointing at the restore, and no function changed
+    assert run.described["error"] == "RollbackRefused"
+    assert "replication group campaign-redis does not exist (decommissioned)" in run.described["cause"]
+    assert "restore it from its final snapshot first" in run.described["cause"]
     assert setup.snapshot() == before
 
 
@@ -234,6 +256,69 @@ def test_a_rejected_decommission_changes_nothing(migrated: Migrated) -> None:
     assert described["error"] == "ApprovalRejected"
     assert "nothing was deleted" in described["cause"]
     assert migrated.state() == before
+
+
+# -- operated from the CLI (in-process; its boto3 calls land in the engine) -----------------------
+
+
+def test_decommission_refuses_an_execution_that_is_not_a_migration(migrated: Migrated) -> None:
+    # Given a dry run of the stack (it succeeded, but migrated nothing)
+    setup = migrated.setup
+    dry = setup.run({"dryRun": True}, name="dry-run-for-cli")
+    machine = setup.engine.stack.state_machine_arn()
+
+    # When the operator asks to decommission after it
+    result = CliRunner().invoke(
+        app, ["decommission", dry.execution_arn.rsplit(":", 1)[-1], "--state-machine-arn", machine]
+    )
+
+    # Then nothing starts, and the refusal says why (exit 2)
+    assert result.exit_code == 2, result.output
+    assert "is not a migration (its outcome is 'planned')" in result.output
+
+
+def test_decommission_waits_to_the_end_prints_the_way_back_and_history_reports_the_saving(
+    migrated: Migrated,
+) -> None:
+    # Given the migration that succeeded, named as the operator would
+    setup = migrated.setup
+    machine = setup.engine.stack.state_machine_arn()
+    name = migrated.migration.execution_arn.rsplit(":", 1)[-1]
+
+    # When the operator decommissions after it (no gate, soak 0) and follows it
+    result = CliRunner().invoke(
+        app,
+        [
+            "decommission",
+            name,
+            "--soak-hours",
+            "0",
+            "--no-approval",
+            "--wait",
+            "--interval",
+            "0.05",
+            "--state-machine-arn",
+            machine,
+        ],
+    )
+
+    # Then it ends decommissioned (exit 0), printing the saving and the restore command
+    assert result.exit_code == 0, result.output
+    assert all_gone(elasticache_state(setup))
+    assert "monthly saving: $23.36/month" in result.output
+    assert "aws elasticache create-replication-group" in result.output
+    assert "--snapshot-name campaign-redis-final-" in result.output
+    started = result.output.splitlines()[0].strip()
+
+    # and its audit report has the decommission: what went, the snapshot kept, the saving
+    history = CliRunner().invoke(app, ["history", started, "--format", "markdown"])
+    assert history.exit_code == 0, history.output
+    assert "## Decommission" in history.output
+    assert "Complete: yes" in history.output
+    assert "Monthly saving: $23.36/month" in history.output
+    report = json.loads(CliRunner().invoke(app, ["history", started, "--format", "json"]).output)
+    assert report["decommission"]["monthlySavingUsd"] == pytest.approx(23.36)
+    assert report["trigger"]["kind"] == "decommission"
 
 
 def _wait_for_token(migrated: Migrated, arn: str) -> str:

@@ -99,6 +99,8 @@ class StackSettings(BaseModel):
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
     # The bucket of the runs' records (plans and per-function results), see records.py.
     records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
+    # The replication group a decommission may delete (a rollback refuses once it is gone).
+    elasticache_replication_group_id: Annotated[str, Field(alias="ELASTICACHE_REPLICATION_GROUP_ID")] = ""
 
     @property
     def probe_security_groups(self) -> list[str]:
