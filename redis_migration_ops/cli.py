@@ -208,7 +208,7 @@ def _print_decommission_summary(report: dict[str, Any] | None) -> None:
     if report.get("cause"):
         console.print(f"  cause: {escape(str(report['cause'])[:1500])}", soft_wrap=True)
     after = report["elastiCache"]["after"]
-    console.print(f"  deleted: {escape('; '.join(report.get('deleted') or []))}", soft_wrap=True)
+    console.print(f"  planned: {escape('; '.join(report.get('planned') or []))}", soft_wrap=True)
     console.print(
         f"  now: replication group {after['replication_group'] or 'gone'}; subnet group "
         f"{'there' if after['subnet_group'] else 'gone'}; parameter group "

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from redis_migration_ops.account import sample_account
+from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_account import LocalAccount
 from redis_migration_ops.local_engine.elasticache_endpoint import (
     ElastiCacheEndpoint,
@@ -31,6 +32,7 @@ from redis_migration_ops.local_engine.elasticache_endpoint import (
 from redis_migration_ops.local_engine.elasticache_snapshots import ELASTICACHE_CANONICAL_ID
 from redis_migration_ops.operations import exit_code_of, outcome_of, pending_task_token
 from redis_migration_ops.rehearsal import (
+    ASL_PATH,
     EXECUTION_TIMEOUT_S,
     LocalSetup,
     Progress,
@@ -270,7 +272,7 @@ def decommission_report(run: RunResult, before: ElastiCacheState, after: ElastiC
         "cause": cause,
         "executionArn": described["executionArn"],
         "statesEntered": run.states_entered,
-        "deleted": output.get("deleted") or plan.get("inventoryLines"),
+        "planned": output.get("deleted") or plan.get("inventoryLines"),
         "kept": output.get("kept") or plan.get("kept"),
         "finalSnapshot": plan.get("snapshotName"),
         "saving": output.get("savingSummary") or plan.get("savingSummary"),
@@ -293,6 +295,12 @@ def _lambda_payloads(history: list[dict[str, Any]]) -> Iterator[Any]:
 
 def rehearse_decommission(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
     """Migrate, then decommission with the soak at zero; write report.json (migration and decommission)."""
+    tasks = task_state_names(json.loads(ASL_PATH.read_text()))
+    unknown = [point.state for point in options.fail_at if point.state not in tasks]
+    if unknown:
+        raise ValueError(
+            f"--fail-at {', '.join(unknown)}: not a Task state; the Task states are {', '.join(tasks)}"
+        )
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
     account = options.account or sample_account(options.functions)
