@@ -9,19 +9,20 @@ rehearse: setup
 
 # `make build` runs every check and ends with `sam build` (into .aws-sam/build).
 # Everything CI runs: every static check, then the whole suite (2 workers: the machine's cores).
-test: setup
+# `setup.sh --sam` installs the project and the SAM CLI at the same time.
+test:
 	@scripts/setup.sh --sam
 	scripts/lint.sh
-	.venv/bin/python -m pytest -n 2 -p no:logging
+	.venv/bin/python -m pytest -n 2 -p no:logging --durations=10
 
-lint: setup
+lint:
 	@scripts/setup.sh --sam
 	scripts/lint.sh
 
 unit: setup
 	.venv/bin/python -m pytest tests/unit -n 2
 
-build: setup
+build:
 	@scripts/setup.sh --sam
 	scripts/lint.sh
 

@@ -6,33 +6,115 @@ bill), the cost at $0.025 per 1,000 transitions, the total seconds the workflow 
 (Wait states and Retry backoff; instant locally, real on AWS), the install polls, and the wall
 time of the rehearsal.
 
-The install's poll count depends on how long the install takes. Locally waits are instant, so
-the loop spins until the real script finishes; the model at the end prints what the adaptive
-wait (2, 4, 8 s, then every InstallPollMaxSeconds) costs for installs of 10 s to 10 min.
+The install's poll count depends on how long the install takes. Locally a wait lasts until the
+real script finishes (or its seconds pass); the model at the end evaluates the ASL's own
+WaitForInstall expression (with the template's defaults) for installs of 10 s to 10 min, each
+check taking --check-latency seconds, and prints the checks, the time from sending the command
+to the check that sees it finished, the overshoot and the extra transitions, beside the schedule
+it replaced (2, 4, 8 s, then every 15 s). Its last line is the worst overshoot over every
+install from 10 s to 600 s, in tenths of a second.
 
-    .venv/bin/python benchmarks/transitions.py [--sizes 5 50 200]
+    .venv/bin/python benchmarks/transitions.py [--sizes 5 50 200] [--check-latency 0.5] [--model-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import json
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonata
+
+from redis_migration_ops.local_engine.template import load_template
 from redis_migration_ops.rehearsal import RehearsalOptions, rehearse
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 POLL_STATES = ("WaitForInstall", "CheckInstall", "IsInstallFinished")
 
 
-def adaptive_polls(install_seconds: float, longest_wait: int = 15) -> tuple[int, int]:
-    """(polls, seconds waited) of the ASL's wait formula min(longest, 2^(n+1)) for an install."""
-    waited, polls = 0, 0
-    while waited < install_seconds:
-        waited += min(longest_wait, 2 ** (polls + 1))
-        polls += 1
-    return polls, waited
+ROOT = Path(__file__).resolve().parent.parent
+INSTALLS_S = (10, 30, 60, 120, 300, 600)
+TRANSITIONS_PER_POLL = 3  # WaitForInstall, CheckInstall, IsInstallFinished
+FIRST_WAIT_AT_S = 0.2  # InstallRedis returns right after SendCommand
+
+
+class InstallWaits:
+    """WaitForInstall's Seconds expression from the real ASL, evaluated at a chosen instant."""
+
+    def __init__(self) -> None:
+        state = json.loads((ROOT / "statemachine" / "migration.asl.json").read_text())["States"]
+        source = str(state["WaitForInstall"]["Seconds"]).removeprefix("{%").removesuffix("%}").strip()
+        parameters = load_template(ROOT / "template.yaml")["Parameters"]
+        for name in ("InstallPollMaxSeconds", "InstallMaxPolls"):
+            source = source.replace("${" + name + "}", str(parameters[name]["Default"]))
+        self._expression = jsonata.Jsonata(source)
+        self._now = ""
+        self._expression.register_lambda("now", lambda: self._now)
+        # As InstallRedis writes it: datetime.isoformat, microseconds and all.
+        self._sent = datetime(2026, 1, 1, 0, 0, 0, 654321, tzinfo=UTC)
+
+    def seconds(self, elapsed_s: float) -> float:
+        """The wait the state asks for when entered ``elapsed_s`` after the command was sent."""
+        now = self._sent + timedelta(seconds=elapsed_s)
+        self._now = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return float(self._expression.evaluate(None, {"installCommand": {"sentAt": self._sent.isoformat()}}))
+
+
+def replaced_seconds(polls_so_far: int) -> float:
+    """The schedule this replaced: min(InstallPollMaxSeconds = 15, 2^(n+1))."""
+    return float(min(15, 2 ** (polls_so_far + 1)))
+
+
+def check_times(wait_for: Callable[[float, int], float], latency_s: float, until_s: float) -> list[float]:
+    """When each check runs (seconds after sending) until one runs at or after ``until_s``."""
+    elapsed = FIRST_WAIT_AT_S
+    times: list[float] = []
+    while elapsed < until_s and len(times) < 10_000:
+        elapsed += wait_for(elapsed, len(times)) + latency_s
+        times.append(elapsed)
+    return times
+
+
+def seen_finished(checks: list[float], install_s: float) -> tuple[int, float]:
+    """(checks made, seconds from sending) at the first check after an ``install_s`` install."""
+    index = bisect.bisect_left(checks, install_s)
+    return index + 1, checks[index]
+
+
+def print_polling_model(latency_s: float) -> None:
+    """The install polling table on AWS's terms, for the ASL's schedule and the one it replaced."""
+    waits = InstallWaits()
+    schedules = {
+        "now": check_times(lambda elapsed, _: waits.seconds(elapsed), latency_s, max(INSTALLS_S)),
+        "before": check_times(lambda _, polls: replaced_seconds(polls), latency_s, max(INSTALLS_S)),
+    }
+    print(
+        f"\nInstall polling on AWS ({TRANSITIONS_PER_POLL} transitions a poll: Wait, CheckInstall, "
+        f"IsInstallFinished; each check takes {latency_s:g} s; waited = from sending the command "
+        "to the check that sees it finished):"
+    )
+    print(
+        f"{'install s':>9} {'polls':>5} {'waited s':>8} {'overshoot':>9} {'extra transitions':>17}"
+        f"   {'before: polls':>13} {'waited s':>8} {'overshoot':>9}"
+    )
+    for install in INSTALLS_S:
+        polls, waited = seen_finished(schedules["now"], install)
+        old_polls, old_waited = seen_finished(schedules["before"], install)
+        print(
+            f"{install:>9} {polls:>5} {waited:>8.1f} {(waited - install) / install:>9.1%} "
+            f"{TRANSITIONS_PER_POLL * polls:>17}   {old_polls:>13} {old_waited:>8.1f} "
+            f"{(old_waited - install) / install:>9.1%}"
+        )
+    for label, checks in schedules.items():
+        worst, at = max(
+            ((seen_finished(checks, t / 10)[1] - t / 10) / (t / 10), t / 10) for t in range(100, 6001)
+        )
+        print(f"worst overshoot for installs of 10-600 s ({label}): {worst:.1%} (a {at:g} s install)")
 
 
 def main() -> None:
@@ -40,7 +122,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 200])
-    sizes = parser.parse_args().sizes
+    parser.add_argument("--check-latency", type=float, default=0.5, help="seconds each install check takes")
+    parser.add_argument("--model-only", action="store_true", help="print only the install polling model")
+    args = parser.parse_args()
+    if not args.model_only:
+        print_rehearsals(args.sizes)
+    print_polling_model(args.check_latency)
+
+
+def print_rehearsals(sizes: list[int]) -> None:
+    """Full local rehearsals: transitions, cost, requested waits and wall time per size."""
     header = ("N", 5), ("transitions", 11), ("w/o polls", 9), ("polls", 5), ("cost $", 9), ("waits s", 8)
     print(" ".join(f"{name:>{width}}" for name, width in header), f"{'wall s':>7}")
     for size in sizes:
@@ -57,13 +148,6 @@ def main() -> None:
             f"{size:>5} {len(entered):>11} {without_polls:>9} {polls:>5} "
             f"{len(entered) * PRICE_PER_TRANSITION:>9.5f} {report['requestedWaitSeconds']:>8.0f} {wall:>7.1f}"
         )
-    print("\nInstall polling on AWS (3 transitions a poll: Wait, CheckInstall, IsInstallFinished):")
-    print(f"{'install s':>9} {'polls':>5} {'waited s':>8} {'extra transitions':>17} {'fixed 60 s wait':>15}")
-    for install in (10, 30, 60, 120, 300, 600):
-        polls, waited = adaptive_polls(install)
-        fixed_polls = -(-install // 60)
-        fixed = f"{fixed_polls} polls, {fixed_polls * 60} s"
-        print(f"{install:>9} {polls:>5} {waited:>8} {3 * polls:>17} {fixed:>15}")
 
 
 if __name__ == "__main__":

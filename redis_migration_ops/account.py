@@ -395,6 +395,9 @@ class StackSettings(Model):
     probe_subnets: list[str] = []
     # The probe's security groups (default: a new "<projectName>-migration-probe" group).
     probe_security_groups: list[str] = []
+    # The instance's group that gets the Redis rule (the RedisSecurityGroupId parameter). Absent:
+    # the parameter is left empty, and an instance with several groups is refused at preflight.
+    redis_security_group: str | None = None
 
 
 class AccountDescription(Model):
@@ -558,6 +561,10 @@ def _reference_problems(account: AccountDescription) -> list[str]:
     stack = account.stack
     check("stack.probeSubnets", stack.probe_subnets, subnets, "subnet")
     check("stack.probeSecurityGroups", stack.probe_security_groups, groups, "security group")
+    if stack.redis_security_group is not None and stack.redis_security_group not in instance.security_groups:
+        problems.append(
+            f"stack.redisSecurityGroup: {stack.redis_security_group!r} is not one of instance.securityGroups"
+        )
     return problems
 
 

@@ -27,6 +27,7 @@ from redis_migration_ops.decommission import DecommissionInputError, decommissio
 from redis_migration_ops.decommission_rehearsal import rehearse_decommission
 from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_engine.errors import LocalEngineError
+from redis_migration_ops.local_engine.sandbox_host import SandboxError
 from redis_migration_ops.operations import (
     MAX_EXECUTION_NAME,
     STATE_MACHINE_ARN_ENV,
@@ -53,6 +54,7 @@ from redis_migration_ops.rehearsal import (
     RehearsalOptions,
     rehearse,
 )
+from redis_migration_ops.workdir import WorkdirError
 
 app = typer.Typer(
     name="redis-migration",
@@ -108,9 +110,9 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         typer.Option(
             "--functions",
             min=1,
-            max=500,
+            max=2000,
             show_default="5",
-            help="Client functions of the sample account (not with --account).",
+            help="Client functions of the sample account, up to 2,000 (not with --account).",
         ),
     ] = None,
     account_file: Annotated[
@@ -121,19 +123,53 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             help="Build this account (YAML or JSON, e.g. from `describe-account`) instead of the sample.",
         ),
     ] = None,
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input",
+            metavar="FILE",
+            help="An execution input (JSON object, UTF-8); repeatable: each FILE is one run, in order, in "
+            "the same local account. Default: one run of the sample input.",
+        ),
+    ] = None,
     fail_at: Annotated[
         list[str] | None,
         typer.Option(
             "--fail-at",
-            metavar="STATE[#K]",
-            help="Make the K-th invocation (default 1st) of Task state STATE fail; repeatable. "
-            "Rehearse the rollback (e.g. CutOverFunction#2) or a failing rollback "
-            "(e.g. VerifyCutover and RestoreFunction).",
+            metavar="STATE[#K][@N]",
+            help="Make the K-th invocation (default 1st) of Task state STATE fail, in run N (default: every "
+            "run); repeatable. Rehearse the rollback (e.g. CutOverFunction#2) or a failing rollback "
+            "(e.g. VerifyCutover and RestoreFunction). A point no run reaches ends the rehearsal with "
+            "exit 2.",
         ),
     ] = None,
+    write_keys: Annotated[
+        int,
+        typer.Option(
+            "--write-keys",
+            min=0,
+            max=1_000_000,
+            help="After each run that ends migrated, a client writes N keys (some with TTLs) to the "
+            "self-hosted Redis, as the functions would.",
+        ),
+    ] = 0,
+    existing_redis: Annotated[
+        int,
+        typer.Option(
+            "--existing-redis",
+            min=0,
+            max=1_000_000,
+            help="The host starts with Debian's own Redis installed and running (its default config), "
+            "holding N keys saved in its RDB: the migration must take it over without losing one.",
+        ),
+    ] = 0,
     workdir: Annotated[
         Path | None,
-        typer.Option("--workdir", help="Where report.json and history.json go (default: a new temp dir)."),
+        typer.Option(
+            "--workdir",
+            help="Where report.json and history.json go (default: a new temp dir). A workdir in use by a "
+            "running rehearsal is refused; a stale one is cleaned first.",
+        ),
     ] = None,
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the rehearsal's Redis running afterwards.")
@@ -152,7 +188,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
 
     Builds a local account (the sample: a VPC, the instance as a sandbox host, N client
     functions on ElastiCache, functions that do not use Redis; or the one in --account FILE),
-    runs the migration through the local engine, and writes DIR/report.json, DIR/history.json
+    runs each execution input through the local engine, and writes DIR/report.json (one entry
+    per run under `runs`, with the functions, rules and host before and after), DIR/history.json
     and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
     if account_file is not None and functions is not None:
@@ -161,32 +198,54 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_USAGE)
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        console.print(
+            f"[red]error:[/red] --workdir {escape(str(workdir))}: exists and is not a directory",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
     try:
         points = [FailPoint.parse(text) for text in fail_at or []]
         account = load_account(account_file) if account_file is not None else None
+        documents = [_read_input(path) for path in inputs or []]
     except (ValueError, AccountDescriptionError) as error:
         console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except OperatorError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(error.exit_code) from None
     options = RehearsalOptions(
-        functions=functions or 5, fail_at=points, workdir=workdir, keep_running=keep_running, account=account
+        functions=functions or 5,
+        fail_at=points,
+        workdir=workdir,
+        keep_running=keep_running,
+        account=account,
+        inputs=documents,
+        write_keys=write_keys,
+        existing_redis=existing_redis,
     )
     what = (
         f"the account in {account_file} ({len(account.redis_clients())} client function(s))"
         if account is not None
         else f"{options.functions} client function(s)"
     )
+    runs = max(1, len(documents))
     console.print(
-        f"[bold]Rehearsing a migration[/bold] of {escape(what)}"
-        + (f", failing at {', '.join(f'{p.state}#{p.k}' for p in points)}" if points else "")
+        f"[bold]Rehearsing {runs} run(s)[/bold] of {escape(what)}"
+        + (f", failing at {', '.join(str(p) for p in points)}" if points else "")
+        + (f", {existing_redis} keys in an existing Redis" if existing_redis else "")
     )
     try:
         run = rehearse_decommission if decommission else rehearse
         result = run(options, _progress_printer(quiet=False))
-    except (RehearsalError, LocalEngineError) as error:
+    except (RehearsalError, LocalEngineError, SandboxError) as error:
         console.print(f"[red]cannot rehearse:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_UNEXPECTED) from None
+    except WorkdirError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
     except ValueError as error:  # e.g. --fail-at names a state that is not a Task state
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_USAGE) from None
     report = result.report
     if as_json:
@@ -223,8 +282,20 @@ def _print_decommission_summary(report: dict[str, Any] | None) -> None:
 
 
 def _print_summary(report: dict[str, Any], workdir: Path) -> None:
+    runs = report.get("runs") or []
+    if len(runs) > 1:
+        for run in runs:
+            host = run.get("hostAfter") or {}
+            console.print(
+                f"  run {run['run']}: {run['status']} (exit {run['exitCode']}): "
+                f"{escape(str(run['outcome']))}; "
+                f"host config {str((host.get('config') or {}).get('sha256'))[:12]}, "
+                f"keys {((host.get('redis') or {}).get('dbsize'))}"
+            )
     colour = {0: "green", 3: "yellow", 4: "red"}.get(report["exitCode"], "red")
     console.print(f"\n[bold {colour}]{report['status']}: {report['outcome']}[/bold {colour}]")
+    for line in report.get("differences") or []:
+        console.print(f"  differs from before the run: {escape(str(line))[:300]}", soft_wrap=True)
     if report.get("error"):
         console.print(f"  error: {escape(str(report['error']))}")
         console.print(f"  cause: {escape(str(report.get('cause'))[:600])}")
@@ -398,6 +469,10 @@ def _read_input(path: Path | None) -> dict[str, Any]:
         document = json.loads(text)
     except OSError as error:
         raise OperatorError(f"cannot read --input {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise OperatorError(
+            f"--input {path} is not UTF-8 text (saved as UTF-16? re-save it as UTF-8)"
+        ) from None
     except json.JSONDecodeError as error:
         raise OperatorError(f"--input {path} is not JSON: {error}") from None
     if not isinstance(document, dict):

@@ -311,7 +311,9 @@ def rehearse_decommission(options: RehearsalOptions, progress: Progress | None =
         for point in options.fail_at:
             setup.engine.fail_at(point.state, point.k)
         before = setup.snapshot()
-        migration = setup.run(options.execution_input, name=options.name, progress=progress)
+        migration = setup.run(
+            options.inputs[0] if options.inputs else None, name=options.name, progress=progress
+        )
         after = setup.snapshot()
         report = _report(migration, setup, before, after)
         decommission: dict[str, Any] | None = None

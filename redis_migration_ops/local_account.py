@@ -94,6 +94,8 @@ class LocalAccount:
     unreadable_functions: list[str] = field(default_factory=list)
     # What the description holds that the local account does not reproduce, said plainly.
     not_reproduced: list[str] = field(default_factory=list)
+    # The RedisSecurityGroupId stack parameter ("" unless the description names the group).
+    redis_group_parameter: str = ""
 
     @property
     def all_functions(self) -> list[str]:
@@ -362,7 +364,9 @@ class _Builder:
         created = self.ec2.run_instances(**arguments)["Instances"][0]
         self.account.instance_id = created["InstanceId"]
         self.account.private_ip = created["PrivateIpAddress"]
-        self.account.redis_group_id = self.account.security_groups[instance.security_groups[0]]
+        chosen = self.d.stack.redis_security_group
+        self.account.redis_group_id = self.account.security_groups[chosen or instance.security_groups[0]]
+        self.account.redis_group_parameter = self.account.security_groups[chosen] if chosen else ""
 
     def _image(self, os_name: str | None) -> str:
         """An image whose description names the described OS, else an Amazon Linux 2023 one (the

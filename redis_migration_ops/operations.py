@@ -46,6 +46,7 @@ from redis_migration_ops.rehearsal import (
     EXIT_ROLLED_BACK,
     EXIT_UNEXPECTED,
     EXIT_USAGE,
+    REFUSED_INPUT_ERRORS,
 )
 
 if TYPE_CHECKING:
@@ -213,10 +214,6 @@ def validated_input(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Exit status of an execution.
-
-
-# Errors a run ends with when it refused its input before anything changed: bad usage (exit 2).
-REFUSED_INPUT_ERRORS = frozenset({"InvalidInput", "RollbackRefused"})
 
 
 def exit_code_of(described: Mapping[str, Any]) -> int:

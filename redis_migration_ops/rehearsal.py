@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis_migration.host_state import HostState, compare_host
 from redis_migration.lambda_support import logger
 
 from redis_migration_ops import account as _account
@@ -29,6 +30,8 @@ from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_account import build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.sandbox_redis import read_host_state, start_existing_redis, write_client_keys
+from redis_migration_ops.workdir import claim_workdir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASL_PATH = REPO_ROOT / "statemachine" / "migration.asl.json"
@@ -47,8 +50,10 @@ EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_ROLLED_BACK = 3
 EXIT_ROLLBACK_FAILED = 4
+# Errors a run ends with when it refused its input before anything changed: bad usage (exit 2).
+REFUSED_INPUT_ERRORS = frozenset({"InvalidInput", "RollbackRefused"})
 
-_FAIL_AT = re.compile(r"^(?P<state>[A-Z][A-Za-z0-9]*)(?:#(?P<k>[1-9][0-9]*))?$")
+_FAIL_AT = re.compile(r"^(?P<state>[A-Z][A-Za-z0-9]*)(?:#(?P<k>[1-9][0-9]*))?(?:@(?P<run>[1-9][0-9]*))?$")
 
 
 class RehearsalError(RuntimeError):
@@ -57,17 +62,27 @@ class RehearsalError(RuntimeError):
 
 @dataclass(frozen=True)
 class FailPoint:
-    """``STATE[#K]``: the K-th invocation of Task state STATE fails (K defaults to 1)."""
+    """``STATE[#K][@N]``: the K-th invocation (default 1) of Task state STATE fails, in run N
+    (default: in every run)."""
 
     state: str
     k: int = 1
+    run: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> FailPoint:
         match = _FAIL_AT.match(text.strip())
         if not match:
-            raise ValueError(f"--fail-at {text!r}: expected STATE or STATE#K, e.g. CutOverFunction#2")
-        return cls(match["state"], int(match["k"] or 1))
+            raise ValueError(
+                f"--fail-at {text!r}: expected STATE, STATE#K, STATE@N or STATE#K@N, e.g. CutOverFunction#2@1"
+            )
+        return cls(match["state"], int(match["k"] or 1), int(match["run"]) if match["run"] else None)
+
+    def applies_to(self, run: int) -> bool:
+        return self.run is None or self.run == run
+
+    def __str__(self) -> str:
+        return f"{self.state}#{self.k}" + (f"@{self.run}" if self.run is not None else "")
 
 
 @dataclass
@@ -76,7 +91,13 @@ class RehearsalOptions:
     fail_at: list[FailPoint] = field(default_factory=list)
     workdir: Path | None = None
     keep_running: bool = False
-    execution_input: dict[str, Any] = field(default_factory=dict)
+    # One execution input per run, run in order in the same local account; empty: one run of
+    # the sample input.
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    # After each run that ends migrated, a client writes this many keys to the self-hosted Redis.
+    write_keys: int = 0
+    # The host starts with Debian's own Redis running, holding this many keys in its RDB.
+    existing_redis: int = 0
     name: str | None = None
     # The account to build (``--account FILE``); None: the sample account with ``functions`` clients.
     account: AccountDescription | None = None
@@ -113,6 +134,7 @@ def stack_parameters(account: LocalAccount) -> dict[str, str]:
         "VpcId": account.vpc_id,
         "VpcSubnetIds": ",".join(account.probe_subnet_ids),
         "VpcSecurityGroupIds": ",".join(account.probe_group_ids),
+        "RedisSecurityGroupId": account.redis_group_parameter,
         "ElastiCacheReplicationGroupId": account.replication_group_id or "",
         "ElastiCacheSubnetGroupName": cache.subnet_group.name
         if cache is not None and cache.subnet_group
@@ -136,13 +158,16 @@ def environments(engine: LocalEngine, names: list[str]) -> dict[str, dict[str, s
     }
 
 
-def redis_ingress_sources(engine: LocalEngine, group_id: str, port: int) -> dict[str, str]:
-    """Source groups allowed to ``port`` on ``group_id`` and their rule descriptions."""
+def redis_ingress_sources(engine: LocalEngine, group_id: str) -> dict[str, str]:
+    """Every group-to-group tcp rule on ``group_id`` (``"<port> <source group>"``) and its description.
+
+    Any port: a run that moves Redis to another port opens that port, and "as before" must see it.
+    """
     group = engine.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
     return {
-        pair["GroupId"]: pair.get("Description", "")
+        f"{permission.get('FromPort')} {pair['GroupId']}": pair.get("Description", "")
         for permission in group.get("IpPermissions", [])
-        if permission.get("FromPort") == port and permission.get("ToPort") == port
+        if permission.get("IpProtocol") == "tcp"
         for pair in permission.get("UserIdGroupPairs", [])
     }
 
@@ -170,12 +195,56 @@ def follow_execution(
         time.sleep(0.5 if progress is not None else 0.1)
 
 
-@dataclass
+def alias_states(engine: LocalEngine, account: LocalAccount) -> dict[str, dict[str, dict[str, Any]]]:
+    """Function -> alias -> the version it serves and that version's environment."""
+    lambda_ = engine.client("lambda")
+    states: dict[str, dict[str, dict[str, Any]]] = {}
+    for function, aliases in sorted(account.aliases.items()):
+        for alias in sorted(aliases):
+            served = lambda_.get_alias(FunctionName=function, Name=alias)["FunctionVersion"]
+            configuration = lambda_.get_function_configuration(FunctionName=function, Qualifier=served)
+            states.setdefault(function, {})[alias] = {
+                "version": served,
+                "environment": dict(configuration.get("Environment", {}).get("Variables", {})),
+            }
+    return states
+
+
+@dataclass(eq=False)
 class WorldSnapshot:
-    """What a migration may change, read from the (local) account: compared before and after."""
+    """What a migration may change, read from the (local) account and the sandbox host.
+
+    Two snapshots are equal when nothing a client could notice differs: every function's whole
+    environment, the Redis rules, and the host as :func:`compare_host` sees it (config digest,
+    listening ports, service state, keys and data digest; not the server's pid: a restart is
+    reported, it is not a difference).
+    """
 
     environments: dict[str, dict[str, str]]
     ingress: dict[str, str]
+    # Function -> alias -> {"version", "environment"}: what each alias serves.
+    aliases: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    host: HostState | None = None
+
+    def differences(self, other: WorldSnapshot) -> list[str]:
+        """Every difference from ``other``, one line each (empty: the same)."""
+        found = [
+            f"function {name}: {self.environments.get(name)} -> {other.environments.get(name)}"
+            for name in sorted(set(self.environments) | set(other.environments))
+            if self.environments.get(name) != other.environments.get(name)
+        ]
+        if self.ingress != other.ingress:
+            found.append(f"ingress: {self.ingress} -> {other.ingress}")
+        if self.aliases != other.aliases:
+            found.append(f"aliases: {self.aliases} -> {other.aliases}")
+        if self.host is not None and other.host is not None:
+            found += [f"host: {line}" for line in compare_host(self.host, other.host)]
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorldSnapshot) and not self.differences(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
 
 
 @dataclass
@@ -205,11 +274,27 @@ class LocalSetup:
     workdir: Path
 
     def snapshot(self) -> WorldSnapshot:
+        """Functions, Redis rules and the host, each read where it lives (not from the workflow)."""
         names = self.account.client_functions + self.account.other_functions
         return WorldSnapshot(
             environments=environments(self.engine, names),
-            ingress=redis_ingress_sources(self.engine, self.account.redis_group_id, 6379),
+            ingress=redis_ingress_sources(self.engine, self.account.redis_group_id),
+            aliases=alias_states(self.engine, self.account),
+            host=read_host_state(self.sandbox),
         )
+
+    def map_port(self, port: int) -> None:
+        """Let the workflow (probe, health) reach the sandbox's Redis on ``port`` too."""
+        self.engine.map_address(self.account.private_ip, port, self.sandbox.loopback_address(port))
+
+    def password(self, secret_name: str | None = None) -> str | None:
+        """The self-hosted Redis's password from the local Secrets Manager (None before the first run)."""
+        name = secret_name or f"{PROJECT}-redis-password-{ENVIRONMENT}"
+        try:
+            secret = self.engine.client("secretsmanager").get_secret_value(SecretId=name)
+        except Exception:  # not created yet
+            return None
+        return str(json.loads(secret["SecretString"])["password"])
 
     def run(
         self,
@@ -242,19 +327,33 @@ def plan_document(engine: LocalEngine, plan: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def local_setup(
-    workdir: Path, account: AccountDescription | int, *, keep_running: bool = False
+    workdir: Path,
+    account: AccountDescription | int,
+    *,
+    keep_running: bool = False,
+    lambda_update_seconds: float = 0.0,
+    parameters: dict[str, str] | None = None,
 ) -> Iterator[LocalSetup]:
     """Build the described account (an int: the sample with that many clients), deploy the template
-    and start the sandbox host; clean up after."""
+    and start the sandbox host; clean up after.
+
+    ``lambda_update_seconds``: how long a Lambda update stays InProgress (the engine's model of
+    AWS's latency; 0 keeps the suite fast). ``parameters``: stack parameters over the account's own
+    (e.g. CutoverConcurrency).
+    """
     missing = SandboxHost.missing_requirements()
     if missing:
         raise RehearsalError("the sandbox host needs: " + ", ".join(missing))
     description = sample_account(account) if isinstance(account, int) else account
     workdir.mkdir(parents=True, exist_ok=True)
-    with LocalEngine(REPO_ROOT, region=description.region) as engine:
+    with LocalEngine(
+        REPO_ROOT, region=description.region, lambda_update_seconds=lambda_update_seconds
+    ) as engine:
         local = build_account(engine, description)
-        engine.deploy(stack_parameters(local))
-        sandbox = SandboxHost(workdir / "host", local.private_ip)
+        engine.deploy({**stack_parameters(local), **(parameters or {})})
+        # --keep-running: the sandbox outlives this process (an hour at most); otherwise it dies
+        # with it, however the rehearsal ends.
+        sandbox = SandboxHost(workdir / "host", local.private_ip, outlive_owner=keep_running)
         sandbox.start()
         try:
             engine.register_sandbox(local.instance_id, sandbox)
@@ -266,44 +365,103 @@ def local_setup(
 
 
 def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
-    """Run one migration end to end on the local engine and write report.json and history.json."""
+    """Run one execution per input, in order, in one local account; write report.json and history.json.
+
+    Each run's outcome is judged from what the account and the host look like afterwards, read
+    directly (functions, rules, the host's config, ports, service and data), not from what the
+    workflow says. The overall exit code is the last run's; a --fail-at point that no run reached
+    turns it into a usage error (2): the rehearsal did not rehearse what was asked.
+    """
     tasks = task_state_names(json.loads(ASL_PATH.read_text()))
     unknown = [point.state for point in options.fail_at if point.state not in tasks]
     if unknown:
         raise ValueError(
             f"--fail-at {', '.join(unknown)}: not a Task state; the Task states are {', '.join(tasks)}"
         )
+    inputs = options.inputs or [{}]
+    beyond = [str(point) for point in options.fail_at if point.run is not None and point.run > len(inputs)]
+    if beyond:
+        raise ValueError(f"--fail-at {', '.join(beyond)}: there are only {len(inputs)} run(s)")
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
     timings: dict[str, float] = {}
     account = options.account or sample_account(options.functions)
-    with local_setup(workdir, account, keep_running=options.keep_running) as setup:
+    runs: list[dict[str, Any]] = []
+    histories: list[list[dict[str, Any]]] = []
+    reached: set[FailPoint] = set()
+    with (
+        claim_workdir(workdir),
+        local_setup(workdir, account, keep_running=options.keep_running) as setup,
+    ):
+        if options.existing_redis:
+            start_existing_redis(setup.sandbox, options.existing_redis)
+        for port in sorted({int(given.get("redisPort") or 6379) for given in inputs} - {6379}):
+            setup.map_port(port)
         timings["setupSeconds"] = round(time.monotonic() - started, 3)
-        for point in options.fail_at:
-            setup.engine.fail_at(point.state, point.k)
-        before = setup.snapshot()
-        run_started = time.monotonic()
-        run = setup.run(options.execution_input, name=options.name, progress=progress)
-        timings["executionSeconds"] = round(time.monotonic() - run_started, 3)
-        after = setup.snapshot()
-        report = _report(run, setup, before, after)
+        stamp = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        for number, given in enumerate(inputs, start=1):
+            setup.engine.clear_failures()
+            points = [point for point in options.fail_at if point.applies_to(number)]
+            for point in points:
+                setup.engine.fail_at(point.state, point.k)
+            before = setup.snapshot()
+            run_started = time.monotonic()
+            name = stamp if len(inputs) == 1 else f"{stamp}-{number}"
+            run = setup.run(given, name=name, progress=progress)
+            timings[f"run{number}Seconds"] = round(time.monotonic() - run_started, 3)
+            after = setup.snapshot()
+            reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
+            entry = _report(run, setup, before, after)
+            entry["run"] = number
+            entry["input"] = given
+            entry["failAt"] = [str(point) for point in points]
+            if options.write_keys and entry["exitCode"] == EXIT_MIGRATED:
+                entry["keysWrittenAfter"] = options.write_keys
+                entry["dbsizeAfterWrites"] = _write_keys(setup, run, number, options.write_keys)
+            runs.append(entry)
+            histories.append(run.history)
+        setup.engine.clear_failures()
+    not_reached = [str(point) for point in options.fail_at if point not in reached]
+    report = dict(runs[-1])
+    report["runs"] = runs
+    report["failPointsNotReached"] = not_reached
+    if not_reached:
+        report["exitCode"] = EXIT_USAGE
+        report["outcome"] = (
+            f"--fail-at {', '.join(not_reached)} never happened: the state was not invoked that often "
+            "(or not in that run); nothing was rehearsed there"
+        )
     timings["totalSeconds"] = round(time.monotonic() - started, 3)
     report["timings"] = timings
     report["keptRunning"] = options.keep_running
-    (workdir / "history.json").write_text(json.dumps(run.history, indent=2, default=str))
+    (workdir / "history.json").write_text(
+        json.dumps(histories[0] if len(histories) == 1 else histories, indent=2, default=str)
+    )
     (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return RehearsalResult(exit_code=report["exitCode"], report=report, workdir=workdir)
 
 
+def _write_keys(setup: LocalSetup, run: RunResult, number: int, count: int) -> int:
+    """A client of the migrated functions writes ``count`` keys; answers Redis's key count after."""
+    password = setup.password()
+    if password is None:
+        raise RehearsalError("a migrated run left no password secret")
+    port = int((run.output.get("target") or {}).get("REDIS_PORT") or 6379)
+    return write_client_keys(setup.sandbox, password, count, port=port, prefix=f"run{number}")
+
+
 def outcome_exit_code(run: RunResult, before: WorldSnapshot, after: WorldSnapshot) -> int:
-    """0 migrated, 3 failed with everything as before, 4 rollback failed, 1 anything else."""
+    """0 migrated; 2 input refused; 3 failed with everything as before; 4 rollback failed; 1 else.
+
+    3 is claimed only when the functions, the rules and the host all read as before.
+    """
     status = run.described["status"]
     if status == "SUCCEEDED":
         return EXIT_MIGRATED
     if run.described.get("error") == "RollbackFailed":
         return EXIT_ROLLBACK_FAILED
     if status == "FAILED" and before == after:
-        return EXIT_ROLLED_BACK
+        return EXIT_USAGE if run.described.get("error") in REFUSED_INPUT_ERRORS else EXIT_ROLLED_BACK
     return EXIT_UNEXPECTED
 
 
@@ -351,7 +509,8 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
         "exitCode": exit_code,
         "outcome": {
             EXIT_MIGRATED: "migrated",
-            EXIT_ROLLED_BACK: "failed; everything is as it was before",
+            EXIT_USAGE: "refused its input; nothing was changed",
+            EXIT_ROLLED_BACK: "failed; everything is as it was before (functions, rules and host)",
             EXIT_ROLLBACK_FAILED: "rollback failed; see leftToDoByHand in the cause",
         }.get(exit_code, "unexpected: the end state does not match the outcome"),
         "error": described.get("error"),
@@ -369,13 +528,23 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
             }
             for group, names in (("clients", account.client_functions), ("others", account.other_functions))
         },
+        "aliases": {
+            function: {
+                alias: {"before": state, "after": after.aliases.get(function, {}).get(alias)}
+                for alias, state in aliases.items()
+            }
+            for function, aliases in before.aliases.items()
+        },
         "ingress": {
             "groupId": account.redis_group_id,
-            "port": 6379,
             "before": before.ingress,
             "after": after.ingress,
             "addedByRun": _added_rules_from_history(history),
         },
+        "hostBefore": before.host.model_dump(mode="json", by_alias=True) if before.host else None,
+        "hostAfter": after.host.model_dump(mode="json", by_alias=True) if after.host else None,
+        # Everything that differs from before the run (functions, rules, host); empty: as before.
+        "differences": before.differences(after),
         "secretArn": target.get("REDIS_PASSWORD_SECRET_ARN") or _secret_arn_from_history(history),
         "redis": {
             "host": account.private_ip,

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from redis_migration_ops.audit.report import AuditReport, ValueChange, function_changes
+from redis_migration_ops.audit.report import AuditReport, ValueChange, function_changes, template_guidance
 
 
 def _show(value: str | None) -> str:
@@ -34,6 +34,9 @@ def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> li
         lines.extend(f"    {c.key}: {_show(c.before)} → {_show(c.after)}" for c in changes)
         if not changes:
             lines.append("    (already on the new values: no change)")
+    guidance = template_guidance(plan, secret_arn=secret_arn)
+    if guidance:
+        lines += ["", *guidance]
     lines += [
         "",
         f"Ingress: allow tcp {ingress.get('port')} to {ingress.get('groupId')} from "
@@ -103,8 +106,30 @@ def render_markdown(report: AuditReport) -> str:
         out.append(f"The plan's functions are in `{report.plan_record}` (not read for this report).")
     else:
         out.append("No function plan was recorded (the run stopped before CheckPreconditions finished).")
+    if report.template_guidance:
+        out += [
+            "",
+            "## Deployed by CloudFormation or Terraform",
+            "",
+            *[f"    {line}" for line in report.template_guidance],
+        ]
     if report.ingress:
         out += ["", f"Ingress: `{_md(json.dumps(report.ingress))}`"]
+    if report.host:
+        out += ["", "## Host", "", "| | Before | After |", "|---|---|---|"]
+        for label, part, key in (
+            ("config sha256", "config", "sha256"),
+            ("service", "service", "active"),
+            ("listening ports", "service", "listenPorts"),
+            ("keys", "redis", "dbsize"),
+            ("data digest", "redis", "digest"),
+        ):
+            before = ((report.host.before or {}).get(part) or {}).get(key)
+            after = ((report.host.after or {}).get(part) or {}).get(key)
+            out.append(f"| {label} | {_md(before)} | {_md(after)} |")
+        if report.host.service_action:
+            out.append(f"\nReverted: {report.host.reverted} (service {report.host.service_action})")
+        out += [f"- still differs: {_md(line)}" for line in report.host.differences]
     if report.secret:
         out += [
             f"Secret: {report.secret.get('name')} `{report.secret.get('arn')}`"
@@ -249,6 +274,8 @@ def render_table(report: AuditReport, console: Console) -> None:
                     (function.restore or "") if first else "",
                 )
         console.print(functions)
+    for line in report.template_guidance:
+        console.print(escape(line), soft_wrap=True)
     for error in report.errors:
         console.print(
             f"error in {error.state}{f' ({error.item})' if error.item else ''}: {escape(error.error)}: "

@@ -99,6 +99,8 @@ class FunctionRecord(ReportModel):
     changes: list[ValueChange]
     cutover: str | None
     restore: str | None
+    # The CloudFormation stack or Terraform that deploys it (its next deploy puts the old values back).
+    managed_by: str | None = None
 
 
 class ErrorRecord(ReportModel):
@@ -146,6 +148,14 @@ class DecommissionRecord(ReportModel):
     restore_commands: list[str]
 
 
+class HostRecord(ReportModel):
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reverted: bool | None
+    service_action: str | None
+    differences: list[str]
+
+
 class AuditReport(ReportModel):
     report_version: int = REPORT_VERSION
     execution: ExecutionSummary
@@ -159,6 +169,11 @@ class AuditReport(ReportModel):
     plan_record: str | None = None
     plan_record_read: bool = False
     functions: list[FunctionRecord]
+    # For functions deployed by CloudFormation or Terraform: the values to put in their templates.
+    template_guidance: list[str] = []
+    # The instance's Redis before and after the run (config digest, ports, service, keys) and,
+    # when the run failed after changing it, what the revert did and what still differs.
+    host: HostRecord | None = None
     states: list[StateRun]
     errors: list[ErrorRecord]
     rollback: RollbackRecord | None
@@ -204,6 +219,35 @@ def function_changes(
             if before.get(key) != after.get(key)
         ]
     return result
+
+
+def template_guidance(
+    plan: Mapping[str, Any], target: Mapping[str, Any] | None = None, secret_arn: str | None = None
+) -> list[str]:
+    """Lines for the functions a CloudFormation stack or Terraform deploys: their next deploy puts
+    the old values back unless their templates get the new ones, which these lines give exactly."""
+    managed = [
+        (str(function["functionName"]), str(function["managedBy"]))
+        for function in plan.get("functions") or []
+        if function.get("managedBy") and not isinstance(function.get("target"), dict)
+    ]
+    if not managed:
+        return []
+    values: dict[str, Any] = dict(target if target is not None else plan.get("target") or {})
+    if SECRET_KEY in values and values[SECRET_KEY] is None:
+        values[SECRET_KEY] = secret_arn or (
+            f"<the ARN of secret {plan.get('secretName')}, once the migration has created it>"
+        )
+    lines = [
+        f"{len(managed)} function(s) are deployed by CloudFormation or Terraform: their next deploy puts "
+        "the old values back unless their templates get these environment variables:",
+        "  set " + ", ".join(f"{key}={value}" for key, value in values.items() if value is not None),
+    ]
+    removed = [key for key, value in values.items() if value is None]
+    if removed:
+        lines.append("  remove " + ", ".join(removed))
+    lines += [f"  {name}: {tool}" for name, tool in managed]
+    return lines
 
 
 class _Builder:
@@ -429,12 +473,46 @@ class _Builder:
         )
         cutovers = self.batch_results(plan, "CutOverFunction")
         restores = self.batch_results(plan, "RestoreFunction")
+        tools = {
+            str(function["functionName"]): function.get("managedBy")
+            for function in document.get("functions") or []
+        }
         return [
             FunctionRecord(
-                function_name=name, changes=values, cutover=cutovers.get(name), restore=restores.get(name)
+                function_name=name,
+                changes=values,
+                cutover=cutovers.get(name),
+                restore=restores.get(name),
+                managed_by=tools.get(name),
             )
             for name, values in changes.items()
         ]
+
+    def template_guidance(self, plan: Mapping[str, Any] | None) -> list[str]:
+        document = self.plan_document(plan)
+        if plan is None or document is None:
+            return []
+        secret = self.last_result("EnsurePasswordSecret")
+        secret_arn = secret.get("secretArn") if isinstance(secret, dict) else None
+        return template_guidance(
+            {**document, "secretName": plan.get("secretName")}, plan.get("target"), secret_arn
+        )
+
+    def host(self, plan: Mapping[str, Any] | None) -> HostRecord | None:
+        inspected = self.last_result("InspectHostBefore")
+        before = (plan or {}).get("hostBefore") or (inspected or {}).get("state")
+        revert = self.last_result("RevertRedisHost")
+        after_inspection = self.last_result("InspectHostAfter")
+        after = (after_inspection or {}).get("state") or (revert or {}).get("hostAfter")
+        if before is None and after is None:
+            return None
+        return HostRecord(
+            before=before,
+            after=after,
+            reverted=revert.get("changed") if isinstance(revert, dict) else None,
+            service_action=revert.get("serviceAction") if isinstance(revert, dict) else None,
+            differences=list(revert.get("differences") or []) if isinstance(revert, dict) else [],
+        )
 
     def rollback(self, plan: Mapping[str, Any] | None) -> RollbackRecord | None:
         top = [e for e in self.entered if self.index.depth(e) == 0]
@@ -636,6 +714,8 @@ class _Builder:
             ),
             plan_record_read=self.plan_document(plan) is not None,
             functions=self.functions(plan),
+            template_guidance=self.template_guidance(plan),
+            host=self.host(plan),
             states=self.states(),
             errors=self.errors(),
             rollback=self.rollback(plan),

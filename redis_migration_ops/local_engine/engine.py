@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
 import boto3
+import botocore.loaders
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
@@ -170,6 +171,7 @@ class LocalEngine:
         self._iam_calls = IamRecorder()
         self._iam = IamSettings(enforce=enforce_iam, account_id=self.account_id)
         self._principal_by_name: dict[str, Principal] = {}
+        self._update_latency = LambdaUpdateLatency(lambda_update_seconds)
         self._elasticache = ElastiCacheOperations(
             VirtualClock(self._waits), elasticache_timings or ElastiCacheTimings()
         )
@@ -181,7 +183,7 @@ class LocalEngine:
             InProcessLambda(self._registry),
             LambdaRevisionId(),
             LambdaVersionsAndAliases(),
-            LambdaUpdateLatency(lambda_update_seconds),
+            self._update_latency,
             FunctionVpcId(),
             SandboxSsm(self._ssm),
             NetworkGuard(self._routes),
@@ -315,6 +317,9 @@ class LocalEngine:
         with self._client_lock:
             if self._session is None:
                 self._session = boto3.Session(region_name=self.region)
+                # Every engine of this process reads botocore's service models through one loader:
+                # each new session would parse them again (about 1.5 s for a rehearsal's clients).
+                self._session._session.register_component("data_loader", _shared_data_loader())
             return self._session
 
     def client(self, service: str) -> Any:
@@ -537,6 +542,16 @@ class LocalEngine:
             raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
         self._injector.fail_at(state_name, k, error)
 
+    @property
+    def lambda_updates_applied_at(self) -> dict[str, float]:
+        """When each function's latest configuration update took effect (wall clock; with
+        ``lambda_update_seconds`` > 0): the data a cutover-window measurement needs."""
+        return dict(self._update_latency.applied_at)
+
+    def invocations(self, execution_arn: str, state_name: str) -> int:
+        """How many times Task state ``state_name`` was invoked in that execution (retries included)."""
+        return self._injector.invocation_count(execution_arn, state_name)
+
     def clear_failures(self) -> None:
         """Forget every :meth:`fail_at`: executions started from now on run without injected failures."""
         self._injector.clear()
@@ -596,6 +611,19 @@ class LocalEngine:
     def elasticache_operations(self) -> ElastiCacheOperations:
         """ElastiCache's operations in flight (snapshots, exports, deletions) and their clock."""
         return self._elasticache
+
+
+_DATA_LOADER: Any = None
+_DATA_LOADER_LOCK = threading.Lock()
+
+
+def _shared_data_loader() -> Any:
+    """botocore's model loader, one per process (it caches what it has parsed)."""
+    global _DATA_LOADER  # noqa: PLW0603 - a lazily built, process-wide cache
+    with _DATA_LOADER_LOCK:
+        if _DATA_LOADER is None:
+            _DATA_LOADER = botocore.loaders.create_loader()
+        return _DATA_LOADER
 
 
 def _task_state_names(definition: Mapping[str, Any]) -> Iterator[str]:

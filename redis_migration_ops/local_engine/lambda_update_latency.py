@@ -64,11 +64,15 @@ class LambdaUpdateLatency(MotoPatch):
         if seconds < 0:
             raise ValueError("lambda_update_seconds must be >= 0")
         self.seconds = float(seconds)
+        # When each function's latest update took effect (wall clock): the cutover window is the
+        # span of these over the switched functions.
+        self.applied_at: dict[str, float] = {}
 
     def install(self) -> None:
         if self.seconds == 0:
             return  # moto's instant updates are the model
         seconds = self.seconds
+        applied_at = self.applied_at
         lock = threading.RLock()
         function_cls = lambda_models.LambdaFunction
         backend_cls = lambda_models.LambdaBackend
@@ -93,6 +97,7 @@ class LambdaUpdateLatency(MotoPatch):
                         raise UpdateInProgress(function.function_arn)
                     result = original(backend, function_name, qualifier, body)
                     setattr(function, _UNTIL, time.monotonic() + seconds)
+                    applied_at[function.function_name] = time.time() + seconds
                 if isinstance(result, dict) and "LastUpdateStatus" in result:
                     result = {**result, "LastUpdateStatus": "InProgress"}
                 return result

@@ -15,6 +15,14 @@ machines, and util-linux is everywhere. The sandbox's PID 1 is a tiny reaper; ki
 kernel kill everything in the PID namespace, which is what makes :meth:`SandboxHost.stop`
 complete and idempotent.
 
+The sandbox dies with the process that owns it, however that process ends (SIGKILL included):
+``setpriv --pdeathsig KILL`` makes the kernel kill ``unshare`` when its parent goes, and
+``unshare --kill-child`` does the same for the sandbox's PID 1 when ``unshare`` goes, which takes
+the whole PID namespace (and with it the mount namespace and its tmpfs) down. The parent-death
+signal fires when the *thread* that forked the child exits, not the process, so ``unshare`` is
+forked by a keeper thread that lives exactly as long as the sandbox, and each ``nsenter`` by the
+thread that waits for it. ``max_lifetime_s`` stays as a last bound.
+
 There is no systemd in the sandbox, so a minimal ``systemctl`` (see ``_FAKE_SYSTEMCTL``) is
 installed only inside it. It reads the distro's real unit file and runs its ``ExecStart`` as the
 unit's ``User``/``Group`` with ``Type=notify`` readiness through a real ``NOTIFY_SOCKET``, so the
@@ -57,6 +65,9 @@ _SANDBOX_ENV = {
     "HOME": "/root",
     "LANG": "C.UTF-8",
 }
+
+# The kernel kills the child when the thread that forked it exits (prctl PR_SET_PDEATHSIG).
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"]
 
 # Runs as root outside the chroot, inside the new namespaces: builds the copy-on-write root.
 _SETUP_SCRIPT = r"""
@@ -302,6 +313,17 @@ def enable(name):
     return 0
 
 
+def disable(name):
+    load(name)
+    base = "/etc/systemd/system"
+    for d in os.listdir(base) if os.path.isdir(base) else []:
+        link = os.path.join(base, d, name)
+        if d.endswith(".wants") and os.path.islink(link):
+            os.unlink(link)
+            sys.stderr.write("Removed %s.\n" % link)
+    return 0
+
+
 def is_enabled(name):
     load(name)
     for d in os.listdir("/etc/systemd/system") if os.path.isdir("/etc/systemd/system") else []:
@@ -347,6 +369,8 @@ def main(args):
             rc |= start(name)
         elif command == "enable":
             rc |= enable(name)
+        elif command == "disable":
+            rc |= disable(name)
         elif command == "is-enabled":
             rc |= is_enabled(name)
         elif command == "is-active":
@@ -486,14 +510,24 @@ class SandboxHost:
     """An isolated stand-in for the EC2 instance: runs SSM-style commands as root, loopback only."""
 
     def __init__(
-        self, workdir: Path, private_ip: str = "10.0.1.23", *, max_lifetime_s: float = 3600.0
+        self,
+        workdir: Path,
+        private_ip: str = "10.0.1.23",
+        *,
+        max_lifetime_s: float = 3600.0,
+        outlive_owner: bool = False,
     ) -> None:
+        """``outlive_owner``: keep the sandbox after this process ends (``rehearse --keep-running``),
+        bounded by ``max_lifetime_s`` only; by default it dies with its owner, however it ends."""
         self.workdir = workdir
         self.private_ip = private_ip
         self.max_lifetime_s = max_lifetime_s
+        self.outlive_owner = outlive_owner
         self._unshare: subprocess.Popen[bytes] | None = None
         self._init_pid: int | None = None
         self._forwarders: dict[int, _LoopbackForwarder] = {}
+        self._keeper: threading.Thread | None = None
+        self._keeper_release = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -503,7 +537,9 @@ class SandboxHost:
         missing = []
         if os.geteuid() != 0:
             missing.append("root (namespaces and mounts)")
-        missing.extend(tool for tool in ("unshare", "nsenter", "ip", "chroot") if shutil.which(tool) is None)
+        missing.extend(
+            tool for tool in ("unshare", "nsenter", "setpriv", "ip", "chroot") if shutil.which(tool) is None
+        )
         if not Path("/usr/bin/python3").exists():
             missing.append("/usr/bin/python3 (the sandbox's init and systemctl)")
         return missing
@@ -516,14 +552,14 @@ class SandboxHost:
         if missing:
             raise SandboxError("cannot start a sandbox, missing: " + ", ".join(missing))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._unshare = subprocess.Popen(
+        self._unshare = self._spawn_from_keeper_thread(
             [
-                "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+                *([] if self.outlive_owner else _DIE_WITH_PARENT),
+                "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc",
+                "--propagation", "private",
                 "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
                 str(self.workdir), self.private_ip, str(self.max_lifetime_s),
-            ],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**_SANDBOX_ENV, "INIT_PROGRAM": _INIT_PROGRAM}, start_new_session=True,
+            ]
         )  # fmt: skip
         try:
             self._wait_ready(timeout_s)
@@ -532,6 +568,41 @@ class SandboxHost:
         except BaseException:
             self.stop()
             raise
+
+    def _spawn_from_keeper_thread(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start ``argv`` from a thread that lives until :meth:`stop`: its parent-death signal is tied
+        to the forking thread, so a short-lived caller thread would kill the sandbox on its way out."""
+        spawned: list[subprocess.Popen[bytes] | BaseException] = []
+        ready = threading.Event()
+        self._keeper_release.clear()
+
+        def keep() -> None:
+            try:
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    env={**_SANDBOX_ENV, "INIT_PROGRAM": _INIT_PROGRAM}, start_new_session=True,
+                )  # fmt: skip
+                spawned.append(process)
+            except BaseException as error:  # handed to the caller, raised there
+                spawned.append(error)
+            finally:
+                ready.set()
+            self._keeper_release.wait()  # bounded by stop(), which every start failure also calls
+
+        self._keeper = threading.Thread(target=keep, name="sandbox-keeper", daemon=True)
+        self._keeper.start()
+        ready.wait()
+        result = spawned[0]
+        if isinstance(result, BaseException):
+            self._release_keeper()
+            raise SandboxError(f"cannot start the sandbox: {result}") from result
+        return result
+
+    def _release_keeper(self) -> None:
+        self._keeper_release.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=5)
+            self._keeper = None
 
     def _wait_ready(self, timeout_s: float) -> None:
         if self._unshare is None or self._unshare.stdout is None:
@@ -581,6 +652,7 @@ class SandboxHost:
                 if stream is not None:
                     stream.close()
             self._unshare = None
+        self._release_keeper()
 
     def __enter__(self) -> Self:
         self.start()
@@ -615,8 +687,11 @@ class SandboxHost:
         script = self.host_path(inside)
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text("\n".join(commands) + "\n")
+        # Forked by this thread, which waits for it: nsenter dies with it (its command, inside the
+        # sandbox's PID namespace, dies with the sandbox).
         process = subprocess.Popen(
-            ["nsenter", "-t", str(init_pid), "--mount", "--net", "--pid", "--root", "--wd", "sh", inside],
+            [*_DIE_WITH_PARENT, "nsenter", "-t", str(init_pid), "--mount", "--net", "--pid", "--root", "--wd",
+             "sh", inside],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=_SANDBOX_ENV, start_new_session=True,
         )  # fmt: skip

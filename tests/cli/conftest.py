@@ -56,7 +56,7 @@ class LocalStack:
         """Every function's environment and the Redis group's ingress: what a run may change."""
         return {
             "functions": environments(self.engine, self.everything()),
-            "ingress": redis_ingress_sources(self.engine, self.account.redis_group_id, 6379),
+            "ingress": redis_ingress_sources(self.engine, self.account.redis_group_id),
         }
 
     def secret_names(self) -> list[str]:

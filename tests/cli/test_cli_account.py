@@ -81,9 +81,16 @@ def _account_to_describe() -> AccountDescription:
         vpc=VpcAttachment(subnets=PRIVATE_SUBNETS, security_groups=["campaign-system-lambda-clients"]),
         reserved_concurrency=5,
         tags={"aws:cloudformation:stack-name": "campaign-app"},
+        # Published from $LATEST as it is (a deploy that publishes and moves the alias): the cutover
+        # can publish $LATEST again without shipping anything else to the alias's callers.
         versions=[
             FunctionVersion(
-                version="1", environment={"REDIS_HOST": ELASTICACHE_ENDPOINT, "REDIS_PORT": "6379"}
+                version="1",
+                environment={
+                    "REDIS_HOST": ELASTICACHE_ENDPOINT,
+                    "REDIS_PORT": "6379",
+                    "DB_PASSWORD": "hunter2",
+                },
             )
         ],
         aliases=[Alias(name="live", version="1")],
@@ -107,7 +114,7 @@ def test_a_described_account_rehearses_to_a_migrated_end(tmp_path: Path) -> None
         )
     assert result.exit_code == 0, result.stderr
     assert "3 using campaign-redis.abc123.0001.use1.cache.amazonaws.com" in result.stderr
-    assert "1 value(s) redacted" in result.stderr
+    assert "2 value(s) redacted" in result.stderr  # DB_PASSWORD of $LATEST and of version 1
     account = load_account(described)
     assert "hunter2" not in described.read_text()
     assert account.function("campaign-dialer").environment["DB_PASSWORD"] == REDACTED
@@ -133,6 +140,11 @@ def test_a_described_account_rehearses_to_a_migrated_end(tmp_path: Path) -> None
         unmanaged = {k: v for k, v in before.items() if k not in {"REDIS_HOST", "REDIS_PORT", OLD_AUTH_KEY}}
         assert unmanaged.items() <= after.items(), name
     assert clients["campaign-dialer"]["after"]["DB_PASSWORD"] == REDACTED
+    # And the alias serves a new version with the new values (a describe-account then a rehearsal
+    # keeps aliases and versions)
+    live = report["aliases"]["campaign-dialer"]["live"]
+    assert live["before"]["version"] == "1"
+    assert live["after"]["environment"] == clients["campaign-dialer"]["after"]
     others = report["functions"]["others"]
     assert sorted(others) == ["analytics-cache-user", "campaign-audio-transcoder", "campaign-billing-report"]
     assert all(states["before"] == states["after"] for states in others.values())

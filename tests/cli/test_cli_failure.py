@@ -58,7 +58,8 @@ def test_history_markdown_renders_the_rollback_path(
     assert "Reason: `RehearsalInjectedFailure`" in markdown
     assert (
         "Path: IsRestoreNeeded → RestoreFunctions → VerifyFunctionsRestored → IsIngressStillNeeded"
-        " → RevokeRedisIngress → ListRollbackLeftovers → DidRollbackComplete"
+        " → RevokeRedisIngress → IsHostRevertNeeded → RevertRedisHost → ListRollbackLeftovers"
+        " → DidRollbackComplete"
         " → NotifyMigrationRolledBack → MigrationRolledBack"
     ) in markdown
     assert "Complete: yes" in markdown
@@ -75,6 +76,13 @@ def test_history_markdown_renders_the_rollback_path(
     assert report.rollback is not None
     assert not report.rollback.requested
     assert {state.name: state.result for state in report.states}["VerifyCutover"] == "caught"
+    # The host before the run and after its revert, with nothing left different
+    assert "## Host" in markdown
+    assert report.host is not None
+    assert report.host.before is not None
+    assert report.host.after is not None
+    assert report.host.differences == []
+    assert report.host.before["config"]["sha256"] == report.host.after["config"]["sha256"]
 
 
 def test_rollback_refuses_a_failed_run(

@@ -87,7 +87,7 @@ def test_history_json_round_trips_and_records_the_changes(
         assert values["REDIS_HOST"] == (before["REDIS_HOST"], after["REDIS_HOST"])
         assert values[OLD_AUTH_KEY] == (before[OLD_AUTH_KEY], None)
     top = [state.name for state in report.states if state.depth == 0]
-    assert top[:3] == ["IsRollbackRequested", "ValidateInput", "CheckPreconditions"]
+    assert top[:4] == ["IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions"]
     assert top[-1] == "MigrationSucceeded"
     assert all(state.result == "succeeded" for state in report.states)
     for output_format in ("json", "markdown", "table"):

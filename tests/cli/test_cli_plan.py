@@ -102,3 +102,53 @@ def test_an_execution_that_does_not_exist_is_one_clear_line_exit_2(local_stack: 
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1
         assert lines[0].startswith("error: ExecutionDoesNotExist")
+
+
+def test_plan_flags_functions_deployed_by_cloudformation_with_the_values_for_their_template(
+    local_stack: LocalStack,
+) -> None:
+    # Given one client deployed by a CloudFormation stack (the tags CloudFormation puts on it)
+    lambda_ = local_stack.engine.client("lambda")
+    flagged = local_stack.account.client_functions[0]
+    arn = lambda_.get_function_configuration(FunctionName=flagged)["FunctionArn"]
+    lambda_.tag_resource(
+        Resource=arn,
+        Tags={
+            "aws:cloudformation:stack-name": "campaign-app",
+            "aws:cloudformation:logical-id": "WorkerFunction",
+        },
+    )
+    try:
+        # When an operator asks for the plan
+        result = local_stack.cli(
+            *local_stack.with_machine("plan", "--remove-key", OLD_AUTH_KEY, "--interval", POLL_S)
+        )
+    finally:
+        lambda_.untag_resource(
+            Resource=arn, TagKeys=["aws:cloudformation:stack-name", "aws:cloudformation:logical-id"]
+        )
+    # Then the plan names it, its stack, and the exact values to put in its template
+    assert result.exit_code == 0, result.stderr
+    plan = result.stdout
+    ip = local_stack.account.private_ip
+    assert "1 function(s) are deployed by CloudFormation or Terraform" in plan
+    assert f"  set REDIS_HOST={ip}, REDIS_PORT=6379, REDIS_PASSWORD_SECRET_ARN=<the ARN of secret " in plan
+    assert f"  remove {OLD_AUTH_KEY}" in plan
+    assert f"  {flagged}: CloudFormation stack campaign-app, resource WorkerFunction" in plan
+    for other in local_stack.account.client_functions[1:]:
+        assert f"  {other}: CloudFormation" not in plan
+    # And the JSON plan carries the count and a sample, the details per function
+    path = local_stack.input_file("plan-managed", release="v2.14.2", removeKeys=[OLD_AUTH_KEY])
+    lambda_.tag_resource(Resource=arn, Tags={"ManagedBy": "Terraform"})
+    try:
+        summary = json.loads(
+            local_stack.cli(
+                *local_stack.with_machine("plan", "--input", str(path), "--json", "--interval", POLL_S)
+            ).stdout
+        )
+    finally:
+        lambda_.untag_resource(Resource=arn, TagKeys=["ManagedBy"])
+    assert summary["managedFunctionCount"] == 1
+    assert summary["managedFunctionSample"] == [flagged]
+    managed = {f["functionName"]: f["managedBy"] for f in summary["functions"]}
+    assert managed[flagged] == "Terraform (tag ManagedBy=Terraform)"

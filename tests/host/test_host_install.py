@@ -231,7 +231,11 @@ def test_no_plaintext_password_anywhere(sandbox: SandboxHost, password: str, out
         for name in files:
             texts[os.path.join(root, name)] = Path(root, name).read_text(errors="replace")
     assert any("user default on #" in text for text in texts.values())
+    # (the host-local admin credential the install generated, read from its root-only file)
+    admin_secret = sandbox.host_path("/var/lib/redis-migration/admin-password").read_text()
+    assert len(admin_secret) >= 32
 
-    # Then the password appears in none of them
+    # Then neither the password nor the admin credential appears in any of them
     leaks = [name for name, text in texts.items() if password in text]
     assert leaks == []
+    assert [name for name, text in texts.items() if admin_secret in text] == []

@@ -10,7 +10,13 @@ from redis_migration.host_scripts import host_script
 
 pytestmark = pytest.mark.host
 
-SCRIPTS = ["host/install_redis.sh", "host/backup_redis.sh", "host/restore_redis.sh"]
+SCRIPTS = [
+    "host/install_redis.sh",
+    "host/backup_redis.sh",
+    "host/restore_redis.sh",
+    "host/inspect_redis.sh",
+    "host/revert_redis_host.sh",
+]
 
 
 @pytest.mark.parametrize("resource", SCRIPTS)

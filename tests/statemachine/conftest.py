@@ -43,7 +43,19 @@ def is_migrated(setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot, 
     others_untouched = all(
         before.environments[name] == after.environments[name] for name in setup.account.other_functions
     )
-    return others_untouched and set(after.ingress) >= set(run.output["ingress"]["addedSourceGroupIds"])
+    port = run.output["ingress"]["port"]
+    return others_untouched and set(after.ingress) >= {
+        f"{port} {group}" for group in run.output["ingress"]["addedSourceGroupIds"]
+    }
+
+
+def back_on_elasticache(before: WorldSnapshot, after: WorldSnapshot) -> list[str]:
+    """What a rollback days later must achieve: the functions and the rules exactly as before the
+    migration, and the self-hosted Redis still running (the guide keeps it as a backup)."""
+    problems = [line for line in before.differences(after) if line.startswith(("function ", "ingress"))]
+    if after.host is None or after.host.service.active != "active":
+        problems.append("the self-hosted Redis is not running any more")
+    return problems
 
 
 def leftovers(run: RunResult) -> list[str]:
@@ -52,13 +64,16 @@ def leftovers(run: RunResult) -> list[str]:
 
 
 def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
-    changed = {
+    changed: dict[str, Any] = {
         name: {"before": before.environments[name], "after": after.environments[name]}
         for name in before.environments
         if before.environments[name] != after.environments[name]
     }
     if before.ingress != after.ingress:
         changed["(ingress)"] = {"before": before.ingress, "after": after.ingress}
+    host = before.differences(after)
+    if any(line.startswith("host:") for line in host):
+        changed["(host)"] = [line for line in host if line.startswith("host:")]
     return changed
 
 

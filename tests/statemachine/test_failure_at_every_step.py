@@ -66,6 +66,7 @@ REACHED_BY = {
     "NotifyRollbackCompleted": Scenario(rollback_later=True),
     "RestoreFunction": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
     "VerifyFunctionsRestored": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
+    "RevertRedisHost": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
     "RevokeRedisIngress": Scenario(also_fail=("VerifyCutover",), rollback_fails=True),
     "NotifyMigrationRolledBack": Scenario(also_fail=("VerifyCutover",)),
     "NotifyRollbackFailed": Scenario(also_fail=("VerifyCutover", "RevokeRedisIngress"), rollback_fails=True),
@@ -128,8 +129,9 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
     if scenario.rollback_fails:
         assert result == "rollbackFailed", differences(before, after)
         named = " ".join(leftovers(run))
+        where = {"(ingress)": setup.account.redis_group_id, "(host)": setup.account.instance_id}
         for name in differences(before, after):
-            assert (name if name != "(ingress)" else setup.account.redis_group_id) in named
+            assert where.get(name, name) in named
     elif is_best_effort(state) and not scenario.also_fail:
         assert result == "migrated", (run.described.get("error"), differences(before, after))
     else:

@@ -21,6 +21,7 @@ from redis_migration.install_command import parse_install_result
 from redis_migration_ops.local_engine import LocalEngine
 from redis_migration_ops.local_engine.iam_enforcement import EvaluatedCall, decide, denial_message
 from redis_migration_ops.local_engine.iam_resources import World
+from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.local_engine.ssm_run_command import PLUGIN_OUTPUT_LIMIT, STDOUT_LIMIT
 from redis_migration_ops.local_engine.template import load_template
 from redis_migration_ops.rehearsal import (
@@ -77,7 +78,7 @@ def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> list[Rehearsed]:
             expected = "SUCCEEDED" if fail_at is None else "FAILED"
             assert run.described["status"] == expected, run.described.get("cause")
             ssm = setup.engine.client("ssm")
-            (command,) = setup.engine.ssm_commands
+            (command,) = [c for c in setup.engine.ssm_commands if INSTALL_MARK in c.parameters["commands"][0]]
             invocation = ssm.get_command_invocation(
                 CommandId=command.command_id, InstanceId=command.instance_ids[0]
             )
@@ -143,11 +144,8 @@ def test_the_install_commands_output_is_short_and_its_result_line_survives_ssms_
 # -- end to end, with a statement removed from a copy of template.yaml ------------------------------
 
 
-class NeverRuns:
-    """The instance's sandbox for runs that must stop before anything reaches the host."""
-
-    def run_command(self, commands: list[str], timeout_s: float) -> Any:
-        raise AssertionError("the run reached the host; it should have been denied before")
+# The install command carries its script in a here-document named after it.
+INSTALL_MARK = "INSTALL_REDIS_SCRIPT"
 
 
 def _without_statement(sid: str, directory: Path) -> Path:
@@ -173,9 +171,16 @@ def _run_without(sid: str, directory: Path) -> tuple[dict[str, Any], list[dict[s
     with LocalEngine(directory, template_path=template) as engine:
         account = build_local_account(engine, 1)
         engine.deploy(stack_parameters(account))
-        engine.register_sandbox(account.instance_id, NeverRuns())
-        arn = engine.start_execution({"release": "iam", "removeKeys": [OLD_AUTH_KEY]}, name=f"without-{sid}")
-        return engine.wait_for_execution(arn, timeout_s=120), engine.history(arn)
+        with SandboxHost(directory / "host", account.private_ip) as sandbox:
+            engine.register_sandbox(account.instance_id, sandbox)
+            arn = engine.start_execution(
+                {"release": "iam", "removeKeys": [OLD_AUTH_KEY]}, name=f"without-{sid}"
+            )
+            described = engine.wait_for_execution(arn, timeout_s=120)
+            # The host was only inspected (read-only): the denial came before any change to it
+            installs = [c for c in engine.ssm_commands if INSTALL_MARK in c.parameters["commands"][0]]
+            assert installs == [], "the run reached the install; it should have been denied before"
+        return described, engine.history(arn)
 
 
 def _failure_causes(history: list[dict[str, Any]]) -> str:

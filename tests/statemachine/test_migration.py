@@ -9,7 +9,7 @@ import pytest
 from redis_migration.models import MANAGED_KEYS
 
 from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, plan_document
-from tests.statemachine.conftest import approval_token, differences, is_migrated
+from tests.statemachine.conftest import approval_token, back_on_elasticache, is_migrated
 
 
 def test_a_migration_switches_every_client_and_nothing_else(setup: LocalSetup) -> None:
@@ -38,7 +38,10 @@ def test_a_migration_switches_every_client_and_nothing_else(setup: LocalSetup) -
     for name, values in recorded.items():
         assert values["REDIS_HOST"] == before.environments[name]["REDIS_HOST"]
     # The port is open to the client functions' group and the probe's group only, by group.
-    assert set(after.ingress) == {setup.account.client_group_id, setup.account.probe_group_id}
+    assert set(after.ingress) == {
+        f"6379 {setup.account.client_group_id}",
+        f"6379 {setup.account.probe_group_id}",
+    }
     assert run.output["probe"]["checks"]
     assert all(check["ok"] for check in run.output["probe"]["checks"])
     assert run.output["install"]["version"].startswith("7.")
@@ -50,10 +53,11 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
     # The install is polled until it finishes: WaitForInstall/CheckInstall may repeat.
     first_entries = list(dict.fromkeys(name for name in run.states_entered if name != "CutOverFunction"))
     assert first_entries == [
-        "IsRollbackRequested", "ValidateInput", "CheckPreconditions", "IsDryRun", "NotifyMigrationStarted",
+        "IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions", "IsDryRun",
+        "NotifyMigrationStarted",
         "EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis", "WaitForInstall", "CheckInstall",
         "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "CutOverFunctions", "DidEveryCutoverSucceed",
-        "VerifyCutover", "NotifyMigrationSucceeded", "MigrationSucceeded",
+        "VerifyCutover", "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
     ]  # fmt: skip
     assert run.states_entered.count("CutOverFunction") == len(setup.account.client_functions)
 
@@ -111,7 +115,7 @@ def test_a_rollback_started_later_restores_every_function_exactly(setup: LocalSe
 
     assert rollback.described["status"] == "SUCCEEDED", rollback.described.get("cause")
     assert rollback.output["outcome"] == "rolledBack"
-    assert setup.snapshot() == before, differences(before, setup.snapshot())
+    assert back_on_elasticache(before, setup.snapshot()) == []
     assert "CutOverFunctions" not in rollback.states_entered
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from redis_migration.backup import BACKUP_METRICS
-from redis_migration.monitoring import ENVIRONMENT_DIMENSION, HEALTH_METRICS
+from redis_migration.migrated_functions import REVERTED_METRIC
+from redis_migration.models import ENVIRONMENT_DIMENSION
+from redis_migration.monitoring import HEALTH_METRICS
 
 from redis_migration_ops.local_engine.template import load_template
 from tests.conftest import TEMPLATE_PATH
@@ -92,9 +94,10 @@ def test_every_redis_alarm_watches_an_emitted_metric_and_notifies_the_topic(temp
         "RedisRdbSaveFailingAlarm": ("RdbLastSaveOk", "LessThanThreshold", "notBreaching"),
         "RedisRdbSaveStaleAlarm": ("RdbUnsavedAgeSeconds", "GreaterThanThreshold", "notBreaching"),
         "RedisBackupFailedAlarm": ("BackupSucceeded", "LessThanThreshold", "notBreaching"),
+        "FunctionsRevertedAlarm": ("FunctionsReverted", "GreaterThanOrEqualToThreshold", "breaching"),
     }
     assert set(alarms) == set(expected)
-    emitted = set(HEALTH_METRICS) | set(BACKUP_METRICS)
+    emitted = set(HEALTH_METRICS) | set(BACKUP_METRICS) | {REVERTED_METRIC}
     for name, props in alarms.items():
         metric, operator, missing = expected[name]
         assert props["MetricName"] == metric, name
@@ -137,14 +140,14 @@ def test_monitoring_stays_off_until_the_operator_turns_it_on_after_the_cutover(
         for event in res["Properties"].get("Events", {}).values()
         if event["Type"] == "ScheduleV2"
     ]
-    assert len(schedules) == 2
+    assert len(schedules) == 3  # health, backup, and the check of the migrated functions
     assert all(schedule["State"] == enabled for schedule in schedules)
     redis_alarms = {
         name: res
         for name, res in resources_of(template, "AWS::CloudWatch::Alarm").items()
-        if name.startswith("Redis")
+        if name.startswith("Redis") or name == "FunctionsRevertedAlarm"
     }
-    assert len(redis_alarms) == 7
+    assert len(redis_alarms) == 8
     for name, alarm in redis_alarms.items():
         assert alarm["Properties"]["ActionsEnabled"] == {"Fn::If": ["MonitoringEnabled", True, False]}, name
     # The workflow's own alarm is always on.

@@ -73,3 +73,11 @@ class FunctionEnvironmentUnreadable(MigrationError):
 
 class RuleNotRevoked(MigrationError):
     """EC2 reported a security-group rule as unknown instead of revoking it."""
+
+
+class HostInspectionFailed(MigrationError):
+    """The read-only inspection of the host failed (its result line names the reason)."""
+
+
+class HostRevertFailed(MigrationError):
+    """Putting the host back as before the run failed; what is left is named."""

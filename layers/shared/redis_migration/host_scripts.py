@@ -2,7 +2,9 @@
 
 ``AWS-RunShellScript`` runs its commands with ``/bin/sh`` (dash on Debian and Ubuntu), so each
 script is fed to ``bash -s`` as a quoted here-document, with ``host/common.sh`` (the shell
-helpers every script uses) in front: the host needs nothing of ours installed beforehand.
+helpers every script uses) in front, and ``host/redis_facts.sh`` (platform table, talking to the
+local Redis, data digest, host facts) for the scripts that look at Redis: the host needs nothing
+of ours installed beforehand.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ from importlib import resources
 from pathlib import PurePosixPath
 
 COMMON = "host/common.sh"
+FACTS = "host/redis_facts.sh"
+
+# The shared parts each script is sent with, in order, in front of it.
+INCLUDES: dict[str, tuple[str, ...]] = {
+    "host/install_redis.sh": (COMMON, FACTS),
+    "host/inspect_redis.sh": (COMMON, FACTS),
+    "host/revert_redis_host.sh": (COMMON, FACTS),
+}
 
 
 def host_script(resource: str) -> str:
     """The text bash runs for ``resource`` (e.g. ``host/install_redis.sh``): helpers, then script."""
     package = resources.files("redis_migration")
-    common = package.joinpath(COMMON).read_text(encoding="utf-8")
+    parts = [package.joinpath(part).read_text(encoding="utf-8") for part in INCLUDES.get(resource, (COMMON,))]
     script = package.joinpath(resource).read_text(encoding="utf-8")
-    return common + "\n" + script
+    return "\n".join([*parts, script])
 
 
 def script_command(resource: str, arguments: list[str]) -> list[str]:

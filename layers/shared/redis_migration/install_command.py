@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from redis_migration.host_rules import parse_memory_size
 from redis_migration.host_scripts import host_script, script_command
 
 RESULT_MARKER = "REDIS_INSTALL_RESULT "
@@ -33,9 +34,18 @@ MaxmemoryPolicy = Literal[
     "volatile-ttl",
 ]
 
-_MAXMEMORY = re.compile(r"^[0-9]+([kmg]b?|b)?$")
+_MAXMEMORY = re.compile(r"^[0-9]{1,15}([kmg]b?|b)?$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
+# A Step Functions execution name, as the script accepts it for a directory name.
+RUN_ID = re.compile(r"^[A-Za-z0-9._@+=-]{1,80}$")
+
+
+def valid_run_id(value: str) -> str:
+    """``value`` when it is a run id the host scripts accept (not only dots), else ValueError."""
+    if not RUN_ID.fullmatch(value) or set(value) == {"."}:
+        raise ValueError("must be 1-80 letters, digits or . _ @ + = - (an execution name)")
+    return value
 
 
 class InstallParameters(BaseModel):
@@ -52,6 +62,9 @@ class InstallParameters(BaseModel):
     maxmemory_policy: MaxmemoryPolicy = "allkeys-lru"
     al2023_server: Literal["valkey", "refuse"] = "valkey"
     min_version: str = "7.0"
+    # The execution's name: the host's state before this run is recorded under it once, for
+    # the revert (host/revert_redis_host.sh --run-id). None: nothing is recorded.
+    run_id: str | None = None
 
     @field_validator("bind_addresses")
     @classmethod
@@ -76,7 +89,13 @@ class InstallParameters(BaseModel):
     def _maxmemory_size(cls, value: str) -> str:
         if not _MAXMEMORY.fullmatch(value.lower()):
             raise ValueError("must look like 512mb, 1gb or a number of bytes")
+        parse_memory_size(value)  # bounds: "99999999999999999999gb" is refused, not overflowed
         return value.lower()
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str | None:
+        return None if value is None else valid_run_id(value)
 
     @field_validator("min_version")
     @classmethod
@@ -97,6 +116,15 @@ class InstallResult(BaseModel):
     version: str | None = None
     config_sha256: str | None = Field(default=None, alias="configSha256")
     service: str | None = None
+    port: int | None = None
+    run_id: str | None = Field(default=None, alias="runId")
+    # True when this call wrote the before record (False: no run id, or a retry found it).
+    recorded: bool = False
+    # How an existing Redis's data was taken over: "aof-switched-on" (AOF turned on while it
+    # ran), "rdb-loaded" (a stopped one started on its own config first), or None.
+    takeover: str | None = None
+    keys_before: int | None = Field(default=None, alias="keysBefore")
+    keys_after: int | None = Field(default=None, alias="keysAfter")
     error: str | None = None
     message: str = ""
 
@@ -113,6 +141,7 @@ def install_script() -> str:
 
 def script_arguments(params: InstallParameters) -> list[str]:
     """The script's arguments for ``params``, unquoted."""
+    run_id = ["--run-id", params.run_id] if params.run_id is not None else []
     return [
         "--port", str(params.port),
         "--bind", " ".join(params.bind_addresses),
@@ -121,6 +150,7 @@ def script_arguments(params: InstallParameters) -> list[str]:
         "--maxmemory-policy", params.maxmemory_policy,
         "--al2023-server", params.al2023_server,
         "--min-version", params.min_version,
+        *run_id,
     ]  # fmt: skip
 
 

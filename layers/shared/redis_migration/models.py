@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from redis_migration.errors import InvalidInput
+from redis_migration.host_rules import MIN_MAXMEMORY_BYTES, parse_memory_size
+from redis_migration.host_state import HostState
 
 # The keys a cutover owns. Every other variable of a function is left exactly as it was.
 REDIS_HOST = "REDIS_HOST"
@@ -33,30 +35,23 @@ _FUNCTION_ID = (
     r"^(arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:|[0-9]{12}:function:)?"
     r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
 )
-_MEMORY_SIZE = re.compile(r"^([1-9][0-9]{0,12})(kb|mb|gb)$")
-_MEMORY_UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
-# Bounds of maxmemory at the boundary; the host check (CheckPreconditions) narrows them to the
-# instance's memory and to the data already held.
-MIN_MAXMEMORY_BYTES = 32 * 1024**2
+# maxmemory at the boundary: a Redis size from 64 MiB (host_rules explains the floor) to 4 TiB;
+# the host check (CheckPreconditions) narrows it to the instance's memory and the data held.
 MAX_MAXMEMORY_BYTES = 4 * 1024**4
 
 
 class Model(BaseModel):
     """Base of every boundary model: camelCase on the wire, unknown fields refused."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # defer_build: a handler validates two or three of these models, not all thirty; each one's
+    # schema is built on its first use (pydantic serialises that build across threads).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
     def to_json_dict(self) -> dict[str, object]:
         """The model as the JSON a state returns (camelCase keys, nulls kept)."""
         return self.model_dump(mode="json", by_alias=True)
-
-
-def memory_size_bytes(value: str) -> int:
-    """``512mb`` -> 536870912. Raises ValueError for anything that is not ``<n>kb|mb|gb``."""
-    match = _MEMORY_SIZE.fullmatch(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a size like 512mb or 2gb")
-    return int(match[1]) * _MEMORY_UNITS[match[2]]
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -86,7 +81,7 @@ def parse_model(model: type[M], data: object) -> M:
 class StackSettings(BaseModel):
     """The stack's parameters as every function sees them (``Globals.Function.Environment``)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     project_name: Annotated[str, Field(alias="PROJECT_NAME", pattern=_NAME)]
     environment: Annotated[str, Field(alias="ENVIRONMENT", pattern=_NAME)]
@@ -94,6 +89,11 @@ class StackSettings(BaseModel):
     elasticache_endpoint: Annotated[str, Field(alias="ELASTICACHE_ENDPOINT")] = ""
     redis_port: Annotated[int, Field(alias="REDIS_PORT_DEFAULT", ge=1024, le=65535)] = 6379
     probe_security_group_ids: Annotated[str, Field(alias="PROBE_SECURITY_GROUP_IDS")] = ""
+    # The subnets of the in-VPC functions (ProbeRedis, RedisHealth): the VpcSubnetIds parameter.
+    probe_subnet_ids: Annotated[str, Field(alias="PROBE_SUBNET_IDS")] = ""
+    # The instance's security group that gets the Redis rule (RedisSecurityGroupId); empty: the
+    # instance's only group.
+    redis_security_group_id: Annotated[str, Field(alias="REDIS_SECURITY_GROUP_ID")] = ""
     install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60, le=172800)] = 900
     # Set by Lambda in every function's environment.
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
@@ -101,10 +101,21 @@ class StackSettings(BaseModel):
     records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
     # The replication group a decommission may delete (a rollback refuses once it is gone).
     elasticache_replication_group_id: Annotated[str, Field(alias="ELASTICACHE_REPLICATION_GROUP_ID")] = ""
+    # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
+    state_machine_arn: Annotated[str, Field(alias="STATE_MACHINE_ARN")] = ""
 
     @property
     def probe_security_groups(self) -> list[str]:
         return [group for group in self.probe_security_group_ids.split(",") if group]
+
+    @property
+    def probe_subnets(self) -> list[str]:
+        return [subnet for subnet in self.probe_subnet_ids.split(",") if subnet]
+
+
+# The metrics' only dimension besides Powertools' own ``service`` (POWERTOOLS_SERVICE_NAME): one
+# stack per environment, and the namespace (a stack parameter) separates projects.
+ENVIRONMENT_DIMENSION = "environment"
 
 
 def load_settings(environ: Mapping[str, str]) -> StackSettings:
@@ -150,12 +161,8 @@ class MigrationInput(Model):
     @field_validator("maxmemory")
     @classmethod
     def _sane_memory_size(cls, value: str) -> str:
-        size = memory_size_bytes(value)
-        if not MIN_MAXMEMORY_BYTES <= size <= MAX_MAXMEMORY_BYTES:
-            raise ValueError(
-                f"{value} is outside {MIN_MAXMEMORY_BYTES // 1024**2}mb..{MAX_MAXMEMORY_BYTES // 1024**3}gb"
-            )
-        return value
+        parse_memory_size(value, minimum=MIN_MAXMEMORY_BYTES, maximum=MAX_MAXMEMORY_BYTES)
+        return value.strip().lower()
 
     @field_validator("remove_keys")
     @classmethod
@@ -204,18 +211,44 @@ class InstanceFacts(Model):
     platform: str
 
 
+class AliasPlan(Model):
+    """An alias that served the ElastiCache values when the plan was made, and the version it served.
+
+    Published versions are immutable: the cutover publishes a new version from the updated
+    ``$LATEST`` and moves the alias to it; the way back is to move the alias to ``version`` again.
+    """
+
+    name: str
+    version: str
+
+
+class AliasMove(Model):
+    """What the cutover did to one alias: ``fromVersion`` -> ``toVersion`` (``moved`` false: it
+    already served the new values)."""
+
+    alias: str
+    from_version: str
+    to_version: str
+    moved: bool
+
+
 class FunctionPlan(Model):
     """One function of a plan and its managed values before the change (not secrets).
 
     ``before`` holds every managed key and every key to remove; ``None`` means absent. In a
     rollback plan, ``target`` is what the migration that switched the function wrote (the values
     it must still hold to be put back); in a migration plan it is None (the run's target applies).
+    ``aliases`` are the aliases the cutover moves (and the restore moves back). ``managedBy`` names
+    the tool that deploys the function (a CloudFormation stack, Terraform): its next deploy puts
+    the old values back unless its template changes.
     """
 
     function_name: str
     before: ManagedValues
     security_group_ids: list[str] = []
     target: ManagedValues | None = None
+    aliases: list[AliasPlan] = []
+    managed_by: str | None = None
 
 
 class IngressPlan(Model):
@@ -277,12 +310,51 @@ class MigrationPlan(Model):
     plan_sha256: str
     batches: list[PlanBatch]
     warnings: list[str] = []
+    # Functions deployed by CloudFormation or Terraform (details per function in the plan record).
+    managed_function_count: int = 0
+    managed_function_sample: list[str] = []
+    # The host as InspectHostBefore found it: what "as before" means for the host.
+    host_before: HostState | None = None
 
 
 class PreconditionsInput(Model):
     request: MigrationRequest
     state_machine_arn: str
     execution_arn: str
+    host_before: HostState
+
+
+# ---------------------------------------------------------------------------------------------
+# The host: read-only inspection and the compensation of the install.
+
+
+class InspectHostInput(Model):
+    instance_id: str
+    # The port the run wants Redis on: reported free, held by our Redis, or by another process.
+    port: int
+
+
+class HostInspection(Model):
+    command_id: str
+    state: HostState
+
+
+class RevertHostInput(Model):
+    instance_id: str
+    # The execution's name: the install recorded the host before its first change under it.
+    run_id: str
+    host_before: HostState | None = None
+
+
+class RevertHostOutput(Model):
+    recorded: bool
+    changed: bool
+    service_action: str
+    keys_before: int | None
+    keys_after: int | None
+    host_after: HostState | None
+    # What still differs from the host before the run (config, ports, service); empty: as before.
+    differences: list[str]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,6 +397,7 @@ class RevokeIngressOutput(Model):
 class InstallInput(Model):
     instance: InstanceFacts
     secret_arn: str
+    run_id: str
     port: int
     maxmemory: str
     maxmemory_policy: str
@@ -346,6 +419,10 @@ class CheckInstallOutput(Model):
     server: str | None = None
     version: str | None = None
     config_sha256: str | None = None
+    # How an existing Redis's data was taken over (aof-switched-on, rdb-loaded), and its keys.
+    takeover: str | None = None
+    keys_before: int | None = None
+    keys_after: int | None = None
 
 
 class ProbeInput(Model):
@@ -362,6 +439,7 @@ class FunctionChange(Model):
     function_name: str
     before: ManagedValues
     target: ManagedValues
+    aliases: list[AliasPlan] = []
 
 
 class BatchRequest(Model):
@@ -378,6 +456,7 @@ class CutoverOutput(Model):
     function_name: str
     changed: bool
     revision_id: str | None
+    aliases: list[AliasMove] = []
 
 
 class FunctionFailure(Model):
@@ -485,7 +564,9 @@ class RollbackRequest(Model):
 class MigrationRecord(BaseModel):
     """The parts of a succeeded migration's output (DescribeExecution) a later rollback reads."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, defer_build=True
+    )
 
     outcome: Literal["migrated"]
     plan: MigrationPlan

@@ -26,11 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from redis_migration.aws import AwsClients
 from redis_migration.health import RedisHealthSample, describe_error, read_health_sample
-from redis_migration.models import StackSettings
-
-# The only dimension besides Powertools' own ``service`` (POWERTOOLS_SERVICE_NAME): one stack per
-# environment, and the namespace (a stack parameter) separates projects.
-ENVIRONMENT_DIMENSION = "environment"
+from redis_migration.models import ENVIRONMENT_DIMENSION, StackSettings
 
 SECRET_MAX_AGE_SECONDS = 300
 # The private IP of a running instance does not change (a VPC keeps it across stop/start); the

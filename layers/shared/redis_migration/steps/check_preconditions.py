@@ -15,6 +15,7 @@ from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import MigrationAlreadyRunning, PreconditionFailed
+from redis_migration.host_rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
@@ -31,9 +32,20 @@ from redis_migration.models import (
     StackSettings,
     is_secret_like_key,
 )
+from redis_migration.preflight_functions import (
+    FunctionFacts,
+    discover_clients,
+    environment_error_problem,
+    management_marker,
+    plan_aliases,
+    read_function_facts,
+)
+from redis_migration.preflight_network import check_vpc_access, choose_redis_security_group
 from redis_migration.records import plan_key, put_record, record_location, write_batches
 
 SAMPLE_SIZE = 10
+# Warnings carried in the plan summary (the payload); every one is in the plan record.
+SUMMARY_WARNINGS = 10
 
 
 def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws: AwsClients) -> MigrationPlan:
@@ -42,13 +54,30 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     with aws_errors_as_transient():
         if not request.dry_run:
             refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
-        instance = describe_instance(request.instance_id, aws)
-        require_ssm_online(request.instance_id, aws)
-        configurations = function_configurations(request, instance, aws)
+        instance = describe_instance(request.instance_id, aws, settings.redis_security_group_id)
+        problems: list[str] = []
+        warnings: list[str] = []
+        configurations = function_configurations(request, instance, aws, problems)
+        facts = read_function_facts([str(config["FunctionName"]) for config in configurations], aws)
+        network = check_vpc_access(settings, aws)
         secret_arn = existing_secret_arn(request.secret_name, aws)
 
-    problems: list[str] = []
-    plans = [plan_function(config, request, instance, problems) for config in configurations]
+    # The host first: what cannot be undone there (a maxmemory below the data already held, a
+    # port another process holds, an existing Redis we cannot take over) is refused now.
+    host = assess_host(given.host_before, request.redis_port, request.maxmemory, request.maxmemory_policy)
+    problems = [*host.problems, *problems, *network.problems]
+    warnings = [*host.warnings, *warnings, *network.warnings]
+    plans = [
+        plan_function(
+            config,
+            request,
+            instance,
+            problems,
+            facts=facts.get(str(config["FunctionName"])),
+            warnings=warnings,
+        )
+        for config in configurations
+    ]
     if not plans and not problems:
         problems.append(
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
@@ -84,8 +113,17 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             target=target,
             functions=plans,
             batches=batches,
+            warnings=warnings,
         )
         plan_sha256 = put_record(location, plan_key(location), document.to_json_dict(), aws)
+    managed = [plan.function_name for plan in plans if plan.managed_by]
+    if managed:
+        warnings.insert(
+            0,
+            f"{len(managed)} function(s) are deployed by CloudFormation or Terraform and get the old values "
+            "back on their next deploy unless their templates change: see the plan (redis-migration plan)",
+        )
+    more = len(warnings) - SUMMARY_WARNINGS
     return MigrationPlan(
         request=request,
         instance=instance,
@@ -98,14 +136,29 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         record=location,
         plan_sha256=plan_sha256,
         batches=batches,
+        warnings=warnings[:SUMMARY_WARNINGS]
+        + ([f"... and {more} more in the plan record"] if more > 0 else []),
+        managed_function_count=len(managed),
+        managed_function_sample=managed[:SAMPLE_SIZE],
+        host_before=given.host_before,
     )
 
 
 def plan_function(
-    config: dict[str, Any], request: MigrationRequest, instance: InstanceFacts, problems: list[str]
+    config: dict[str, Any],
+    request: MigrationRequest,
+    instance: InstanceFacts,
+    problems: list[str],
+    *,
+    facts: FunctionFacts | None = None,
+    warnings: list[str] | None = None,
 ) -> FunctionPlan:
     """One function's plan entry; what stops it from being switched safely goes to ``problems``."""
     name = config["FunctionName"]
+    unreadable = environment_error_problem(config)
+    if unreadable:
+        problems.append(unreadable)
+        return FunctionPlan(function_name=name, before={})
     variables: dict[str, str] = config.get("Environment", {}).get("Variables", {})
     vpc = config.get("VpcConfig", {})
     if vpc.get("VpcId") != instance.vpc_id:
@@ -129,10 +182,22 @@ def plan_function(
                 f"{request.elasticache_endpoint}; not switching it"
             )
     keys = [*MANAGED_KEYS, *request.remove_keys]
+    facts = facts or FunctionFacts()
+    endpoint = request.elasticache_endpoint
+    aliases = plan_aliases(
+        config,
+        facts,
+        {endpoint, endpoint.split(":")[0]},
+        keys,
+        problems=problems,
+        warnings=[] if warnings is None else warnings,
+    )
     return FunctionPlan(
         function_name=name,
         before={key: variables.get(key) for key in keys},
         security_group_ids=sorted(vpc.get("SecurityGroupIds", [])),
+        aliases=aliases,
+        managed_by=management_marker(facts.tags),
     )
 
 
@@ -176,8 +241,8 @@ def _is_dry_run(execution_input: str | None) -> bool:
     return isinstance(document, dict) and document.get("dryRun") is True
 
 
-def describe_instance(instance_id: str, aws: AwsClients) -> InstanceFacts:
-    """The instance's address, VPC and first security group; it must exist and be running."""
+def describe_instance(instance_id: str, aws: AwsClients, redis_security_group_id: str = "") -> InstanceFacts:
+    """The instance's address, VPC and Redis security group; it must exist and be running."""
     try:
         reservations = aws.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except Exception as error:
@@ -201,26 +266,10 @@ def describe_instance(instance_id: str, aws: AwsClients) -> InstanceFacts:
         private_ip=instance["PrivateIpAddress"],
         vpc_id=vpc_id,
         vpc_cidr=vpcs[0]["CidrBlock"],
-        security_group_id=groups[0]["GroupId"],
+        security_group_id=choose_redis_security_group(
+            instance_id, [group["GroupId"] for group in groups], redis_security_group_id
+        ),
         platform=instance.get("PlatformDetails", "Linux/UNIX"),
-    )
-
-
-def require_ssm_online(instance_id: str, aws: AwsClients) -> None:
-    """The install goes through SSM Run Command: the agent must be online."""
-    paginator = aws.ssm.get_paginator("describe_instance_information")
-    pages = paginator.paginate(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
-    for page in pages:
-        for info in page["InstanceInformationList"]:
-            if info.get("InstanceId") == instance_id:
-                if info.get("PingStatus") != "Online":
-                    raise PreconditionFailed(
-                        f"instance {instance_id}'s SSM agent is {info.get('PingStatus')}, not Online"
-                    )
-                return
-    raise PreconditionFailed(
-        f"instance {instance_id} is not managed by SSM (no agent registered); "
-        "the install runs through SSM Run Command"
     )
 
 
@@ -231,7 +280,7 @@ def redis_hosts(request: MigrationRequest, instance: InstanceFacts) -> set[str]:
 
 
 def function_configurations(
-    request: MigrationRequest, instance: InstanceFacts, aws: AwsClients
+    request: MigrationRequest, instance: InstanceFacts, aws: AwsClients, problems: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """The listed functions, or every function whose REDIS_HOST is ElastiCache or already ours."""
     if request.functions is not None:
@@ -246,7 +295,7 @@ def function_configurations(
         if missing:
             raise PreconditionFailed(f"functions not found: {', '.join(missing)}")
         return configurations
-    return list(discover_redis_clients(redis_hosts(request, instance), aws))
+    return discover_clients(redis_hosts(request, instance), aws, [] if problems is None else problems)
 
 
 def discover_redis_clients(hosts: set[str], aws: AwsClients) -> Iterable[dict[str, Any]]:

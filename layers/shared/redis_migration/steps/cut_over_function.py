@@ -22,6 +22,13 @@ from botocore.exceptions import WaiterError
 if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import WaiterConfigTypeDef
 
+from redis_migration.aliases import (
+    alias_cutover_problems,
+    aliases_not_restored,
+    check_aliases_as_planned,
+    move_aliases_back,
+    move_aliases_forward,
+)
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import (
     CutoverVerificationFailed,
@@ -45,6 +52,7 @@ from redis_migration.models import (
     RestoreBatchOutcome,
     RestoreCheck,
     RestoreCheckInput,
+    RestoreOutcome,
     RestoreOutput,
     VerifyInput,
     VerifyOutput,
@@ -57,8 +65,11 @@ UPDATE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 120}
 # Functions of one batch switched at the same time. With CutoverConcurrency iterations at once
 # this bounds the calls on Lambda's control plane (its per-account request rates are low).
 BATCH_THREADS = 4
-# Failures named in a state's output (the rest are in the results record).
-NAMED_FAILURES = 5
+# Failures named in a state's output, and how much of each cause: the Map's output is 100 of these
+# at 2,000 functions and must stay far below 256 KiB even when every batch fails (the rest of each
+# failure is in the batch's results record).
+NAMED_FAILURES = 1
+CAUSE_CHARACTERS = 300
 # Leftovers named in the rollback's output (the rest are in the records bucket).
 NAMED_LEFTOVERS = 20
 
@@ -75,7 +86,13 @@ def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
     results = for_each(
         functions,
         lambda function: cut_over_function(
-            FunctionChange(function_name=function.function_name, before=function.before, target=target), aws
+            FunctionChange(
+                function_name=function.function_name,
+                before=function.before,
+                target=target,
+                aliases=function.aliases,
+            ),
+            aws,
         ),
     )
     rows: list[dict[str, object]] = []
@@ -85,15 +102,17 @@ def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
         if isinstance(result, CutoverOutput):
             changed += result.changed
             unchanged += not result.changed
-            rows.append(
-                {
-                    "functionName": function.function_name,
-                    "outcome": "changed" if result.changed else "unchanged",
-                }
-            )
+            row: dict[str, object] = {
+                "functionName": function.function_name,
+                "outcome": "changed" if result.changed else "unchanged",
+            }
+            if result.aliases:
+                # Old version -> new version per alias: what a restore (now or days later) undoes.
+                row["aliases"] = [move.to_json_dict() for move in result.aliases]
+            rows.append(row)
         else:
             failure = FunctionFailure(
-                function_name=function.function_name, error=_error_name(result), cause=str(result)[:500]
+                function_name=function.function_name, error=_error_name(result), cause=str(result)
             )
             failures.append(failure)
             rows.append(
@@ -107,7 +126,10 @@ def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
         changed=changed,
         unchanged=unchanged,
         failed=len(failures),
-        failures=failures[:NAMED_FAILURES],
+        failures=[
+            failure.model_copy(update={"cause": failure.cause[:CAUSE_CHARACTERS]})
+            for failure in failures[:NAMED_FAILURES]
+        ],
         results_key=key,
         results_sha256=digest,
     )
@@ -138,7 +160,10 @@ def restore_batch(given: BatchRequest, aws: AwsClients) -> RestoreBatchOutcome:
         restored=sum(output.outcome == "restored" for output in outputs),
         unchanged=sum(output.outcome == "unchanged" for output in outputs),
         changed_by_others=sum(output.outcome == "changedByOthers" for output in outputs),
-        not_restored=not_restored[:NAMED_FAILURES],
+        not_restored=[
+            output.model_copy(update={"detail": output.detail[:CAUSE_CHARACTERS]})
+            for output in not_restored[:NAMED_FAILURES]
+        ],
         results_key=key,
         results_sha256=digest,
     )
@@ -154,7 +179,12 @@ def _restore_change(function: FunctionPlan, run_target: ManagedValues | None) ->
         key: value if value is not None or key not in function.before else None
         for key, value in target.items()
     }
-    return FunctionChange(function_name=function.function_name, before=function.before, target=expected)
+    return FunctionChange(
+        function_name=function.function_name,
+        before=function.before,
+        target=expected,
+        aliases=function.aliases,
+    )
 
 
 def for_each(items: Sequence[T], action: Callable[[T], object]) -> list[object]:
@@ -183,22 +213,33 @@ def _error_name(error: object) -> str:
 
 
 def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:
-    """Set the function's managed keys to the target; refuse if they moved since the plan."""
+    """Set the function's managed keys to the target; refuse if they moved since the plan.
+
+    Then each planned alias is moved to a version published from the updated ``$LATEST``.
+    """
     with aws_errors_as_transient():
         config = aws.lambda_.get_function_configuration(FunctionName=change.function_name)
         variables = _variables(config)
         current = {key: variables.get(key) for key in change.target}
-        if current == change.target:
-            return CutoverOutput(
-                function_name=change.function_name, changed=False, revision_id=config.get("RevisionId")
-            )
-        moved = sorted(key for key in change.target if current[key] != change.before.get(key))
-        if moved:
-            raise FunctionChangedConcurrently(
-                f"{change.function_name}: {', '.join(moved)} changed since the plan was made; not overwriting"
-            )
-        revision = write_variables(change.function_name, variables, change.target, config, aws)
-    return CutoverOutput(function_name=change.function_name, changed=True, revision_id=revision)
+        revision: str | None = config.get("RevisionId")
+        changed = current != change.target
+        # An alias moved by someone since the plan stops the switch before anything is written.
+        check_aliases_as_planned(change.function_name, change.aliases, change.target, _variables, aws)
+        if changed:
+            moved = sorted(key for key in change.target if current[key] != change.before.get(key))
+            if moved:
+                raise FunctionChangedConcurrently(
+                    f"{change.function_name}: {', '.join(moved)} changed since the plan was made; "
+                    "not overwriting"
+                )
+            revision = write_variables(change.function_name, variables, change.target, config, aws)
+        moves = move_aliases_forward(change.function_name, change.aliases, change.target, _variables, aws)
+    return CutoverOutput(
+        function_name=change.function_name,
+        changed=changed or any(move.moved for move in moves),
+        revision_id=revision,
+        aliases=moves,
+    )
 
 
 def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
@@ -215,21 +256,31 @@ def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
             )
         variables = _variables(config)
         current = {key: variables.get(key) for key in change.target}
-        if current == change.before:
-            return RestoreOutput(function_name=name, outcome="unchanged", detail="already as before")
         foreign = sorted(
             key for key in change.target if current[key] not in (change.target[key], change.before.get(key))
         )
-        if foreign:
-            detail = ", ".join(f"{key}={current[key]!r}" for key in foreign)
-            return RestoreOutput(
-                function_name=name,
-                outcome="changedByOthers",
-                detail=f"changed by someone else since the cutover, left as is: {detail}",
+        outcome: RestoreOutcome
+        if current == change.before:
+            outcome, detail = "unchanged", "already as before"
+        elif foreign:
+            outcome = "changedByOthers"
+            detail = "changed by someone else since the cutover, left as is: " + ", ".join(
+                f"{key}={current[key]!r}" for key in foreign
             )
-        restore = {key: change.before.get(key) for key in change.target}
-        write_variables(name, variables, restore, config, aws)
-    return RestoreOutput(function_name=name, outcome="restored", detail="managed keys restored")
+        else:
+            restore = {key: change.before.get(key) for key in change.target}
+            write_variables(name, variables, restore, config, aws)
+            outcome, detail = "restored", "managed keys restored"
+        # Aliases go back to the versions they served (immutable, so exactly as before).
+        aliases = move_aliases_back(name, change.aliases, change.target, _variables, aws)
+    if not aliases:
+        return RestoreOutput(function_name=name, outcome=outcome, detail=detail)
+    outcomes = [outcome, *(result for result, _ in aliases)]
+    combined: RestoreOutcome = next(
+        (kind for kind in ("changedByOthers", "restored") if kind in outcomes), "unchanged"
+    )
+    details = "; ".join([f"$LATEST: {detail}", *(text for _, text in aliases)])
+    return RestoreOutput(function_name=name, outcome=combined, detail=details)
 
 
 def verify_cutover(given: VerifyInput, aws: AwsClients) -> VerifyOutput:
@@ -248,8 +299,12 @@ def verify_cutover(given: VerifyInput, aws: AwsClients) -> VerifyOutput:
         status = config.get("LastUpdateStatus", "Successful")
         if status != "Successful":
             problems.append(f"{name}: last update {status}")
+        with aws_errors_as_transient():
+            # What each alias serves is what its callers get: $LATEST alone proves nothing for them.
+            problems += alias_cutover_problems(name, aliases[name], given.target, _variables, aws)
         return problems
 
+    aliases = {function.function_name: function.aliases for function in plan.functions}
     results = for_each(names, check)
     problems = [
         line
@@ -282,15 +337,21 @@ def verify_functions_restored(given: RestoreCheckInput, aws: AwsClients) -> Rest
                 raise
         variables = _variables(config)
         current = {key: variables.get(key) for key in function.before}
+        with aws_errors_as_transient():
+            alias_lines = aliases_not_restored(
+                name, function.aliases, given.self_hosted_host, _variables, aws
+            )
         if current == function.before:
-            return None
+            return "; ".join(alias_lines) or None
         where = (
             "still on the self-hosted Redis"
             if current.get(REDIS_HOST) == given.self_hosted_host
             else ("changed by someone else since the cutover")
         )
         differing = {key: current[key] for key in function.before if current[key] != function.before[key]}
-        return f"function {name}: {where} (now {differing}); put back {function.before}"
+        return "; ".join(
+            [f"function {name}: {where} (now {differing}); put back {function.before}", *alias_lines]
+        )
 
     results = for_each(plan.functions, check)
     lines = [

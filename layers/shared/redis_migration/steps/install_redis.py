@@ -34,6 +34,9 @@ def install_redis(given: InstallInput, settings: StackSettings, aws: AwsClients)
             password_sha256=password_sha256(json.loads(secret["SecretString"])["password"]),
             maxmemory=given.maxmemory,
             maxmemory_policy=given.maxmemory_policy,
+            # The host records its state before this run's first change under this id; the
+            # compensation (RevertRedisHost) puts that back.
+            run_id=given.run_id,
         )
         del secret
         sent = aws.ssm.send_command(
@@ -93,4 +96,7 @@ def check_install(given: InstallCommand, settings: StackSettings, aws: AwsClient
         server=result.server,
         version=result.version,
         config_sha256=result.config_sha256,
+        takeover=result.takeover,
+        keys_before=result.keys_before,
+        keys_after=result.keys_after,
     )

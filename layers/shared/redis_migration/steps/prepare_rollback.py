@@ -26,6 +26,7 @@ from redis_migration.errors import InvalidInput, RollbackRefused
 from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
+    AliasPlan,
     FunctionPlan,
     IngressPlan,
     ManagedValues,
@@ -71,9 +72,14 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
     first_before: dict[str, ManagedValues] = {}
     last_target: dict[str, ManagedValues] = {}
     security_groups: dict[str, list[str]] = {}
+    # Alias -> the version it served before the first run that moved it (versions are immutable,
+    # so that version still holds the ElastiCache values).
+    aliases: dict[str, dict[str, AliasPlan]] = {}
     for _, record, document in documents:
         for function in document.functions:
             name = function.function_name
+            for alias in function.aliases:
+                aliases.setdefault(name, {}).setdefault(alias.name, alias)
             if name in first_before:
                 # A key a later run added (another removeKeys): that run's before value.
                 for key, value in function.before.items():
@@ -101,6 +107,7 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
                 before={key: first_before[name].get(key) for key in keys},
                 security_group_ids=security_groups.get(name, []),
                 target={key: last_target[name].get(key) for key in keys},
+                aliases=list(aliases.get(name, {}).values()),
             )
         )
 
