@@ -15,7 +15,7 @@ batch N+1 while the target restores batch N. Python touches no key on the way (h
 Memory stays bounded whatever the key count: a batch stops dumping past ``max_batch_bytes`` (the
 rest of its keys are named and copied in follow-up batches), and a key whose payload is above
 ``max_payload_bytes`` is copied alone (MULTI: TIME, PTTL, DUMP; then RESTORE), holding one
-payload at a time. Each EVAL holds the source for about 3 ms per 1,000 small keys.
+payload at a time. Each EVAL holds the source for about 1.5 ms (500 small keys).
 
 Two modes:
 
@@ -57,10 +57,9 @@ from redis_migration.data_compare import (
     DIGEST_SCRIPT,
     KEYS_ABSENT_SCRIPT,
     SCAN_KEYS_SCRIPT,
-    difference,
+    compare_in_chunks,
     key_label,
     parse_comparison,
-    read_key_state,
 )
 from redis_migration.errors import MigrationError
 from redis_migration.models import Model
@@ -76,7 +75,9 @@ from redis_migration.redis_link import (
 )
 
 COPY_SCRIPT = Script.load("copy_batch.lua")
-DEFAULT_BATCH_KEYS = 1_000
+# 500 rather than 1,000: measured cheaper per key on the source (a batch's strings stay in cache),
+# and each EVAL holds ElastiCache for half as long.
+DEFAULT_BATCH_KEYS = 500
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024
 # Consecutive connection failures tolerated inside one invocation before giving up (the state
@@ -244,7 +245,7 @@ def _key_in_command(blob: bytes, index: int) -> bytes:
     return b"?"
 
 
-def _raise_refusal(replies: SimpleReplies, blob: bytes | None, single_key: bytes | None = None) -> None:
+def raise_refusal(replies: SimpleReplies, blob: bytes | None, single_key: bytes | None = None) -> None:
     """Raise the named error of the first error reply (the key named)."""
     if not replies.errors:
         return
@@ -378,7 +379,7 @@ class Copier:
                 scan.send_script(COPY_SCRIPT, *self._copy_arguments(cursor))
             try:
                 replies = raw.read_simple_replies(commands)
-                _raise_refusal(replies, blob)
+                raise_refusal(replies, blob)
                 self._copy_named([bytes(k) for k in reply[5]], [bytes(k) for k in reply[4]], tally)
             except BaseException:
                 if more:
@@ -412,7 +413,7 @@ class Copier:
             if commands:
                 raw.send_raw(blob)
                 replies = raw.read_simple_replies(commands)
-                _raise_refusal(replies, blob)
+                raise_refusal(replies, blob)
                 tally.restored += replies.ok
                 tally.deleted += replies.integer_sum
             tally.payload_bytes += int(reply[6])
@@ -440,7 +441,7 @@ class Copier:
         if payload is None or ttl == -2:
             raw.send_raw(pack_command("DEL", key))
             replies = raw.read_simple_replies(1)
-            _raise_refusal(replies, None, key)
+            raise_refusal(replies, None, key)
             tally.deleted += replies.integer_sum
             tally.gone += 1
             return
@@ -458,7 +459,7 @@ class Copier:
         # Three writes: the payload is never copied into a bigger buffer.
         raw.send_raw([header, payload, _RESTORE_TRAILER])
         replies = raw.read_simple_replies(1)
-        _raise_refusal(replies, None, key)
+        raise_refusal(replies, None, key)
         tally.restored += replies.ok
         tally.large += 1
         tally.payload_bytes += len(payload)
@@ -505,9 +506,8 @@ class Copier:
                 return False
 
     def _differs(self, key: bytes) -> bool:
-        source = read_key_state(self._links["keys"], key)
-        target = read_key_state(self._links["commands"], key)
-        return difference(source, target, self.settings.ttl_tolerance_ms) is not None
+        keys, commands = self._links["keys"], self._links["commands"]
+        return compare_in_chunks(keys, commands, key, self.settings.ttl_tolerance_ms)[0] is not None
 
     def _extras_scan(self, position: _Position, tally: _Tally, deadline: float) -> bool:
         commands, keys, raw = self._links["commands"], self._links["keys"], self._links["raw"]
@@ -519,7 +519,7 @@ class Copier:
             if absent:
                 raw.send_raw(pack_command("DEL", *absent))
                 replies = raw.read_simple_replies(1)
-                _raise_refusal(replies, None, absent[0])
+                raise_refusal(replies, None, absent[0])
                 tally.extra += replies.integer_sum
             tally.batches += 1
             position.cursor = _text(cursor_raw)

@@ -368,9 +368,12 @@ def _server_facts(link: RedisLink) -> dict[str, object]:
     }
 
 
-def read_source_facts(link: RedisLink, *, samples: int = BIG_KEY_SAMPLES) -> ServerDataFacts:
+def read_source_facts(
+    link: RedisLink, *, samples: int = BIG_KEY_SAMPLES, big_key_bytes: int = BIG_KEY_BYTES
+) -> ServerDataFacts:
     """The source's facts, read-only: INFO; a DUMP of one random key (its RDB version); the size of
-    ``samples`` random keys (RANDOMKEY, MEMORY USAGE), spread over the databases by key count."""
+    ``samples`` random keys (RANDOMKEY, MEMORY USAGE), spread over the databases by key count;
+    those above ``big_key_bytes`` are kept (the largest first)."""
     facts = _server_facts(link)
     keys_by_db: dict[str, int] = facts["keys_by_db"]  # type: ignore[assignment]
     total = sum(keys_by_db.values())
@@ -393,7 +396,7 @@ def read_source_facts(link: RedisLink, *, samples: int = BIG_KEY_SAMPLES) -> Ser
         big += [
             BigKey(db=db, key=key_label(bytes(k)), bytes=int(size))
             for k, size in zip(keys, sizes, strict=True)
-            if size is not None and int(size) > BIG_KEY_BYTES
+            if size is not None and int(size) > big_key_bytes
         ]
     link.select(0)
     big.sort(key=lambda k: -k.bytes)

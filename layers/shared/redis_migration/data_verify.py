@@ -36,10 +36,9 @@ from redis_migration.data_compare import (
     DIGEST_SCRIPT,
     SAMPLE_SPACE,
     BatchComparison,
-    difference,
+    compare_in_chunks,
     key_label,
     parse_comparison,
-    read_key_state,
 )
 from redis_migration.data_copy import keyspace
 from redis_migration.errors import MigrationError
@@ -332,10 +331,9 @@ class Verifier:
 
     def _recheck(self, key: bytes) -> tuple[str | None, int]:
         """(reason the key differs or None, TTL drift) for a key read in chunks on both sides."""
-        source = read_key_state(self._link("keys"), key)
-        target = read_key_state(self._link("target"), key)
-        drift = abs(source.expiry - target.expiry) if -1 not in (source.expiry, target.expiry) else 0
-        return difference(source, target, self.settings.ttl_tolerance_ms), drift
+        return compare_in_chunks(
+            self._link("keys"), self._link("target"), key, self.settings.ttl_tolerance_ms
+        )
 
 
 _TALLY_FIELD = {

@@ -120,7 +120,7 @@ class _NoAuthRetry(Retry):
         return super().call_with_retry(do, fail, transient, with_failure_count)
 
 
-def _lua(name: str) -> str:
+def lua_source(name: str) -> str:
     return resources.files("redis_migration").joinpath("lua", name).read_text()
 
 
@@ -138,7 +138,7 @@ class Script:
     @classmethod
     def load(cls, *parts: str) -> Script:
         """A script made of the package's ``lua/<part>`` files, in order."""
-        return cls(name=parts[-1], body="\n".join(_lua(part) for part in parts))
+        return cls(name=parts[-1], body="\n".join(lua_source(part) for part in parts))
 
 
 @dataclass

@@ -26,6 +26,16 @@ local exact = ARGV[6] == 'pexpiretime'
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local call = redis.call
+-- Lengths as strings, each converted once (Lua's number-to-string is a sprintf).
+local NUMBERS = {}
+local function num(n)
+    local s = NUMBERS[n]
+    if s == nil then
+        s = tostring(n)
+        NUMBERS[n] = s
+    end
+    return s
+end
 local out, n, commands, bytes, gone = {}, 0, 0, 0, 0
 local large, deferred = {}, {}
 for i = 1, #keys do
@@ -47,7 +57,7 @@ for i = 1, #keys do
             gone = gone + 1
             if mode == 'keys' then
                 out[n + 1] = '*2\r\n$3\r\nDEL\r\n$'
-                out[n + 2] = #key
+                out[n + 2] = num(#key)
                 out[n + 3] = '\r\n'
                 out[n + 4] = key
                 out[n + 5] = '\r\n'
@@ -60,15 +70,15 @@ for i = 1, #keys do
             local expiry = '0'
             if ttl >= 0 then expiry = string.format('%.0f', ttl) end
             out[n + 1] = '*6\r\n$7\r\nRESTORE\r\n$'
-            out[n + 2] = #key
+            out[n + 2] = num(#key)
             out[n + 3] = '\r\n'
             out[n + 4] = key
             out[n + 5] = '\r\n$'
-            out[n + 6] = #expiry
+            out[n + 6] = num(#expiry)
             out[n + 7] = '\r\n'
             out[n + 8] = expiry
             out[n + 9] = '\r\n$'
-            out[n + 10] = #dump
+            out[n + 10] = num(#dump)
             out[n + 11] = '\r\n'
             out[n + 12] = dump
             out[n + 13] = '\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n'

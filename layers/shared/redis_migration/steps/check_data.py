@@ -17,8 +17,9 @@ from redis_migration.data_preflight import (
     read_target_facts,
 )
 from redis_migration.errors import PreconditionFailed
-from redis_migration.models import Model, memory_size_bytes
+from redis_migration.models import Model
 from redis_migration.redis_link import RedisEndpoint, RedisLink
+from redis_migration.redis_probe import memory_bytes
 from redis_migration.steps.data_steps import read_credentials
 
 
@@ -58,7 +59,7 @@ def check_data_step(given: CheckDataInput, aws: AwsClients) -> DataPreflight:
         planned = given.planned_target
         assert planned is not None  # checked above
         target = planned_target_facts(
-            maxmemory=memory_size_bytes(planned.maxmemory),
+            maxmemory=memory_bytes(planned.maxmemory),
             maxmemory_policy=planned.maxmemory_policy,
             server=planned.server,
             version=planned.version,
