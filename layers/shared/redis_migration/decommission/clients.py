@@ -3,10 +3,14 @@
 Runs inside the VPC (the function has the stack's VPC configuration) through
 :class:`~redis_migration.redis_link.RedisLink`: TLS with the default trust store when the group has
 in-transit encryption, the AUTH token read from its secret here (it never travels). Each address is
-named by :mod:`redis_migration.redis_clients` (the account's network interfaces: a Lambda interface
-and the functions sharing it, an instance, ...). Left out: our own connections (named
-``redis-migration``) and the replication links between the nodes (flags ``S`` and ``M``, or an
-address of one of ElastiCache's own interfaces). Everything else is a client the refusal names.
+named by :mod:`redis_migration.redis_clients` from the account's network interfaces: a Lambda
+interface (by its subnet and security groups: the functions attached with exactly those share it),
+an instance, a task ... . The function calls only Secrets Manager and EC2 from the VPC, the two
+services the stack's network preflight makes sure it can reach (``preflight_network.IN_VPC_CALLS``).
+
+Left out: our own connections (named ``redis-migration``) and the replication links between the
+nodes (flags ``S`` and ``M``, or an address of one of ElastiCache's own interfaces). Everything else
+is a client the refusal names.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from redis_migration.redis_clients import (
 )
 from redis_migration.redis_link import RedisEndpoint, RedisLink
 from redis_migration.steps.data_steps import read_credentials
-from redis_migration.steps.list_redis_clients import function_networks
 
 # Replica-to-primary links: a replica's link to its primary (M) and the primary's to a replica (S).
 _REPLICATION_FLAGS = frozenset("SM")
@@ -40,11 +43,12 @@ def _replication_ids(raw: Any) -> set[int]:
     return ids
 
 
-def _origin_label(interface: dict[str, Any] | None, functions: Any) -> str:
-    origin = origin_of(interface, functions)
+def _origin_label(interface: dict[str, Any] | None) -> str:
+    origin = origin_of(interface, {})
     if origin.kind == "lambda":
         return (
-            f"Lambda interface {origin.interface_id} ({', '.join(origin.functions) or 'no function found'})"
+            f"Lambda interface {origin.interface_id} (the functions attached to {origin.subnet_id} "
+            f"with security groups {', '.join(origin.security_group_ids)})"
         )
     if origin.kind == "ec2-instance":
         named = f" ({origin.instance_name})" if origin.instance_name else ""
@@ -58,8 +62,6 @@ def list_elasticache_clients(given: ClientCheck, aws: AwsClients) -> ClientListO
     """Every client of every node except ours and the nodes' replication links, each named."""
     clients: list[ElastiCacheClient] = []
     left_out = 0
-    with aws_errors_as_transient():
-        functions = function_networks(aws.lambda_)
     for node in given.nodes:
         endpoint = RedisEndpoint(host=node, port=given.port, tls=given.tls, secret_arn=given.secret_arn)
         with RedisLink(endpoint, read_credentials(endpoint, aws)) as link:
@@ -83,7 +85,7 @@ def list_elasticache_clients(given: ClientCheck, aws: AwsClients) -> ClientListO
                     names=sorted({c.name for c in group if c.name}),
                     last_commands=sorted({c.last_command for c in group if c.last_command}),
                     max_idle_seconds=max(c.idle_seconds for c in group),
-                    origin=_origin_label(interfaces.get(ip), functions),
+                    origin=_origin_label(interfaces.get(ip)),
                 )
             )
     return ClientListOutput(
