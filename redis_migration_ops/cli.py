@@ -23,6 +23,8 @@ from redis_migration_ops.account import AccountDescriptionError, load_account, s
 from redis_migration_ops.audit.history import parse_json
 from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
 from redis_migration_ops.audit.report import build_report
+from redis_migration_ops.decommission import DecommissionInputError, decommission_input
+from redis_migration_ops.decommission_rehearsal import rehearse_decommission
 from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_engine.errors import LocalEngineError
 from redis_migration_ops.local_engine.sandbox_host import SandboxError
@@ -207,6 +209,14 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         bool, typer.Option("--keep-running", help="Leave the rehearsal's Redis running afterwards.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    decommission: Annotated[
+        bool,
+        typer.Option(
+            "--decommission",
+            help="Then retire the local ElastiCache: a decommission run with the soak at zero, approved, "
+            "exporting the final snapshot (--fail-at reaches its states too).",
+        ),
+    ] = False,
 ) -> None:
     """Rehearse a whole migration locally: no AWS account, the real workflow, a real Redis.
 
@@ -265,7 +275,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         + (f", dataCopy {data_copy.value}" if data_copy is not None else "")
     )
     try:
-        result = rehearse(options, _progress_printer(quiet=False))
+        run = rehearse_decommission if decommission else rehearse
+        result = run(options, _progress_printer(quiet=False))
     except (RehearsalError, LocalEngineError, SandboxError) as error:
         console.print(f"[red]cannot rehearse:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_UNEXPECTED) from None
@@ -279,7 +290,34 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     if as_json:
         stdout.print_json(json.dumps(report, default=str))
     _print_summary(report, result.workdir)
+    if decommission:
+        _print_decommission_summary(report.get("decommission"))
     raise typer.Exit(result.exit_code)
+
+
+def _print_decommission_summary(report: dict[str, Any] | None) -> None:
+    if report is None:
+        console.print("[yellow]decommission: not run (the migration did not succeed)[/yellow]")
+        return
+    colour = {0: "green", 3: "yellow"}.get(report["exitCode"], "red")
+    console.print(
+        f"\n[bold {colour}]decommission {report['status']}: {escape(report['outcome'])}[/bold {colour}]"
+    )
+    if report.get("cause"):
+        console.print(f"  cause: {escape(str(report['cause'])[:1500])}", soft_wrap=True)
+    after = report["elastiCache"]["after"]
+    console.print(f"  planned: {escape('; '.join(report.get('planned') or []))}", soft_wrap=True)
+    console.print(
+        f"  now: replication group {after['replication_group'] or 'gone'}; subnet group "
+        f"{'there' if after['subnet_group'] else 'gone'}; parameter group "
+        f"{'there' if after['parameter_group'] else 'gone (or AWS default, kept)'}; security groups "
+        f"{after['security_groups']}; secret scheduled for deletion {after['secret_scheduled_for_deletion']}",
+        soft_wrap=True,
+    )
+    console.print(f"  final snapshot: {report.get('finalSnapshot')} {after['snapshots']}", soft_wrap=True)
+    for path in after.get("exported_files") or []:
+        console.print(f"  exported: {path}", soft_wrap=True)
+    console.print(f"  monthly saving: {escape(str(report.get('saving')))}", soft_wrap=True)
 
 
 def _print_summary(report: dict[str, Any], workdir: Path) -> None:
@@ -751,6 +789,95 @@ def rollback_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         console.print(f"started {chosen}: rollback of {original}")
         if wait:
             raise typer.Exit(_follow(sfn, started, timeout, interval))
+
+
+@app.command(name="decommission")
+def decommission_command(  # noqa: PLR0917 - Typer maps each option to a parameter
+    execution: ExecutionArgument,
+    soak_hours: Annotated[
+        int | None,
+        typer.Option(
+            "--soak-hours",
+            min=0,
+            max=24 * 365,
+            help="How long ago the migration must have succeeded (default 48).",
+        ),
+    ] = None,
+    export_bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--export-bucket",
+            help="Also export the final snapshot there (the stack's SnapshotExportBucketName).",
+        ),
+    ] = None,
+    managed_by_tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--managed-by-tag",
+            metavar="KEY[=VALUE]",
+            help="A tag meaning an infrastructure-as-code tool owns a resource (repeatable).",
+        ),
+    ] = None,
+    no_approval: Annotated[
+        bool, typer.Option("--no-approval", help="Delete without waiting for `approve` (default: wait).")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Execution name (default: decommission-<execution>-<UTC>).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the decommission and exit with its status.")
+    ] = False,
+    timeout: TimeoutOption = 7200.0,
+    interval: IntervalOption = 5.0,
+    state_machine_arn: StateMachineArnOption = None,
+    stack_name: StackNameOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Retire ElastiCache after the soak: final snapshot, then the replication group, its subnet group, custom
+    parameter group and security groups; the AUTH token's secret is scheduled for deletion (30-day window).
+
+    EXECUTION names the migration that succeeded. Nothing is changed unless the migration succeeded at least
+    --soak-hours ago, no function names ElastiCache, its metrics and CLIENT LIST show no client, and no
+    infrastructure-as-code tool owns it; every reason is reported at once. Then it waits for `approve`
+    (the request lists what goes, the snapshot and the monthly saving). Exit codes: 0 done, 3 refused or
+    failed with nothing deleted, 4 DecommissionIncomplete (re-run it to finish). The way back:
+    docs/decommission.md.
+    """
+    with _operator_errors():
+        sfn, machine = _connect(region, state_machine_arn, stack_name, execution=execution)
+        arn = resolve_execution_arn(execution, machine)
+        try:
+            execution_input = decommission_input(
+                sfn.describe(arn),
+                soak_hours=soak_hours,
+                export_bucket=export_bucket,
+                managed_by_tags=managed_by_tag,
+                require_approval=not no_approval,
+            )
+        except DecommissionInputError as error:
+            raise OperatorError(str(error)) from None
+        original = arn.rsplit(":", 1)[-1]
+        chosen = name or execution_name("decommission", original)
+        decommission_machine = machine or arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
+        started = sfn.start(decommission_machine, chosen, execution_input)
+        typer.echo(started)
+        console.print(f"started {chosen}: decommission of the ElastiCache {original} moved away from")
+        if not no_approval:
+            console.print(
+                f"  it waits for approval: redis-migration approve {chosen} (or reject ... --reason)"
+            )
+        if wait:
+            code = _follow(sfn, started, timeout, interval)
+            output = parse_json(sfn.describe(started).get("output"))
+            if isinstance(output, dict) and output.get("outcome") == "decommissioned":
+                console.print(f"  monthly saving: {escape(str(output.get('savingSummary')))}", soft_wrap=True)
+                console.print(
+                    f"  final snapshot: {escape(str((output.get('finalSnapshot') or {}).get('name')))}"
+                )
+                console.print("  the way back (docs/decommission.md):")
+                for command in output.get("restoreCommands") or []:
+                    stdout.print(escape(command), soft_wrap=True)
+            raise typer.Exit(code)
 
 
 def main() -> None:

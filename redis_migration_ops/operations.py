@@ -33,6 +33,13 @@ from redis_migration.models import MigrationInput, RecordLocation, describe_vali
 from redis_migration.records import get_record
 
 from redis_migration_ops.audit.history import HistoryIndex, parse_json
+from redis_migration_ops.decommission import APPROVAL_STATE as DECOMMISSION_APPROVAL_STATE
+from redis_migration_ops.decommission import (
+    DECOMMISSION_FAIL_STATES,
+    DECOMMISSION_INCOMPLETE,
+    decommission_differences,
+    is_decommission,
+)
 from redis_migration_ops.rehearsal import (
     EXIT_MIGRATED,
     EXIT_ROLLBACK_FAILED,
@@ -210,13 +217,14 @@ def validated_input(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def exit_code_of(described: Mapping[str, Any]) -> int:
-    """0 succeeded; 2 input refused; 3 failed and rolled back; 4 RollbackFailed; 1 anything else."""
+    """0 succeeded; 2 input refused; 3 failed and rolled back (or refused, nothing changed); 4 RollbackFailed
+    or DecommissionIncomplete (action needed); 1 anything else."""
     status = described.get("status")
     if status == "SUCCEEDED":
         return EXIT_MIGRATED
     if status == "FAILED":
         error = described.get("error")
-        if error == "RollbackFailed":
+        if error in ("RollbackFailed", DECOMMISSION_INCOMPLETE):
             return EXIT_ROLLBACK_FAILED
         return EXIT_USAGE if error in REFUSED_INPUT_ERRORS else EXIT_ROLLED_BACK
     return EXIT_UNEXPECTED
@@ -231,10 +239,17 @@ def outcome_of(described: Mapping[str, Any]) -> str:
             "planned": "dry run: nothing was changed",
             "migrated": "migrated: every function uses the new Redis",
             "rolledBack": "rolled back: every function is back on its recorded values",
+            "decommissioned": "decommissioned: ElastiCache is deleted; its final snapshot stays",
         }.get(str((output or {}).get("outcome")) if isinstance(output, dict) else "", "succeeded")
     if status == "FAILED":
         if described.get("error") == "RollbackFailed":
             return "ROLLBACK FAILED: something is left to do by hand (see the cause)"
+        if described.get("error") == DECOMMISSION_INCOMPLETE:
+            return (
+                "DECOMMISSION INCOMPLETE: part of ElastiCache is deleted; re-run it to finish (see the cause)"
+            )
+        if described.get("error") == "DecommissionRefused":
+            return "decommission refused: nothing was changed (the cause names every reason)"
         return f"failed with {described.get('error')}; everything this run changed was put back"
     if status in _LIVE_STATUSES:
         return "still running"
@@ -247,7 +262,13 @@ def outcome_of(described: Mapping[str, Any]) -> str:
 # stopped by something it could not catch (States.DataLimitExceeded, States.Runtime, a timeout):
 # nothing rolled it back, so "as before" must be checked, not assumed.
 WORKFLOW_FAIL_STATES = frozenset(
-    {"InputRejected", "PreconditionsNotMet", "MigrationRolledBack", "RollbackFailed"}
+    {
+        "InputRejected",
+        "PreconditionsNotMet",
+        "MigrationRolledBack",
+        "RollbackFailed",
+        *DECOMMISSION_FAIL_STATES,
+    }
 )
 
 
@@ -324,6 +345,18 @@ def honest_exit_code(
     code, outcome = exit_code_of(described), outcome_of(described)
     if described.get("status") != "FAILED" or not ended_uncaught(history):
         return code, outcome
+    if is_decommission(history):
+        with aws_errors():
+            differences = decommission_differences(session, history)
+        if not differences:
+            return EXIT_ROLLED_BACK, (
+                f"failed with {described.get('error')}, which the workflow cannot catch; checked now: the "
+                "replication group is intact, nothing was deleted"
+            )
+        return EXIT_ROLLBACK_FAILED, (
+            f"failed with {described.get('error')}, which the workflow cannot catch, part way through the "
+            f"decommission: {'; '.join(differences)}. Re-run the decommission to finish"
+        )
     differences = check_as_before(session, history)
     if not differences:
         return EXIT_ROLLED_BACK, (
@@ -437,7 +470,9 @@ class StepFunctions:
                 "there is nothing to approve or reject"
             )
         history = self.history(execution_arn)
-        token = pending_task_token(history, APPROVAL_STATE)
+        token = pending_task_token(history, APPROVAL_STATE) or pending_task_token(
+            history, DECOMMISSION_APPROVAL_STATE
+        )
         if token is None:
             raise OperatorError(
                 f"execution {described['name']} is not waiting for approval (now: "

@@ -129,7 +129,13 @@ def build_local_account(engine: LocalEngine, client_count: int) -> LocalAccount:
 
 
 def stack_parameters(account: LocalAccount) -> dict[str, str]:
-    """The stack parameters an operator would give `sam deploy --guided` for this account."""
+    """The stack parameters an operator would give `sam deploy --guided` for this account.
+
+    They name what a decommission may delete: the account's replication group, its subnet group, its
+    custom parameter group, the AUTH token's secret, and the rehearsal's export bucket.
+    """
+    cache = account.description.elasticache if account.description is not None else None
+    parameter_group = cache.parameter_group if cache is not None else None
     return {
         "ProjectName": account.project_name,
         "Environment": account.environment,
@@ -139,8 +145,15 @@ def stack_parameters(account: LocalAccount) -> dict[str, str]:
         "VpcSubnetIds": ",".join(account.probe_subnet_ids),
         "VpcSecurityGroupIds": ",".join(account.probe_group_ids),
         "RedisSecurityGroupId": account.redis_group_parameter,
-        # The data copy may read ElastiCache's token secret, and only that one.
-        "ElastiCacheAuthTokenSecretArn": account.old_auth_secret_arn or "",
+        "ElastiCacheReplicationGroupId": account.replication_group_id or "",
+        "ElastiCacheSubnetGroupName": cache.subnet_group.name
+        if cache is not None and cache.subnet_group
+        else "",
+        "ElastiCacheParameterGroupName": (
+            parameter_group.name if parameter_group is not None and not parameter_group.is_default else ""
+        ),
+        "ElastiCacheAuthTokenSecretName": (cache.auth_token_secret or "") if cache is not None else "",
+        "SnapshotExportBucketName": f"{account.project_name}-elasticache-exports-{account.environment}"[:63],
     }
 
 

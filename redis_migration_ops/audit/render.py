@@ -187,7 +187,39 @@ def render_markdown(report: AuditReport) -> str:
             out += ["", f"Ingress revoked from: {', '.join(rollback.revoked_source_group_ids)}"]
         if rollback.left_to_do_by_hand:
             out += ["", "Left to do by hand:", *[f"- {_md(item)}" for item in rollback.left_to_do_by_hand]]
+    out += decommission_markdown(report)
     return "\n".join(out) + "\n"
+
+
+def decommission_markdown(report: AuditReport) -> list[str]:
+    """The decommission section: what went, what stays, the saving and the way back."""
+    record = report.decommission
+    if record is None:
+        return []
+    state = {True: "yes", False: "NO (re-run it)"}.get(record.complete, "no")  # type: ignore[arg-type]
+    out = ["", "## Decommission", "", f"After migration: {_md(record.migration)}", "", f"Complete: {state}"]
+    if record.refused_because:
+        out += ["", f"Refused (nothing changed): {_md(record.refused_because)}"]
+    out += ["", "Planned:", *[f"- {_md(line)}" for line in record.planned]]
+    if record.kept:
+        out += ["", "Kept:", *[f"- {_md(line)}" for line in record.kept]]
+    if record.deleted:
+        out += ["", "| Resource | Outcome |", "|---|---|"]
+        out += [f"| {_md(item.get('resource'))} | {_md(item.get('outcome'))} |" for item in record.deleted]
+    if record.revoked_rules:
+        out += ["", "Rules revoked first:", *[f"- {_md(rule)}" for rule in record.revoked_rules]]
+    if record.left:
+        out += ["", "Left:", *[f"- {_md(item)}" for item in record.left]]
+    out += [
+        "",
+        f"Final snapshot: `{record.final_snapshot}` ({record.snapshot_status or 'not taken'})",
+        *[f"Exported: `{key}`" for key in record.exported_files],
+        "",
+        f"Monthly saving: {_md(record.saving)}",
+    ]
+    if record.restore_commands:
+        out += ["", "The way back (docs/decommission.md):", "", "```bash", *record.restore_commands, "```"]
+    return out
 
 
 def render_table(report: AuditReport, console: Console) -> None:
@@ -250,6 +282,15 @@ def render_table(report: AuditReport, console: Console) -> None:
             f"{escape(str(error.cause))}",
             soft_wrap=True,
         )
+    if report.decommission:
+        record = report.decommission
+        console.print(
+            f"decommission after {record.migration}: complete {record.complete}; final snapshot "
+            f"{record.final_snapshot} ({record.snapshot_status}); saving {escape(str(record.saving))}",
+            soft_wrap=True,
+        )
+        for item in record.left:
+            console.print(f"  left: {escape(item)}", soft_wrap=True)
     if report.rollback:
         rollback = report.rollback
         console.print(f"rollback ({rollback.reason_error}): " + " → ".join(rollback.path), soft_wrap=True)

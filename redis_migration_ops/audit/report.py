@@ -67,7 +67,7 @@ class ExecutionSummary(ReportModel):
 class Trigger(ReportModel):
     """What started the run. Who (the IAM identity) is in CloudTrail's StartExecution event."""
 
-    kind: Literal["cli", "eventbridge", "rollback", "console-or-api"]
+    kind: Literal["cli", "eventbridge", "rollback", "decommission", "console-or-api"]
     detail: str
     environment: str | None
     release: str | None
@@ -129,6 +129,25 @@ class RollbackRecord(ReportModel):
     complete: bool | None
 
 
+class DecommissionRecord(ReportModel):
+    """What a decommission run planned, deleted and left; the way back and the saving."""
+
+    migration: str | None
+    planned: list[str]
+    kept: list[str]
+    refused_because: str | None
+    final_snapshot: str | None
+    snapshot_status: str | None
+    exported_files: list[str]
+    deleted: list[dict[str, Any]]
+    revoked_rules: list[str]
+    left: list[str]
+    complete: bool | None
+    saving: str | None
+    monthly_saving_usd: float | None
+    restore_commands: list[str]
+
+
 class HostRecord(ReportModel):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
@@ -158,6 +177,7 @@ class AuditReport(ReportModel):
     states: list[StateRun]
     errors: list[ErrorRecord]
     rollback: RollbackRecord | None
+    decommission: DecommissionRecord | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2)
@@ -416,7 +436,7 @@ class _Builder:
         return records
 
     def approval(self) -> Approval | None:
-        gates = self._entered_named("WaitForApproval")
+        gates = self._entered_named("WaitForApproval") + self._entered_named("WaitForDecommissionApproval")
         if not gates:
             return None
         gate = gates[-1]
@@ -536,6 +556,70 @@ class _Builder:
             complete=(not leftovers) if finished else None,
         )
 
+    def decommission(self) -> DecommissionRecord | None:
+        plan = self.last_result("CheckDecommissionPreconditions")
+        if not self._entered_named("CheckDecommissionPreconditions"):
+            return None
+        plan = plan if isinstance(plan, dict) else {}
+        status, error, cause = (
+            self.described.get("status"),
+            self.described.get("error"),
+            self.described.get("cause"),
+        )
+        snapshot = self.last_result("CheckFinalSnapshot") or self.last_result("CreateFinalSnapshot")
+        exported = self.last_result("CheckExportedSnapshot")
+        reports = [
+            self.last_result(name)
+            for name in (
+                "DeleteCacheSubnetGroup",
+                "DeleteCacheParameterGroup",
+                "DeleteElastiCacheSecurityGroups",
+                "ScheduleAuthTokenSecretDeletion",
+            )
+        ]
+        deleted: list[dict[str, Any]] = []
+        group = self.last_result("CheckReplicationGroupDeleted") or self.last_result("DeleteReplicationGroup")
+        if isinstance(group, dict):
+            deleted.append(
+                {
+                    "resource": f"replication group {group.get('replicationGroupId')}",
+                    "outcome": "deleted" if group.get("deleted") else str(group.get("status")),
+                }
+            )
+        revoked: list[str] = []
+        for report in reports:
+            if isinstance(report, dict):
+                deleted += [dict(item) for item in report.get("items") or [] if isinstance(item, dict)]
+                revoked += [str(rule) for rule in report.get("revokedRules") or []]
+        left: list[str] = []
+        if error == "DecommissionIncomplete":
+            parsed = parse_json(cause)
+            left = (
+                [str(item) for item in (parsed or {}).get("left") or []] if isinstance(parsed, dict) else []
+            )
+        saving: dict[str, Any] = plan["saving"] if isinstance(plan.get("saving"), dict) else {}
+        complete = True if status == "SUCCEEDED" else (False if error == "DecommissionIncomplete" else None)
+        return DecommissionRecord(
+            migration=_str_or_none((plan.get("migration") or {}).get("name")),
+            planned=[str(line) for line in plan.get("inventoryLines") or []],
+            kept=[str(line) for line in plan.get("kept") or []],
+            refused_because=_str_or_none(cause) if error == "DecommissionRefused" else None,
+            final_snapshot=_str_or_none(plan.get("snapshotName")),
+            snapshot_status=_str_or_none(snapshot.get("status")) if isinstance(snapshot, dict) else None,
+            exported_files=[str(key) for key in (exported or {}).get("objects") or []]
+            if isinstance(exported, dict)
+            else [],
+            deleted=deleted,
+            revoked_rules=revoked,
+            left=left,
+            complete=complete,
+            saving=_str_or_none(plan.get("savingSummary")),
+            monthly_saving_usd=saving.get("monthlyUsd")
+            if isinstance(saving.get("monthlyUsd"), int | float)
+            else None,
+            restore_commands=[str(command) for command in plan.get("restoreCommands") or []],
+        )
+
     def trigger(self, request: Mapping[str, Any] | None, plan: Mapping[str, Any] | None) -> Trigger:
         started = next((e for e in self.events if e["type"] == "ExecutionStarted"), None)
         details = (started or {}).get("executionStartedEventDetails") or {}
@@ -544,9 +628,14 @@ class _Builder:
         known = request or (plan or {}).get("request") or {}
         environment = _str_or_none(known.get("environment"))
         release = _str_or_none(known.get("release"))
-        kind: Literal["cli", "eventbridge", "rollback", "console-or-api"]
+        kind: Literal["cli", "eventbridge", "rollback", "decommission", "console-or-api"]
         if isinstance(execution_input, dict) and "rollbackOf" in execution_input:
             kind, detail = "rollback", f"rollback of the migration of {environment} (release {release})"
+        elif isinstance(execution_input, dict) and "decommissionOf" in execution_input:
+            kind, detail = (
+                "decommission",
+                f"decommission of ElastiCache after {execution_input['decommissionOf']}",
+            )
         elif (
             _UUID_NAME.match(name)
             and isinstance(execution_input, dict)
@@ -630,6 +719,7 @@ class _Builder:
             states=self.states(),
             errors=self.errors(),
             rollback=self.rollback(plan),
+            decommission=self.decommission(),
         )
 
 
@@ -728,4 +818,38 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
         )
     if name == "PrepareRollback":
         return f"rolling back {len((result.get('plan') or {}).get('functions') or [])} function(s)"
+    return summarize_decommission(name, result)
+
+
+def summarize_decommission(name: str, result: Mapping[str, Any]) -> str | None:
+    """One line for each state of a decommission whose result an auditor reads."""
+    if name == "CheckDecommissionPreconditions":
+        problems = result.get("problems") or []
+        return (
+            f"{len(result.get('inventoryLines') or [])} resource(s) to delete, {len(problems)} reason(s) "
+            "not to; "
+            f"saving {result.get('savingSummary')}"
+        )
+    if name == "ListElastiCacheClients":
+        return f"{len(result.get('clients') or [])} client(s) besides ourselves"
+    if name in ("CreateFinalSnapshot", "CheckFinalSnapshot"):
+        return f"snapshot {result.get('snapshotName')}: {result.get('status')}"
+    if name in ("ExportFinalSnapshot", "CheckExportedSnapshot"):
+        done = "finished" if result.get("finished") else "started" if result.get("started") else "running"
+        return f"export to s3://{result.get('bucket')}: {done} {result.get('objects') or ''}".strip()
+    if name in ("DeleteReplicationGroup", "CheckReplicationGroupDeleted"):
+        return f"replication group {result.get('replicationGroupId')}: {result.get('status')}"
+    if name in (
+        "DeleteCacheSubnetGroup",
+        "DeleteCacheParameterGroup",
+        "DeleteElastiCacheSecurityGroups",
+        "ScheduleAuthTokenSecretDeletion",
+    ):
+        items = [f"{item.get('resource')}: {item.get('outcome')}" for item in result.get("items") or []]
+        return "; ".join(items + [f"revoked {rule}" for rule in result.get("revokedRules") or []])
+    if name == "CheckDecommissionLeftovers":
+        left = result.get("left") or []
+        return f"left: {'; '.join(left)}" if left else "nothing left"
+    if name == "DiscardFinalSnapshot":
+        return f"discarded {result.get('discarded')}, kept {result.get('kept')}"
     return None

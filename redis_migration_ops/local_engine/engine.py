@@ -24,6 +24,7 @@ import time
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
@@ -35,6 +36,21 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
 
 from redis_migration_ops.local_engine.caller_identity import Principal, ThreadContextPropagation
+from redis_migration_ops.local_engine.ec2_security_group_dependencies import SecurityGroupDependencies
+from redis_migration_ops.local_engine.elasticache_deletion import ElastiCacheReplicationGroupDeletion
+from redis_migration_ops.local_engine.elasticache_member_clusters import (
+    ElastiCacheMemberClusters,
+    name_endpoint,
+)
+from redis_migration_ops.local_engine.elasticache_metrics import publish_usage
+from redis_migration_ops.local_engine.elasticache_parameter_groups import ElastiCacheParameterGroups
+from redis_migration_ops.local_engine.elasticache_snapshots import ElastiCacheSnapshots
+from redis_migration_ops.local_engine.elasticache_subnet_groups import ElastiCacheSubnetGroupDeletion
+from redis_migration_ops.local_engine.elasticache_timing import (
+    ElastiCacheOperations,
+    ElastiCacheTimings,
+    VirtualClock,
+)
 from redis_migration_ops.local_engine.errors import LocalEngineError
 from redis_migration_ops.local_engine.failure_injection import (
     INJECTED_ERROR,
@@ -133,11 +149,13 @@ class LocalEngine:
         stack_name: str = "redis-migration-local",
         lambda_update_seconds: float = 0.0,
         enforce_iam: bool = True,
+        elasticache_timings: ElastiCacheTimings | None = None,
     ) -> None:
         """``lambda_update_seconds``: how long a Lambda update stays ``InProgress`` (AWS: seconds to
         a minute; 0 keeps updates instant, see ``lambda_update_latency``). ``enforce_iam``: deny
         a handler's call its role does not allow, as AWS does (False: evaluate and record only;
-        see ``iam_enforcement``)."""
+        see ``iam_enforcement``). ``elasticache_timings``: how long ElastiCache's snapshots, exports and
+        deletions take on the workflow's clock (``elasticache_timing``)."""
         self.repo_root = repo_root.resolve()
         template = template_path if template_path is not None else Path("template.yaml")
         self.template_path = template if template.is_absolute() else self.repo_root / template
@@ -154,6 +172,9 @@ class LocalEngine:
         self._iam = IamSettings(enforce=enforce_iam, account_id=self.account_id)
         self._principal_by_name: dict[str, Principal] = {}
         self._update_latency = LambdaUpdateLatency(lambda_update_seconds)
+        self._elasticache = ElastiCacheOperations(
+            VirtualClock(self._waits), elasticache_timings or ElastiCacheTimings()
+        )
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
@@ -170,6 +191,12 @@ class LocalEngine:
             ThreadContextPropagation(),
             IamEnforcement(self._principals, self._iam_calls, self._iam),
             LambdaKmsEnvironment(self._iam_calls, self._iam),
+            ElastiCacheMemberClusters(),
+            ElastiCacheReplicationGroupDeletion(self._elasticache),
+            ElastiCacheSnapshots(self._elasticache),
+            ElastiCacheSubnetGroupDeletion(self._elasticache),
+            ElastiCacheParameterGroups(self._elasticache),
+            SecurityGroupDependencies(self._elasticache),
         ]
         self._mock: Any = None
         self._session: boto3.Session | None = None
@@ -550,6 +577,40 @@ class LocalEngine:
         engine stops. The bundle should hold the system's authorities too (it replaces the file)."""
         self._require_running()
         self._set_environ({"SSL_CERT_FILE": str(bundle)})
+
+    # -- ElastiCache ---------------------------------------------------------------------------
+
+    def name_elasticache_endpoint(self, replication_group_id: str, address: str) -> None:
+        """Give the replication group the endpoint name a described account recorded (its clients'
+        REDIS_HOST); moto invents one (``elasticache_member_clusters``)."""
+        self._require_running()
+        name_endpoint(self.account_id, self.region, replication_group_id, address.lower())
+
+    def publish_elasticache_metrics(  # noqa: PLR0917 - one stretch of use
+        self,
+        replication_group_id: str,
+        start: datetime,
+        end: datetime,
+        connections: float,
+        get_commands: float = 0.0,
+        set_commands: float = 0.0,
+    ) -> int:
+        """Publish what ElastiCache would for each node of the group over ``start``..``end``: a datapoint a
+        minute of ``connections`` clients (plus ElastiCache's own) and commands per minute
+        (``elasticache_metrics``). Answers the datapoints per node and metric."""
+        self._require_running()
+        group = self.client("elasticache").describe_replication_groups(
+            ReplicationGroupId=replication_group_id
+        )
+        members = list(group["ReplicationGroups"][0].get("MemberClusters") or [])
+        return publish_usage(
+            self.account_id, self.region, members, start, end, connections, get_commands, set_commands
+        )
+
+    @property
+    def elasticache_operations(self) -> ElastiCacheOperations:
+        """ElastiCache's operations in flight (snapshots, exports, deletions) and their clock."""
+        return self._elasticache
 
 
 _DATA_LOADER: Any = None

@@ -49,7 +49,7 @@ from redis_migration_ops.local_engine.iam_resources import Check, UnmappedAction
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 
 _DENIAL_CODES = {"ec2": "UnauthorizedOperation", "sns": "AuthorizationError", "s3": "AccessDenied"}
-_QUERY_SERVICES = frozenset({"cloudwatch", "sts", "iam"})
+_QUERY_SERVICES = frozenset({"cloudwatch", "sts", "iam", "elasticache"})
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,14 @@ and the services' guides cited on the rules that are not the obvious one:
   (``kms:ViaService`` = ``sns.<region>.amazonaws.com``).
   https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
 - S3 ``HeadObject`` is ``s3:GetObject`` on the object ARN; listing is ``s3:ListBucket`` on the bucket.
+- ElastiCache: each action on the ARN of the resource it names (``replicationgroup:``, ``cluster:``,
+  ``snapshot:``, ``subnetgroup:``, ``parametergroup:``); CreateSnapshot also on the group it
+  snapshots, and with ``Tags`` ``elasticache:AddTagsToResource`` on the new snapshot; CopySnapshot
+  on the source and the target snapshot, and to a bucket ``s3:GetBucketLocation`` and
+  ``s3:ListAllMyBuckets`` ("ElastiCache API permissions" table):
+  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/IAM.APIReference.html
+- Secrets Manager ``DeleteSecret`` carries ``secretsmanager:RecoveryWindowInDays`` and
+  ``secretsmanager:ForceDeleteWithoutRecovery``, so a policy can forbid a forced deletion.
 - Read-only ``Describe*``/``List*`` calls that have no resource-level permissions are evaluated on ``*``.
 """
 
@@ -271,7 +279,6 @@ for _operation in (
     "PutSecretValue",
     "TagResource",
     "UntagResource",
-    "DeleteSecret",
     "RestoreSecret",
     "UpdateSecret",
 ):
@@ -366,6 +373,106 @@ _RULES[("sts", "GetCallerIdentity")] = _no_permission_needed  # "No permissions 
 _everything(
     "PutTraceSegments", "PutTelemetryRecords", "GetSamplingRules", "GetSamplingTargets", service="xray"
 )
+
+
+# -- ElastiCache, and what the decommission adds elsewhere -----------------------------------------
+
+
+def _cache_arn(kind: str, parameter: str) -> Callable[[Mapping[str, Any], World], str]:
+    """The ARN of the resource a parameter names, or ``*`` when the call lists every one."""
+
+    def resource(params: Mapping[str, Any], world: World) -> str:
+        name = params.get(parameter)
+        return world.arn("elasticache", f"{kind}:{name}") if name else "*"
+
+    return resource
+
+
+for _operation, _kind, _parameter_name in (
+    ("DescribeReplicationGroups", "replicationgroup", "ReplicationGroupId"),
+    ("DeleteReplicationGroup", "replicationgroup", "ReplicationGroupId"),
+    ("DescribeCacheClusters", "cluster", "CacheClusterId"),
+    ("DescribeCacheSubnetGroups", "subnetgroup", "CacheSubnetGroupName"),
+    ("DeleteCacheSubnetGroup", "subnetgroup", "CacheSubnetGroupName"),
+    ("DescribeCacheParameterGroups", "parametergroup", "CacheParameterGroupName"),
+    ("DescribeCacheParameters", "parametergroup", "CacheParameterGroupName"),
+    ("DeleteCacheParameterGroup", "parametergroup", "CacheParameterGroupName"),
+    ("DescribeSnapshots", "snapshot", "SnapshotName"),
+    ("DeleteSnapshot", "snapshot", "SnapshotName"),
+):
+    _RULES[("elasticache", _operation)] = _single(
+        f"elasticache:{_operation}", _cache_arn(_kind, _parameter_name)
+    )
+for _operation in ("ListTagsForResource", "AddTagsToResource", "RemoveTagsFromResource"):
+    _RULES[("elasticache", _operation)] = _single(
+        f"elasticache:{_operation}", lambda p, w: str(p["ResourceName"])
+    )
+
+
+@_rule("elasticache", "CreateSnapshot")
+def _create_snapshot(params: Mapping[str, Any], world: World) -> list[Check]:
+    snapshot = world.arn("elasticache", f"snapshot:{params['SnapshotName']}")
+    checks = [Check("elasticache:CreateSnapshot", snapshot)]
+    if params.get("ReplicationGroupId"):
+        group = world.arn("elasticache", f"replicationgroup:{params['ReplicationGroupId']}")
+        checks.append(Check("elasticache:CreateSnapshot", group))
+    if params.get("CacheClusterId"):
+        checks.append(
+            Check(
+                "elasticache:CreateSnapshot", world.arn("elasticache", f"cluster:{params['CacheClusterId']}")
+            )
+        )
+    if params.get("Tags"):
+        checks.append(Check("elasticache:AddTagsToResource", snapshot))
+    return checks
+
+
+@_rule("elasticache", "CopySnapshot")
+def _copy_snapshot(params: Mapping[str, Any], world: World) -> list[Check]:
+    checks = [
+        Check(
+            "elasticache:CopySnapshot", world.arn("elasticache", f"snapshot:{params['SourceSnapshotName']}")
+        ),
+        Check(
+            "elasticache:CopySnapshot", world.arn("elasticache", f"snapshot:{params['TargetSnapshotName']}")
+        ),
+    ]
+    if params.get("TargetBucket"):
+        checks += [
+            Check("s3:GetBucketLocation", f"arn:{world.partition}:s3:::{params['TargetBucket']}"),
+            Check("s3:ListAllMyBuckets", "*"),
+        ]
+    return checks
+
+
+def _security_group_change(action: str) -> Rule:
+    return _ingress(action)
+
+
+_RULES[("ec2", "RevokeSecurityGroupEgress")] = _security_group_change("ec2:RevokeSecurityGroupEgress")
+_RULES[("ec2", "DeleteSecurityGroup")] = _security_group_change("ec2:DeleteSecurityGroup")
+_everything("GetMetricData", "GetMetricStatistics", "ListMetrics", service="cloudwatch")
+
+
+@_rule("secretsmanager", "DeleteSecret")
+def _delete_secret(params: Mapping[str, Any], world: World) -> list[Check]:
+    context: dict[str, tuple[str, ...]] = {
+        "secretsmanager:ForceDeleteWithoutRecovery": (
+            "true" if params.get("ForceDeleteWithoutRecovery") else "false",
+        )
+    }
+    if "RecoveryWindowInDays" in params:
+        context["secretsmanager:RecoveryWindowInDays"] = (str(params["RecoveryWindowInDays"]),)
+    return [Check("secretsmanager:DeleteSecret", world.secret_arn(str(params["SecretId"])), context)]
+
+
+def _bucket_arn(params: Mapping[str, Any], world: World) -> str:
+    return f"arn:{world.partition}:s3:::{params['Bucket']}"
+
+
+for _operation in ("GetBucketAcl", "GetBucketPolicy", "GetBucketLocation"):
+    _RULES[("s3", _operation)] = _single(f"s3:{_operation}", _bucket_arn)
+_RULES[("s3", "DeleteObject")] = _single("s3:DeleteObject", _object_arn)
 
 
 def checks_for(service: str, operation: str, params: Mapping[str, Any], world: World) -> list[Check]:

@@ -13,6 +13,8 @@ import redis
 from redis_migration.aws import AwsClients
 from redis_migration.data_copy import CopyProgress
 from redis_migration.data_verify import DataMismatch, VerifyProgress
+from redis_migration.decommission.clients import list_elasticache_clients
+from redis_migration.decommission.models import ClientCheck
 from redis_migration.redis_link import RedisEndpoint
 from redis_migration.steps.check_data import (
     CheckDataInput,
@@ -21,7 +23,6 @@ from redis_migration.steps.check_data import (
     check_data_step,
 )
 from redis_migration.steps.copy_data import CopyDataInput, copy_data_step
-from redis_migration.steps.list_redis_clients import ListClientsInput, list_redis_clients_step
 from redis_migration.steps.verify_data import VerifyDataInput, verify_data_step
 
 from redis_migration_ops.account import ELASTICACHE_ENDPOINT, sample_account
@@ -113,18 +114,19 @@ def test_the_data_steps_check_copy_verify_and_list(
     assert isinstance(verified, VerifyProgress)
     assert verified.ok
     assert verified.counters.checked == seeded.keys
-    # ListRedisClients: a client of ElastiCache that is not us is listed, we are not
+    # ListElastiCacheClients: a client of ElastiCache that is not us is listed, we are not
     worker = redis.Redis(**w.stand_in.connection_kwargs(), client_name="asterisk-worker")
     worker.ping()
     listing = w.record(
-        list_redis_clients_step(
-            ListClientsInput(endpoint=source, switched_functions=w.account.client_functions), w.aws
+        list_elasticache_clients(
+            ClientCheck(nodes=[source.host], port=source.port, tls=source.tls, secret_arn=source.secret_arn),
+            w.aws,
         )
     )
-    assert listing.connections == 1
+    assert len(listing.clients) == 1
     assert listing.clients[0].names == ["asterisk-worker"]
-    assert listing.clients[0].origin.kind == "unknown"  # 127.0.0.1 is no interface of the account
-    assert len(listing.not_switched) == 1
+    assert listing.clients[0].origin.startswith("unknown client")  # 127.0.0.1 is no interface of the account
+    assert len(listing.lines) == 1
     worker.close()
     # And no output carries a password or the token
     token = json.loads(

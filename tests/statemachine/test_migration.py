@@ -54,7 +54,7 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
     first_entries = list(dict.fromkeys(name for name in run.states_entered if name != "CutOverFunction"))
     assert first_entries == [
         "IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions", "CheckData",
-        "ListElastiCacheClients", "IsDryRun", "NotifyMigrationStarted",
+        "ListElastiCacheClientsBefore", "IsDryRun", "NotifyMigrationStarted",
         "EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis", "WaitForInstall", "CheckInstall",
         "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsDataCopyNeeded", "CutOverFunctions",
         "DidEveryCutoverSucceed", "VerifyCutover", "IsUnfreezeNeeded", "ListElastiCacheClientsAfter",

@@ -97,10 +97,12 @@ class StackSettings(BaseModel):
     install_timeout_seconds: Annotated[int, Field(alias="INSTALL_TIMEOUT_SECONDS", ge=60, le=172800)] = 900
     # Set by Lambda in every function's environment.
     region: Annotated[str, Field(alias="AWS_REGION")] = ""
-    # The only ElastiCache AUTH-token secret the data steps may read (a stack parameter).
-    elasticache_auth_token_secret_arn: Annotated[str, Field(alias="ELASTICACHE_AUTH_TOKEN_SECRET_ARN")] = ""
+    # The only ElastiCache AUTH-token secret the data steps may read (a stack parameter, by name).
+    elasticache_auth_token_secret_name: Annotated[str, Field(alias="ELASTICACHE_AUTH_TOKEN_SECRET_NAME")] = ""
     # The bucket of the runs' records (plans and per-function results), see records.py.
     records_bucket: Annotated[str, Field(alias="RECORDS_BUCKET")] = ""
+    # The replication group a decommission may delete (a rollback refuses once it is gone).
+    elasticache_replication_group_id: Annotated[str, Field(alias="ELASTICACHE_REPLICATION_GROUP_ID")] = ""
     # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
     state_machine_arn: Annotated[str, Field(alias="STATE_MACHINE_ARN")] = ""
 

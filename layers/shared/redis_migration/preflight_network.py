@@ -34,8 +34,10 @@ from redis_migration.models import StackSettings
 
 # Service (as in com.amazonaws.<region>.<service>) -> who calls it and why.
 IN_VPC_CALLS: dict[str, str] = {
-    "secretsmanager": "ProbeRedis and RedisHealth read the password (secretsmanager:GetSecretValue)",
-    "ec2": "RedisHealth finds the instance's private IP (ec2:DescribeInstances)",
+    "secretsmanager": "ProbeRedis and RedisHealth read the password, ListElastiCacheClients the AUTH token "
+    "(secretsmanager:GetSecretValue)",
+    "ec2": "RedisHealth finds the instance's private IP (ec2:DescribeInstances), ListElastiCacheClients "
+    "names each client by its network interface (ec2:DescribeNetworkInterfaces)",
 }
 HTTPS = 443
 # Route targets that may lead to a NAT elsewhere (an egress VPC, an appliance): not checkable here.

@@ -86,13 +86,13 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             "list them in 'functions'"
         )
     data = data_plan(request, instance, configurations, plans, problems)
-    token = settings.elasticache_auth_token_secret_arn
-    if data.requested != "none" and data.source.secret_arn and data.source.secret_arn != token:
+    token = settings.elasticache_auth_token_secret_name
+    source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
+    if data.requested != "none" and source_secret and source_secret != token:
         problems.append(
-            f"sourceSecretArn: ElastiCache's token is in {data.source.secret_arn}, but the stack's data "
-            f"steps may read only {token or 'no secret'} (stack parameter ElastiCacheAuthTokenSecretArn): "
-            "set it, "
-            'or start with "dataCopy": "none"'
+            f"sourceSecretArn: ElastiCache's token is in the secret {source_secret}, but the stack's data "
+            f"steps may read only {token or 'no secret'} (stack parameter ElastiCacheAuthTokenSecretName): "
+            'set it, or start with "dataCopy": "none"'
         )
     if problems:
         raise PreconditionFailed("; ".join(problems))
@@ -211,6 +211,12 @@ def plan_function(
         aliases=aliases,
         managed_by=management_marker(facts.tags),
     )
+
+
+def secret_name_of(arn: str) -> str:
+    """A secret's name from its ARN (``...:secret:<name>-<6 random characters>``)."""
+    name = arn.split(":secret:", 1)[-1]
+    return name[:-7] if len(name) > 7 and name[-7] == "-" else name
 
 
 def data_plan(

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.decommission.guard import elasticache_gone
 from redis_migration.errors import InvalidInput, RollbackRefused
 from redis_migration.models import (
     MANAGED_KEYS,
@@ -53,6 +54,9 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
     named = named_execution_arn(given.execution_input, given.state_machine_arn)
     with aws_errors_as_transient():
         refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
+        gone = elasticache_gone(settings.elasticache_replication_group_id, aws)
+        if gone is not None:
+            raise RollbackRefused(f"rollbackOf: {gone}")
         anchor = succeeded_migration(named, aws)
         records = [anchor, *(r for r in migration_records(given.state_machine_arn, aws) if r[0] != anchor[0])]
         records.sort(key=lambda record: record[1])  # oldest first

@@ -1,0 +1,18 @@
+"""DeleteReplicationGroup: deletes the replication group once its final snapshot is available (see
+redis_migration.decommission.deletion)."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from redis_migration.decommission.deletion import delete_replication_group
+from redis_migration.decommission.models import DeletionInput
+from redis_migration.lambda_support import aws_clients, logger, run_step, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
+    return run_step(
+        "DeleteReplicationGroup",
+        event,
+        DeletionInput,
+        lambda given: delete_replication_group(given, aws_clients()),
+    )
