@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from redis_migration_ops.cli import app
+from redis_migration_ops.local_engine.elasticache_endpoint import start_elasticache_endpoint
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal import (
@@ -101,12 +102,14 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             engine.register_sandbox(account.instance_id, sandbox)
             engine.map_address(account.private_ip, 6379, sandbox.loopback_address(6379))
             parameters = stack.parameters
-            yield LocalStack(
-                engine=engine,
-                account=account,
-                state_machine_arn=stack.state_machine_arn(),
-                secret_name=f"{parameters['ProjectName']}-redis-password-{parameters['Environment']}",
-                scratch=workdir,
-            )
+            # ElastiCache as the workflow reads it (CheckData, the client listings): the stand-in.
+            with start_elasticache_endpoint(engine, account, workdir / "elasticache"):
+                yield LocalStack(
+                    engine=engine,
+                    account=account,
+                    state_machine_arn=stack.state_machine_arn(),
+                    secret_name=f"{parameters['ProjectName']}-redis-password-{parameters['Environment']}",
+                    scratch=workdir,
+                )
         finally:
             sandbox.stop()

@@ -19,6 +19,7 @@ import pytest
 from redis_migration.install_command import parse_install_result
 
 from redis_migration_ops.local_engine import LocalEngine
+from redis_migration_ops.local_engine.elasticache_endpoint import start_elasticache_endpoint
 from redis_migration_ops.local_engine.iam_enforcement import EvaluatedCall, decide, denial_message
 from redis_migration_ops.local_engine.iam_resources import World
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
@@ -171,7 +172,10 @@ def _run_without(sid: str, directory: Path) -> tuple[dict[str, Any], list[dict[s
     with LocalEngine(directory, template_path=template) as engine:
         account = build_local_account(engine, 1)
         engine.deploy(stack_parameters(account))
-        with SandboxHost(directory / "host", account.private_ip) as sandbox:
+        with (
+            SandboxHost(directory / "host", account.private_ip) as sandbox,
+            start_elasticache_endpoint(engine, account, directory / "elasticache"),
+        ):
             engine.register_sandbox(account.instance_id, sandbox)
             arn = engine.start_execution(
                 {"release": "iam", "removeKeys": [OLD_AUTH_KEY]}, name=f"without-{sid}"
