@@ -39,6 +39,10 @@ def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
         maxmemory=given.maxmemory,
         maxmemory_policy=given.maxmemory_policy,
         bind_all_interfaces=given.bind_all_interfaces,
+        bake_minutes=given.bake_minutes,
+        bake_thresholds=given.bake_thresholds,
+        cutover_waves=given.cutover_waves,
+        host_services=given.host_services,
     )
 
 
