@@ -18,7 +18,9 @@ from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 from redis_migration.errors import TransientError
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elasticache import ElastiCacheClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -122,8 +124,16 @@ class AwsClients:
         return _shared_session().client(service, region_name=self._region_name, config=CLIENT_CONFIG)  # type: ignore[call-overload]
 
     @property
+    def cloudwatch(self) -> CloudWatchClient:
+        return cast("CloudWatchClient", self._client("cloudwatch"))
+
+    @property
     def ec2(self) -> EC2Client:
         return cast("EC2Client", self._client("ec2"))
+
+    @property
+    def elasticache(self) -> ElastiCacheClient:
+        return cast("ElastiCacheClient", self._client("elasticache"))
 
     @property
     def lambda_(self) -> LambdaClient:
