@@ -161,6 +161,25 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             "holding N keys saved in its RDB: the migration must take it over without losing one.",
         ),
     ] = 0,
+    bake_minutes: Annotated[
+        int | None,
+        typer.Option(
+            "--bake-minutes",
+            min=0,
+            max=240,
+            help="Bake N minutes after the cutover (bakeMinutes in every run's input that does not set "
+            "it). The client functions get modelled traffic to compare (waits take no time here).",
+        ),
+    ] = None,
+    bake_regression: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bake-regression",
+            metavar="FUNCTION",
+            help="This client function fails once switched to the new Redis (repeatable): the bake must "
+            "see it and roll back.",
+        ),
+    ] = None,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -204,6 +223,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     except OperatorError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
+    if bake_minutes is not None:
+        documents = [{"bakeMinutes": bake_minutes, **document} for document in documents or [{}]]
     options = RehearsalOptions(
         functions=functions or 5,
         fail_at=points,
@@ -213,6 +234,7 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         inputs=documents,
         write_keys=write_keys,
         existing_redis=existing_redis,
+        bake_regression=list(bake_regression or []),
     )
     what = (
         f"the account in {account_file} ({len(account.redis_clients())} client function(s))"

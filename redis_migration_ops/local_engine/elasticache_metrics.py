@@ -118,7 +118,7 @@ def stand_in_connections(connection_kwargs: dict[str, Any]) -> Sampler:
     does not answer gives no datapoint, as a node that is down publishes none."""
 
     def sample() -> int | None:
-        client = redis.Redis(**connection_kwargs, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis(**{**connection_kwargs, "socket_timeout": 2, "socket_connect_timeout": 2})
         try:
             return max(0, int(client.info("clients")["connected_clients"]) - 1)
         except (redis.RedisError, OSError):

@@ -100,7 +100,7 @@ class LambdaMetrics(MotoPatch):
         self, traffic: LambdaTraffic, *, history_minutes: int = 0, now: datetime | None = None
     ) -> None:
         """Follow ``traffic`` from now on; write ``history_minutes`` of its ``before`` rates first."""
-        host = self._redis_host(traffic.function_name)
+        host = self.redis_host(traffic.function_name)
         with self._lock:
             self._traffic[traffic.function_name] = (traffic, host)
         now = now or datetime.now(UTC)
@@ -113,7 +113,7 @@ class LambdaMetrics(MotoPatch):
         with self._lock:
             followed = list(self._traffic.values())
         for traffic, host_then in followed:
-            switched = self._redis_host(traffic.function_name) != host_then
+            switched = self.redis_host(traffic.function_name) != host_then
             rates = traffic.after if switched and traffic.after is not None else traffic.before
             self._write(traffic.function_name, rates, now, seconds / 60.0)
 
@@ -129,7 +129,9 @@ class LambdaMetrics(MotoPatch):
         """Write these counts for ``function_name`` at ``at``, as Lambda would publish them."""
         self._write(function_name, TrafficRates(invocations, errors, throttles), at, 1.0)
 
-    def _redis_host(self, function_name: str) -> str | None:
+    def redis_host(self, function_name: str) -> str | None:
+        """The function's REDIS_HOST in ``$LATEST``, read from moto's backend (not through the API: no
+        caller's IAM applies to what the engine itself reads)."""
         try:
             function = lambda_simple_backends[self._account_id][self._region].get_function(function_name)
         except Exception:  # deleted or never created: no host

@@ -28,6 +28,7 @@ from redis_migration.models import (
 from redis_migration.records import plan_key, put_record, record_location, write_batches
 
 from redis_migration_ops.account import sample_account
+from redis_migration_ops.client_traffic import TrafficError, simulate_client_traffic
 from redis_migration_ops.local_account import LocalAccount, build_account
 from redis_migration_ops.local_engine import LocalEngine
 from redis_migration_ops.local_engine.iam_enforcement import decide
@@ -294,15 +295,34 @@ def test_a_quiet_bake_passes_after_its_minutes_with_only_allowed_calls(setup: Se
 
 
 def test_a_function_that_fails_once_switched_regresses_the_bake_by_name(setup: Setup) -> None:
-    # Given one client that errors 8 times a minute once it points to the new Redis (1 before)
+    # Given the rehearsal's traffic: one client errors 10 times a minute once it points to the new
+    # Redis (0.2 a minute before: 3 in the baseline's 15 minutes)
     failing = sorted(setup.account.client_functions)[1]
-    add_traffic(setup, failing=failing)
+    simulate_client_traffic(setup.engine, setup.account, history_minutes=BAKE_MINUTES, failing=[failing])
 
     # When the bake runs after the cutover
     described, arn = run_bake(setup, "regression")
 
-    # Then it regresses as soon as that function's errors pass 15 * 2 + 5 = 35: after 5 minutes
+    # Then it regresses as soon as that function's errors pass 3 * 2 + 5 = 11: after 2 minutes
     assert described["status"] == "FAILED"
     assert described["error"] == "BakeRegressed"
-    assert f"FunctionErrors {failing}: 40 > 35 allowed (15 before)" in described["cause"]
-    assert setup.engine.invocations(arn, "CheckBake") == 6
+    assert f"FunctionErrors {failing}: 20 > 11 allowed (3 before)" in described["cause"]
+    assert setup.engine.invocations(arn, "CheckBake") == 3
+
+
+def test_the_rehearsal_model_shows_elasticache_losing_its_clients_and_an_unswitched_one_staying(
+    setup: Setup,
+) -> None:
+    # Given the rehearsal's traffic with one ElastiCache client the workflow does not switch
+    simulate_client_traffic(setup.engine, setup.account, history_minutes=BAKE_MINUTES, other_clients=1)
+    thresholds = {**setup.plan["request"]["bakeThresholds"], "elasticacheMaxConnections": 0}
+    setup.plan["request"]["bakeThresholds"] = thresholds
+
+    # When the bake runs after the cutover
+    described, _ = run_bake(setup, "leftover")
+
+    # Then ElastiCache had the 3 functions and the other client before, and keeps the other one
+    assert described["status"] == "FAILED"
+    assert "ElastiCacheStillConnected campaign-redis-001/0001: 1 > 0 allowed (4 before)" in described["cause"]
+    with pytest.raises(TrafficError, match="--bake-regression nobody: not a client function"):
+        simulate_client_traffic(setup.engine, setup.account, history_minutes=1, failing=["nobody"])

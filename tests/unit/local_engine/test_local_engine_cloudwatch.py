@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.cloudwatch.models import cloudwatch_backends
 from redis_migration.metric_data import MetricSeries, read_metrics
 
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.cloudwatch_metric_data import paginate_results
+from redis_migration_ops.local_engine.cloudwatch_metric_data import indexed_metric_data, paginate_results
 from redis_migration_ops.local_engine.lambda_metrics import LambdaTraffic, TrafficRates
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -162,3 +164,31 @@ def test_elasticache_connections_are_sampled_when_read(bare_engine: LocalEngine)
 
     assert [value for _, value in reading.values[0].points] == [9, 9, 9, 9, 1]
     assert reading.values[0].latest == 1
+
+
+def test_the_indexed_answer_is_moto_s_own(bare_engine: LocalEngine) -> None:
+    # Given datapoints on a few series, with and without units, over half an hour
+    rng = random.Random(7)
+    names = ["a", "b", "c"]
+    for _ in range(300):
+        bare_engine.lambda_metrics.record(
+            rng.choice(names), NOW - timedelta(seconds=rng.randint(0, 1800)), errors=rng.randint(1, 9)
+        )
+    backend = cloudwatch_backends[bare_engine.account_id][bare_engine.region]
+    queries = [
+        MetricSeries("AWS/Lambda", metric, (("FunctionName", name),), stat, period).query(f"q{i}")
+        for i, (name, metric, stat, period) in enumerate(
+            (n, m, s, p)
+            for n in [*names, "none"]
+            for m in ("Errors", "Invocations")
+            for s in ("Sum", "Maximum", "Average", "SampleCount")
+            for p in (60, 300, 1800)
+        )
+    ]
+    start, end = (NOW - timedelta(minutes=31)).replace(tzinfo=None), NOW.replace(tzinfo=None)
+
+    # Then the index answers what moto's scan answers, for every statistic and period
+    for scan_by in ("TimestampAscending", "TimestampDescending"):
+        assert indexed_metric_data(backend, queries, start, end, scan_by) == backend.get_metric_data(
+            queries, start, end, scan_by
+        )
