@@ -197,6 +197,25 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             "holds keys.",
         ),
     ] = None,
+    bake_minutes: Annotated[
+        int | None,
+        typer.Option(
+            "--bake-minutes",
+            min=0,
+            max=240,
+            help="Bake N minutes after the cutover (bakeMinutes in every run's input that does not set "
+            "it). The client functions get modelled traffic to compare (waits take no time here).",
+        ),
+    ] = None,
+    bake_regression: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bake-regression",
+            metavar="FUNCTION",
+            help="This client function fails once switched to the new Redis (repeatable): the bake must "
+            "see it and roll back.",
+        ),
+    ] = None,
     workdir: Annotated[
         Path | None,
         typer.Option(
@@ -248,6 +267,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     except OperatorError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
+    if bake_minutes is not None:
+        documents = [{"bakeMinutes": bake_minutes, **document} for document in documents or [{}]]
     options = RehearsalOptions(
         functions=functions or 5,
         fail_at=points,
@@ -260,6 +281,7 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         seed_keys=seed_keys,
         seed_commands=seed_commands,
         data_copy=data_copy.value if data_copy is not None else None,
+        bake_regression=list(bake_regression or []),
     )
     what = (
         f"the account in {account_file} ({len(account.redis_clients())} client function(s))"

@@ -28,6 +28,7 @@ from redis_migration_ops import account as _account
 from redis_migration_ops import local_account as _local_account
 from redis_migration_ops.account import AccountDescription, sample_account
 from redis_migration_ops.asl_checks import task_state_names
+from redis_migration_ops.client_traffic import simulate_client_traffic
 from redis_migration_ops.local_account import build_account
 from redis_migration_ops.local_engine.elasticache_endpoint import (
     ElastiCacheEndpoint,
@@ -111,6 +112,10 @@ class RehearsalOptions:
     name: str | None = None
     # The account to build (``--account FILE``); None: the sample account with ``functions`` clients.
     account: AccountDescription | None = None
+    # Client functions that fail once switched (``--bake-regression``): the bake must roll back.
+    bake_regression: list[str] = field(default_factory=list)
+    # Clients of ElastiCache the workflow does not switch (the bake sees their connections stay).
+    elasticache_other_clients: int = 0
 
 
 @dataclass
@@ -425,6 +430,13 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             f"--fail-at {', '.join(unknown)}: not a Task state; the Task states are {', '.join(tasks)}"
         )
     inputs = options.inputs or [{}]
+    clients = (options.account or sample_account(options.functions)).redis_clients()
+    not_clients = sorted(set(options.bake_regression) - set(clients))
+    if not_clients:
+        raise ValueError(
+            f"--bake-regression {', '.join(not_clients)}: not a client function of the account "
+            f"({', '.join(clients[:10])}{' ...' if len(clients) > 10 else ''})"
+        )
     beyond = [str(point) for point in options.fail_at if point.run is not None and point.run > len(inputs)]
     if beyond:
         raise ValueError(f"--fail-at {', '.join(beyond)}: there are only {len(inputs)} run(s)")
@@ -447,6 +459,16 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             setup.elasticache.seed_commands(options.seed_commands)
         for port in sorted({int(given.get("redisPort") or 6379) for given in inputs} - {6379}):
             setup.map_port(port)
+        bake_minutes = max(int(given.get("bakeMinutes") or 0) for given in inputs)
+        if bake_minutes or options.bake_regression:
+            # Something for the bake to watch: the clients' traffic before the run and during it.
+            simulate_client_traffic(
+                setup.engine,
+                setup.account,
+                history_minutes=max(bake_minutes, 1),
+                failing=options.bake_regression,
+                other_clients=options.elasticache_other_clients,
+            )
         timings["setupSeconds"] = round(time.monotonic() - started, 3)
         stamp = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         for number, execution_input in enumerate(inputs, start=1):

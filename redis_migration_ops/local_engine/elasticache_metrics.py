@@ -1,25 +1,140 @@
-"""ElastiCache's per-node CloudWatch metrics for a rehearsal (moto's ElastiCache publishes none).
+"""ElastiCache's ``CurrConnections``: the connections of each node, published every minute.
 
-What AWS does ("Metrics for Valkey and Redis OSS", "Host-level metrics"):
-https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html
-ElastiCache publishes each node's metrics in the ``AWS/ElastiCache`` namespace every 60 seconds,
-with the dimension ``CacheClusterId`` (the node's member cluster): among them ``CurrConnections``
-(client connections, of which "ElastiCache uses two to four ... to monitor the cluster"),
-``GetTypeCmds`` and ``SetTypeCmds`` (read-only and write commands in the period). Callers cannot
-publish into ``AWS/`` namespaces themselves.
+AWS ("Metrics for Valkey and Redis OSS",
+https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html): ``CurrConnections``
+is "the number of client connections, excluding connections from read replicas", derived from
+``connected_clients`` of ``INFO``, in namespace ``AWS/ElastiCache`` with the dimensions
+``CacheClusterId`` and ``CacheNodeId``, measured and published for each node every 60 seconds
+("Monitoring use with CloudWatch Metrics"). moto publishes nothing.
 
-Filled here: :func:`publish_usage` writes one datapoint a minute per node for a stretch of time
-(what a timeline of use looks like: busy before the cutover, only ElastiCache's own connections
-after it), straight into moto's CloudWatch, as the service would.
+Gap filled from the real thing: a node is watched with a *sampler* (for the rehearsal's ElastiCache
+stand-in, the count of its clients other than the sampler's own connection,
+:func:`stand_in_connections`). When a CloudWatch read comes (GetMetricData, GetMetricStatistics,
+ListMetrics), every watched node is sampled first, and the sample is kept as the datapoint of its
+minute (ElastiCache publishes one a minute: a later sample in the same minute replaces it),
+stamped with that moment: what the stand-in's clients did, read as ElastiCache would report it.
+Watching a node also writes ``history_minutes`` of its first sample, one a minute, before that
+moment (the time before the rehearsal).
+
+A stretch of use (:func:`publish_usage`, for the decommission's soak): one datapoint a minute per
+node of ``CurrConnections``, ``GetTypeCmds`` and ``SetTypeCmds`` (read-only and write commands in
+the period) with the dimension ``CacheClusterId`` alone, which ElastiCache also publishes
+(the CDK's canned ElastiCache metrics list both dimension sets); written straight into moto's
+CloudWatch, as the service would: busy before the cutover, only ElastiCache's own connections after.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from moto.cloudwatch.models import cloudwatch_backends
+import redis
+from moto.cloudwatch.models import CloudWatchBackend, MetricDatum, MetricDatumBase, cloudwatch_backends
+
+from redis_migration_ops.local_engine.lambda_metrics import moto_timestamp
+from redis_migration_ops.local_engine.moto_patch import MotoPatch
 
 NAMESPACE = "AWS/ElastiCache"
+Sampler = Callable[[], int | None]
+
+
+class _Node:
+    def __init__(self, cluster_id: str, node_id: str, sampler: Sampler) -> None:
+        self.dimensions = [
+            {"Name": "CacheClusterId", "Value": cluster_id},
+            {"Name": "CacheNodeId", "Value": node_id},
+        ]
+        self.sampler = sampler
+        # One value a minute, as ElastiCache publishes: a later sample in the same minute replaces it.
+        self.by_minute: dict[datetime, MetricDatumBase] = {}
+
+    def add(self, value: int, at: datetime) -> None:
+        stamp = moto_timestamp(at)
+        self.by_minute[stamp.replace(second=0, microsecond=0)] = MetricDatum(
+            NAMESPACE, "CurrConnections", float(value), self.dimensions, stamp, "Count"
+        )
+
+    @property
+    def data(self) -> list[MetricDatumBase]:
+        return [self.by_minute[minute] for minute in sorted(self.by_minute)]
+
+
+class ElastiCacheMetrics(MotoPatch):
+    """Gap: moto publishes no ``AWS/ElastiCache`` metric. Fill: sampled ``CurrConnections`` (module doc)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._nodes: dict[tuple[str, str], _Node] = {}
+        self._lock = threading.Lock()
+        # When a sample is taken (tests that run the bake at chosen times set their own).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def install(self) -> None:
+        original = CloudWatchBackend.aws_metric_data
+        patch = self
+
+        def aws_metric_data(backend: CloudWatchBackend) -> list[MetricDatumBase]:
+            return [*original.fget(backend), *patch.sample_all()]  # type: ignore[attr-defined]
+
+        self._replace(CloudWatchBackend, "aws_metric_data", property(aws_metric_data))
+
+    def uninstall(self) -> None:
+        super().uninstall()
+        with self._lock:
+            self._nodes.clear()
+
+    def watch_node(
+        self,
+        cluster_id: str,
+        node_id: str,
+        sampler: Sampler,
+        *,
+        history_minutes: int = 0,
+        now: datetime | None = None,
+    ) -> None:
+        """Publish ``CurrConnections`` of this node from ``sampler`` (None from it: no datapoint)."""
+        node = _Node(cluster_id, node_id, sampler)
+        now = now or self.clock()
+        first = sampler()
+        if first is not None:
+            for minute in range(history_minutes, 0, -1):
+                node.add(first, now - timedelta(minutes=minute))
+            node.add(first, now)
+        with self._lock:
+            self._nodes[(cluster_id, node_id)] = node
+
+    def sample_all(self) -> list[MetricDatumBase]:
+        """Sample each watched node and answer every datapoint so far."""
+        with self._lock:
+            nodes = list(self._nodes.values())
+        data: list[MetricDatumBase] = []
+        for node in nodes:
+            value = node.sampler()
+            if value is not None:
+                node.add(value, self.clock())
+            data.extend(node.data)
+        return data
+
+
+def stand_in_connections(connection_kwargs: dict[str, Any]) -> Sampler:
+    """A sampler of a Redis server's clients other than the sampler's own connection (the
+    rehearsal's ElastiCache stand-in: ``ElastiCacheEndpoint.connection_kwargs()``). A server that
+    does not answer gives no datapoint, as a node that is down publishes none."""
+
+    def sample() -> int | None:
+        client = redis.Redis(**{**connection_kwargs, "socket_timeout": 2, "socket_connect_timeout": 2})
+        try:
+            return max(0, int(client.info("clients")["connected_clients"]) - 1)
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            client.close()
+
+    return sample
+
+
 # The connections ElastiCache's own monitoring keeps open (CurrConnections counts them).
 OWN_CONNECTIONS = 2.0
 

@@ -36,13 +36,14 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
 
 from redis_migration_ops.local_engine.caller_identity import Principal, ThreadContextPropagation
+from redis_migration_ops.local_engine.cloudwatch_metric_data import GetMetricDataLimits
 from redis_migration_ops.local_engine.ec2_security_group_dependencies import SecurityGroupDependencies
 from redis_migration_ops.local_engine.elasticache_deletion import ElastiCacheReplicationGroupDeletion
 from redis_migration_ops.local_engine.elasticache_member_clusters import (
     ElastiCacheMemberClusters,
     name_endpoint,
 )
-from redis_migration_ops.local_engine.elasticache_metrics import publish_usage
+from redis_migration_ops.local_engine.elasticache_metrics import ElastiCacheMetrics, publish_usage
 from redis_migration_ops.local_engine.elasticache_parameter_groups import ElastiCacheParameterGroups
 from redis_migration_ops.local_engine.elasticache_snapshots import ElastiCacheSnapshots
 from redis_migration_ops.local_engine.elasticache_subnet_groups import ElastiCacheSubnetGroupDeletion
@@ -73,6 +74,7 @@ from redis_migration_ops.local_engine.in_process_lambda import FunctionRegistry,
 from redis_migration_ops.local_engine.instant_waits import InstantWaits, WaitRecord, WaitRecorder
 from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.lambda_kms_environment import LambdaKmsEnvironment
+from redis_migration_ops.local_engine.lambda_metrics import LambdaMetrics
 from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
 from redis_migration_ops.local_engine.lambda_update_latency import LambdaUpdateLatency
 from redis_migration_ops.local_engine.lambda_versions import LambdaVersionsAndAliases
@@ -175,6 +177,8 @@ class LocalEngine:
         self._elasticache = ElastiCacheOperations(
             VirtualClock(self._waits), elasticache_timings or ElastiCacheTimings()
         )
+        self._lambda_metrics = LambdaMetrics(self._waits, self.account_id, region)
+        self._elasticache_metrics = ElastiCacheMetrics()
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
@@ -197,6 +201,9 @@ class LocalEngine:
             ElastiCacheSubnetGroupDeletion(self._elasticache),
             ElastiCacheParameterGroups(self._elasticache),
             SecurityGroupDependencies(self._elasticache),
+            GetMetricDataLimits(),
+            self._lambda_metrics,
+            self._elasticache_metrics,
         ]
         self._mock: Any = None
         self._session: boto3.Session | None = None
@@ -541,6 +548,17 @@ class LocalEngine:
         if state_name not in tasks:
             raise LocalEngineError(f"{state_name!r} is not a Task state of the workflow: {sorted(tasks)}")
         self._injector.fail_at(state_name, k, error)
+
+    @property
+    def lambda_metrics(self) -> LambdaMetrics:
+        """The functions' ``AWS/Lambda`` metrics: traffic to follow (``add_traffic``) or counts to
+        write (``record``); see ``lambda_metrics``."""
+        return self._lambda_metrics
+
+    @property
+    def elasticache_metrics(self) -> ElastiCacheMetrics:
+        """ElastiCache's ``CurrConnections``, sampled per watched node (``watch_node``)."""
+        return self._elasticache_metrics
 
     @property
     def lambda_updates_applied_at(self) -> dict[str, float]:

@@ -369,6 +369,29 @@ _RULES[("s3", "PutObject")] = _single("s3:PutObject", _object_arn)
 for _operation in ("ListObjectsV2", "ListObjects", "HeadBucket"):
     _RULES[("s3", _operation)] = _list_bucket
 _RULES[("cloudwatch", "PutMetricData")] = _put_metric_data
+# CloudWatch's reads have no resource-level permissions ("Actions, resources, and condition keys for
+# Amazon CloudWatch": GetMetricData lists no resource type).
+_everything("GetMetricData", "GetMetricStatistics", "ListMetrics", service="cloudwatch")
+
+
+def _elasticache_describe(action: str, parameter: str, resource_type: str) -> Rule:
+    """A Describe that names a group or cluster is evaluated on its ARN; one that lists, on "*"
+    ("Actions, resources, and condition keys for Amazon ElastiCache": replicationgroup, cluster)."""
+
+    def rule(params: Mapping[str, Any], world: World) -> list[Check]:
+        named = params.get(parameter)
+        resource = world.arn("elasticache", f"{resource_type}:{named}") if named else "*"
+        return [Check(action, resource)]
+
+    return rule
+
+
+_RULES[("elasticache", "DescribeReplicationGroups")] = _elasticache_describe(
+    "elasticache:DescribeReplicationGroups", "ReplicationGroupId", "replicationgroup"
+)
+_RULES[("elasticache", "DescribeCacheClusters")] = _elasticache_describe(
+    "elasticache:DescribeCacheClusters", "CacheClusterId", "cluster"
+)
 _RULES[("sts", "GetCallerIdentity")] = _no_permission_needed  # "No permissions are required"
 _everything(
     "PutTraceSegments", "PutTelemetryRecords", "GetSamplingRules", "GetSamplingTargets", service="xray"

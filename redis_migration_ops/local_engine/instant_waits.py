@@ -24,16 +24,30 @@ class WaitRecord:
 
 
 class WaitRecorder:
-    """Thread-safe list of requested waits."""
+    """Thread-safe list of requested waits; listeners hear of each (e.g. the time that a skipped
+    Wait stands for, see ``lambda_metrics``)."""
 
     def __init__(self) -> None:
         self._records: list[WaitRecord] = []
+        self._listeners: list[Callable[[WaitRecord], None]] = []
         self._lock = threading.Lock()
 
     def add(self, record: WaitRecord) -> None:
-        """Record one requested wait."""
+        """Record one requested wait and tell the listeners (outside the lock)."""
         with self._lock:
             self._records.append(record)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(record)
+
+    def listen(self, listener: Callable[[WaitRecord], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def stop_listening(self, listener: Callable[[WaitRecord], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def snapshot(self) -> list[WaitRecord]:
         """The waits recorded so far, in order."""

@@ -24,10 +24,16 @@ forked by a keeper thread that lives exactly as long as the sandbox, and each ``
 thread that waits for it. ``max_lifetime_s`` stays as a last bound.
 
 There is no systemd in the sandbox, so a minimal ``systemctl`` (see ``_FAKE_SYSTEMCTL``) is
-installed only inside it. It reads the distro's real unit file and runs its ``ExecStart`` as the
-unit's ``User``/``Group`` with ``Type=notify`` readiness through a real ``NOTIFY_SOCKET``, so the
-install script's systemd path runs unchanged. Not emulated: ``Restart=``, the unit's sandboxing
-directives (``ProtectSystem=`` ...), the journal.
+installed only inside it. It reads the distro's real unit file (and its ``<unit>.d/*.conf``
+drop-ins) and runs its ``ExecStart`` as the unit's ``User``/``Group`` with ``Type=notify``
+readiness through a real ``NOTIFY_SOCKET``, so the install script's systemd path runs unchanged.
+The service's environment is systemd's: ``Environment=``, then each ``EnvironmentFile=`` in order
+(a later file overrides; a missing file fails the start unless its name starts with ``-``),
+parsed as systemd.exec(5) says for the cases our hosts use (comments, ``KEY=VALUE``, quotes);
+``StandardOutput=file:``/``append:`` send the output to a file. ``systemctl show`` answers
+``MainPID``, ``LoadState``, ``ActiveState``, ``FragmentPath`` and ``EnvironmentFiles`` (one line
+per file, ``PATH (ignore_errors=yes|no)``, as systemd prints them). Not emulated: ``Restart=``,
+the unit's sandboxing directives (``ProtectSystem=`` ...), specifiers, the journal.
 
 Reaching the sandbox's Redis from the machine: :meth:`SandboxHost.loopback_address` starts a
 forwarder listening on the machine's 127.0.0.1 whose dialing thread has entered the sandbox's
@@ -138,19 +144,85 @@ def find_unit(name):
     return None
 
 
-def parse_unit(path):
-    sections, current = {}, None
+def parse_unit(path, name=None):
+    """The unit file, then its drop-ins (<dir>/<name>.d/*.conf, by file name); an empty assignment
+    resets a setting, as in systemd."""
+    sections = {}
+    files = [path]
+    if name:
+        dropins = {}
+        for d in UNIT_DIRS:
+            conf_dir = os.path.join(d, name + ".d")
+            if os.path.isdir(conf_dir):
+                for entry in os.listdir(conf_dir):
+                    if entry.endswith(".conf") and entry not in dropins:
+                        dropins[entry] = os.path.join(conf_dir, entry)
+        files += [dropins[entry] for entry in sorted(dropins)]
+    for file_path in files:
+        current = None
+        with open(file_path) as f:
+            for raw in f:
+                line = raw.strip()
+                if not line or line[0] in "#;":
+                    continue
+                if line.startswith("[") and line.endswith("]"):
+                    current = sections.setdefault(line[1:-1], {})
+                    continue
+                key, _, value = line.partition("=")
+                if current is None:
+                    continue
+                if value.strip() == "":
+                    current.pop(key.strip(), None)
+                    continue
+                current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def environment_files(service):
+    """[(path, optional)] in order: EnvironmentFile=[-]PATH."""
+    found = []
+    for value in service.get("EnvironmentFile", []):
+        optional = value.startswith("-")
+        found.append((value[1:] if optional else value, optional))
+    return found
+
+
+def read_environment_file(path):
+    """KEY=VALUE lines: comments (# or ;) and blank lines skipped, whitespace around the key and
+    the value dropped, a value in double quotes unescaped, one in single quotes taken as is."""
+    env = {}
     with open(path) as f:
         for raw in f:
             line = raw.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                current = sections.setdefault(line[1:-1], {})
+            if not line or line[0] in "#;" or "=" not in line:
                 continue
             key, _, value = line.partition("=")
-            current.setdefault(key.strip(), []).append(value.strip())
-    return sections
+            key, value = key.strip(), value.strip()
+            if not key or key[0].isdigit() or not all(c.isalnum() or c == "_" for c in key):
+                continue
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            elif len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]
+            env[key] = value
+    return env
+
+
+def service_environment(service):
+    """Environment= assignments, then the environment files in order; None: a required file is missing."""
+    env = {}
+    for value in service.get("Environment", []):
+        for item in shlex.split(value):
+            key, sep, item_value = item.partition("=")
+            if sep:
+                env[key] = item_value
+    for path, optional in environment_files(service):
+        if not os.path.exists(path):
+            if optional:
+                continue
+            return None
+        env.update(read_environment_file(path))
+    return env
 
 
 def state_path(name):
@@ -188,15 +260,24 @@ def is_active(name):
     return st["state"] == "active" and st["pid"] > 0 and alive(st["pid"])
 
 
+def active_state(name):
+    """What is-active prints: a service whose main process died on its own is "failed" (systemd
+    says so for a non-zero exit; the exit status is not known here)."""
+    if is_active(name):
+        return "active"
+    state = read_state(name)["state"].replace("activating", "inactive")
+    return "failed" if state == "active" else state
+
+
 def load(name):
     path = find_unit(name)
     if path is None:
         sys.stderr.write("Unit %s not found.\n" % name)
         sys.exit(5)
-    return path, parse_unit(path)
+    return path, parse_unit(path, name)
 
 
-def spawn(service, argv, notify_path):
+def spawn(service, argv, notify_path, extra_env=None):
     user = service.get("User", ["root"])[-1]
     group = service.get("Group", [None])[-1]
     pw = pwd.getpwnam(user)
@@ -209,6 +290,13 @@ def spawn(service, argv, notify_path):
             devnull = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
+            output = service.get("StandardOutput", [""])[-1]
+            if output.startswith(("file:", "append:")):
+                kind, _, target = output.partition(":")
+                flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if kind == "append" else os.O_TRUNC)
+                out = os.open(target, flags, 0o644)
+                os.dup2(out, 1)
+                os.dup2(out, 2)
             # Like systemd, the service starts with no other descriptor: the caller's (e.g. a
             # script's lock on fd 9) must not live on in the daemon.
             os.closerange(3, os.sysconf("SC_OPEN_MAX"))
@@ -218,6 +306,7 @@ def spawn(service, argv, notify_path):
             os.umask(umask)
             os.chdir("/")
             env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+            env.update(extra_env or {})
             if notify_path:
                 env["NOTIFY_SOCKET"] = notify_path
             os.execve(argv[0], argv, env)
@@ -241,6 +330,11 @@ def start(name):
             user = service.get("User", ["root"])[-1]
             os.chown(path, pwd.getpwnam(user).pw_uid, grp.getgrnam(service.get("Group", [user])[-1]).gr_gid)
             os.chmod(path, int(service.get("RuntimeDirectoryMode", ["0755"])[-1], 8))
+    extra_env = service_environment(service)
+    if extra_env is None:
+        write_state(name, {"state": "failed", "pid": 0})
+        sys.stderr.write("Job for %s failed: an EnvironmentFile= does not exist.\n" % name)
+        return 1
     notify = None
     notify_path = None
     if kind == "notify":
@@ -251,7 +345,7 @@ def start(name):
         notify.bind(notify_path)
         os.chmod(notify_path, 0o666)
         notify.settimeout(0.2)
-    pid, _, _ = spawn(service, argv, notify_path)
+    pid, _, _ = spawn(service, argv, notify_path, extra_env)
     if kind == "oneshot":
         _, status = os.waitpid(pid, 0)
         ok = os.waitstatus_to_exitcode(status) == 0
@@ -376,14 +470,32 @@ def main(args):
         elif command == "is-active":
             active = is_active(name)
             if not quiet:
-                print("active" if active else read_state(name)["state"].replace("activating", "inactive"))
+                print(active_state(name))
             rc |= 0 if active else 3
         elif command == "show":
             st = read_state(name)
-            pid = st["pid"] if is_active(name) else 0
+            active = is_active(name)
+            pid = st["pid"] if active else 0
+            path = find_unit(name)
+            service = parse_unit(path, name).get("Service", {}) if path else {}
             for prop in props or ["MainPID"]:
                 if prop == "MainPID":
-                    print(pid if value_only else "MainPID=%d" % pid)
+                    values = [str(pid)]
+                elif prop == "LoadState":
+                    values = ["loaded" if path else "not-found"]
+                elif prop == "ActiveState":
+                    values = [active_state(name)]
+                elif prop == "FragmentPath":
+                    values = [path or ""]
+                elif prop == "EnvironmentFiles":
+                    values = [
+                        "%s (ignore_errors=%s)" % (file_path, "yes" if optional else "no")
+                        for file_path, optional in environment_files(service)
+                    ]
+                else:
+                    values = [""]
+                for value in values:
+                    print(value if value_only else "%s=%s" % (prop, value))
         else:
             sys.stderr.write("systemctl (sandbox): unsupported command %s\n" % command)
             return 1

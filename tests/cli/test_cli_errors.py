@@ -109,3 +109,18 @@ def test_malformed_arguments_are_refused_before_any_call(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert message in lines[0]
+
+
+def test_a_bake_regression_on_a_function_that_is_no_client_is_refused_before_the_rehearsal(
+    tmp_path: Path,
+) -> None:
+    # Given the sample account's clients (campaign-worker-001 ...), and a name that is not one
+    result = CliRunner().invoke(
+        app,
+        ["rehearse", "--bake-minutes", "5", "--bake-regression", "billing", "--workdir", str(tmp_path / "w")],
+    )
+
+    # Then the rehearsal refuses at once, naming it, with exit 2
+    assert result.exit_code == 2
+    assert "--bake-regression billing: not a client function of the account" in result.output
+    assert not (tmp_path / "w").exists()

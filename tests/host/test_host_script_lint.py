@@ -16,6 +16,7 @@ SCRIPTS = [
     "host/restore_redis.sh",
     "host/inspect_redis.sh",
     "host/revert_redis_host.sh",
+    "host/host_services.sh",
 ]
 
 

@@ -93,3 +93,20 @@ class UnfreezeFailed(MigrationError):
 
 class FreezeTooLong(MigrationError):
     """The consistent mode's copy did not finish within maxFreezeSeconds: the writers are unfrozen."""
+
+
+class MetricsUnreadable(MigrationError):
+    """CloudWatch would not give a metric the bake needs (a permission, a metric it refuses)."""
+
+
+class BakeRecordMismatch(MigrationError):
+    """A bake check was given a baseline or progress that belongs to another run or window."""
+
+
+class HostServicesRefused(MigrationError):
+    """A host service cannot be switched as asked (no such unit, no environment file, a Redis
+    password in plain text in it); nothing was changed on the host."""
+
+
+class HostServicesFailed(MigrationError):
+    """Switching (or restoring) a host service failed part-way; its result line names the reason."""

@@ -21,6 +21,7 @@ INCLUDES: dict[str, tuple[str, ...]] = {
     "host/install_redis.sh": (COMMON, FACTS),
     "host/inspect_redis.sh": (COMMON, FACTS),
     "host/revert_redis_host.sh": (COMMON, FACTS),
+    "host/host_services.sh": (COMMON,),
 }
 
 

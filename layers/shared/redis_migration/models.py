@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from redis_migration.errors import InvalidInput
@@ -26,6 +26,19 @@ MANAGED_KEYS: tuple[str, ...] = (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD_SECRET_A
 # The largest migration we plan for (one stack, one region): the workflow's payloads stay far
 # below Step Functions' 256 KiB at this size because the plan lives in S3 (see records.py).
 MAX_FUNCTIONS = 2000
+# Canary waves (cutoverWaves): few enough that each wave's bake stays meaningful and the history
+# small (a wave is a cutover Map, a verification and a bake loop).
+MAX_CUTOVER_WAVES = 5
+_WAVE_PERCENT = re.compile(r"^(?P<number>[0-9]{1,3}(?:\.[0-9]{1,2})?)%$")
+# The longest bake: one check a minute keeps the history far below 25,000 events (about 5 events a
+# check, per wave) and the baseline window inside CloudWatch's 15 days of one-minute data.
+MAX_BAKE_MINUTES = 240
+# Host services: systemd service units on the instance (systemd.unit(5): a name of at most 256
+# characters from ASCII letters, digits, ":", "-", "_", ".", "\" and "@"; we do not take "\").
+MAX_HOST_SERVICES = 20
+_UNIT_NAME = r"^[A-Za-z0-9:_.@-]{1,248}$"
+# The Redis server's own units: the install manages them; a host service is one of its clients.
+REDIS_SERVER_UNITS = frozenset({"redis-server.service", "redis.service", "valkey.service", "redis6.service"})
 
 _NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 _ENV_KEY = r"^[A-Za-z][A-Za-z0-9_]{0,127}$"
@@ -129,6 +142,79 @@ def load_settings(environ: Mapping[str, str]) -> StackSettings:
 # The execution input.
 
 
+class BakeThresholds(Model):
+    """When the bake calls a switched function, or ElastiCache, a regression (``bakeThresholds``).
+
+    A function regresses when its Errors (or Throttles) since the bake began exceed its own count
+    over the same length of time before the cutover by more than ``...IncreasePercent`` percent
+    plus ``...Margin``: the comparison is with the function itself, so a function that always
+    fails a little is not blamed for it, and the margin keeps a function with no errors before
+    from being rolled back for one or two (a cold start's timeout, a client's retry). Both counts
+    only grow during the bake, so a regression found early is the one the whole window would find.
+
+    ElastiCache regresses when, at the end of the last wave's bake, one of the replication group's
+    nodes still has more than ``elasticacheMaxConnections`` connections: every client should have
+    left it. ElastiCache keeps 4 to 6 connections of its own on each node to monitor it (AWS,
+    "Metrics for Valkey and Redis OSS", CurrConnections), hence the default 6.
+
+    ``selfHostedUnhealthyChecks``: consecutive checks in which the self-hosted Redis did not answer
+    (one missed reading is a blip; two in a row, a minute apart, are not).
+    """
+
+    error_increase_percent: Annotated[int, Field(ge=0, le=10_000)] = 100
+    error_margin: Annotated[int, Field(ge=0, le=1_000_000)] = 5
+    throttle_increase_percent: Annotated[int, Field(ge=0, le=10_000)] = 100
+    throttle_margin: Annotated[int, Field(ge=0, le=1_000_000)] = 5
+    elasticache_max_connections: Annotated[int, Field(ge=0, le=65_000)] = 6
+    self_hosted_unhealthy_checks: Annotated[int, Field(ge=1, le=60)] = 2
+
+
+WaveTarget = StrictInt | StrictStr
+
+
+def check_cutover_waves(waves: list[int | str]) -> list[int | str]:
+    """``cutoverWaves``: cumulative targets, each a number of functions (``1``) or a share
+    (``"10%"``), increasing, the last ``"100%"``, at most MAX_CUTOVER_WAVES. Raises ValueError
+    naming the bad element."""
+    if not 1 <= len(waves) <= MAX_CUTOVER_WAVES:
+        raise ValueError(f"give 1 to {MAX_CUTOVER_WAVES} waves, not {len(waves)}")
+    last_count = last_percent = 0.0
+    for index, wave in enumerate(waves):
+        if isinstance(wave, int):
+            if not 1 <= wave <= MAX_FUNCTIONS:
+                raise ValueError(f"[{index}]: {wave} is not a number of functions from 1 to {MAX_FUNCTIONS}")
+            if wave <= last_count:
+                raise ValueError(f"[{index}]: {wave} functions is not more than the wave before it")
+            last_count = wave
+            continue
+        match = _WAVE_PERCENT.match(wave)
+        if match is None or not 0 < float(match["number"]) <= 100:
+            raise ValueError(f"[{index}]: {wave!r} is neither a number of functions nor a share like '10%'")
+        if float(match["number"]) <= last_percent:
+            raise ValueError(f"[{index}]: {wave} is not more than the wave before it")
+        last_percent = float(match["number"])
+    if not (isinstance(waves[-1], str) and last_percent == 100):
+        raise ValueError(f"the last wave must be '100%' (every function), not {waves[-1]!r}")
+    return waves
+
+
+def check_host_services(units: list[str]) -> list[str]:
+    """``hostServices``: systemd service units, ``.service`` added when the type is left out,
+    each once, never the Redis server's own unit. Raises ValueError naming the bad element."""
+    normalised: list[str] = []
+    for index, unit in enumerate(units):
+        name = unit if unit.endswith(".service") else unit + ".service"
+        kind = unit.rsplit(".", 1)[-1] if "." in unit else ""
+        if kind in {"socket", "timer", "target", "path", "mount", "scope", "slice", "device", "swap"}:
+            raise ValueError(f"[{index}]: {unit!r} is a .{kind} unit; list the .service that reads Redis")
+        if name in REDIS_SERVER_UNITS:
+            raise ValueError(f"[{index}]: {unit!r} is the Redis server itself, not a client of it")
+        if name in normalised:
+            raise ValueError(f"[{index}]: {unit!r} is listed twice")
+        normalised.append(name)
+    return normalised
+
+
 class MigrationInput(Model):
     """What an operator (or the release rule) starts an execution with.
 
@@ -169,6 +255,25 @@ class MigrationInput(Model):
     source_tls: bool | None = None
     # How long the consistent mode may keep the writers frozen before it unfreezes and rolls back.
     max_freeze_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    # Minutes to watch the switched functions (and both Redis) after the cutover; 0: no bake.
+    bake_minutes: Annotated[int, Field(ge=0, le=MAX_BAKE_MINUTES)] = 0
+    bake_thresholds: BakeThresholds = BakeThresholds()
+    # Canary waves: cumulative targets (1, "10%", "100%"); None: every function in one wave.
+    cutover_waves: list[WaveTarget] | None = None
+    # systemd units on the instance that use Redis: their environment file gets the managed keys.
+    host_services: Annotated[
+        list[Annotated[str, Field(pattern=_UNIT_NAME)]], Field(max_length=MAX_HOST_SERVICES)
+    ] = []
+
+    @field_validator("cutover_waves")
+    @classmethod
+    def _sane_waves(cls, waves: list[int | str] | None) -> list[int | str] | None:
+        return None if waves is None else check_cutover_waves(waves)
+
+    @field_validator("host_services")
+    @classmethod
+    def _service_units(cls, units: list[str]) -> list[str]:
+        return check_host_services(units)
 
     @field_validator("maxmemory")
     @classmethod
@@ -205,6 +310,11 @@ class MigrationRequest(Model):
     source_secret_arn: str | None = None
     source_tls: bool | None = None
     max_freeze_seconds: int = 300
+    # Defaults for records of runs made before these fields existed (a later rollback reads them).
+    bake_minutes: int = 0
+    bake_thresholds: BakeThresholds = BakeThresholds()
+    cutover_waves: list[int | str] | None = None
+    host_services: list[str] = []
 
     @property
     def secret_name(self) -> str:
@@ -292,6 +402,23 @@ class PlanBatch(Model):
     label: str
 
 
+class CutoverWave(Model):
+    """One canary wave: the plan's batches ``startBatch`` to ``endBatch - 1`` (see waves.py).
+
+    The ASL switches ``$plan.batches[index >= startBatch and index < endBatch]``, verifies, bakes
+    (CheckBake with ``batchesSwitched = endBatch``, ``finalWave = last``), then the next wave.
+    """
+
+    index: int
+    # As the operator gave it: a number of functions or a share ("10%"); cumulative.
+    target: int | str
+    start_batch: int
+    end_batch: int  # exclusive
+    functions: int  # switched by this wave
+    functions_through: int  # switched by the end of this wave
+    last: bool
+
+
 class PlanDocument(Model):
     """The whole plan, kept in S3 (``<prefix>plan.json``); the execution records its digest."""
 
@@ -359,6 +486,8 @@ class MigrationPlan(Model):
     # The data: ElastiCache as a source (its password by secret ARN only), what the run was asked
     # for, and what the data steps need to know about the functions.
     data: DataPlan | None = None
+    # The canary waves over ``batches`` (one wave of every batch without cutoverWaves).
+    waves: list[CutoverWave] = []
 
 
 class PreconditionsInput(Model):

@@ -326,7 +326,9 @@ record_file() {
 }
 
 # The before record, written once per run id before the first change (a retried install keeps it).
-if [ -n "$RUN_ID" ] && [ ! -d "$RUNS_DIR/$RUN_ID" ]; then
+# Its state file marks it complete: the run's directory may already hold other records of the run
+# (host_services.sh keeps its own under services/).
+if [ -n "$RUN_ID" ] && [ ! -f "$RUNS_DIR/$RUN_ID/state" ]; then
     mkdir -p "$RUNS_DIR" && chmod 0700 "$STATE_DIR/runs" 2>/dev/null
     RECORD_TMP=$(mktemp -d "$RUNS_DIR/.record.XXXXXX") || fail RecordFailed "cannot create a record under $RUNS_DIR"
     APPENDONLY_LIVE=""
@@ -351,8 +353,19 @@ if [ -n "$RUN_ID" ] && [ ! -d "$RUNS_DIR/$RUN_ID" ]; then
         record_value THP_DEFRAG "$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
     } >"$RECORD_TMP/state" || fail RecordFailed "cannot write the record"
     printf '%s\n' "$FACTS_JSON" >"$RECORD_TMP/facts.json" || fail RecordFailed "cannot write the record"
-    # Complete or absent: the directory appears under its final name only when written.
-    mv -T "$RECORD_TMP" "$RUNS_DIR/$RUN_ID" || fail RecordFailed "cannot move the record into place"
+    # Complete or absent: the directory appears under its final name only when written; into a
+    # directory that exists already, the state file goes last.
+    if [ -d "$RUNS_DIR/$RUN_ID" ]; then
+        for part in "$RECORD_TMP"/*; do
+            [ "$(basename "$part")" = state ] && continue
+            mv -f "$part" "$RUNS_DIR/$RUN_ID/" || fail RecordFailed "cannot move the record into place"
+        done
+        if ! mv -f "$RECORD_TMP/state" "$RUNS_DIR/$RUN_ID/state" || ! rmdir "$RECORD_TMP"; then
+            fail RecordFailed "cannot move the record into place"
+        fi
+    else
+        mv -T "$RECORD_TMP" "$RUNS_DIR/$RUN_ID" || fail RecordFailed "cannot move the record into place"
+    fi
     RECORD_TMP=""
     RECORDED=true
     say "recorded the host before run $RUN_ID"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
-from redis_migration.errors import MigrationAlreadyRunning, PreconditionFailed
+from redis_migration.errors import InvalidInput, MigrationAlreadyRunning, PreconditionFailed
 from redis_migration.host_rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
@@ -44,6 +44,7 @@ from redis_migration.preflight_functions import (
 )
 from redis_migration.preflight_network import check_vpc_access, choose_redis_security_group
 from redis_migration.records import plan_key, put_record, record_location, write_batches
+from redis_migration.waves import plan_waves
 
 SAMPLE_SIZE = 10
 # Warnings carried in the plan summary (the payload); every one is in the plan record.
@@ -116,6 +117,12 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     location = record_location(settings.records_bucket, given.state_machine_arn, given.execution_arn)
     with aws_errors_as_transient():
         batches = write_batches(location, plans, aws)
+    try:
+        waves, wave_notes = plan_waves(request.cutover_waves, batches)
+    except InvalidInput as refused:
+        raise PreconditionFailed(str(refused)) from None
+    warnings += wave_notes
+    with aws_errors_as_transient():
         document = PlanDocument(
             execution_arn=given.execution_arn,
             kind="migration",
@@ -153,6 +160,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         managed_function_sample=managed[:SAMPLE_SIZE],
         host_before=given.host_before,
         data=data,
+        waves=waves,
     )
 
 

@@ -43,6 +43,10 @@ def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
         source_secret_arn=given.source_secret_arn,
         source_tls=given.source_tls,
         max_freeze_seconds=given.max_freeze_seconds,
+        bake_minutes=given.bake_minutes,
+        bake_thresholds=given.bake_thresholds,
+        cutover_waves=given.cutover_waves,
+        host_services=given.host_services,
     )
 
 

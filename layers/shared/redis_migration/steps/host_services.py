@@ -1,0 +1,139 @@
+"""CutOverHostServices and the compensation RestoreHostServices (see redis_migration/host_services.py).
+
+Each sends ``host/host_services.sh`` through SSM Run Command and waits for it in the Lambda
+(seconds: a file rewritten and a few restarts), like the host's inspection and revert.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from redis_migration.aws import AwsClients, aws_errors_as_transient
+from redis_migration.errors import HostServicesFailed, HostServicesRefused, InvalidInput, TransientError
+from redis_migration.host_commands import run_host_command
+from redis_migration.host_services import (
+    HostServicesResult,
+    ServiceFileResult,
+    build_restore_commands,
+    build_switch_commands,
+    host_service_values,
+    parse_host_services_result,
+)
+from redis_migration.models import MAX_HOST_SERVICES, ManagedValues, Model, check_host_services
+
+# Within the functions' 180 s: a rewrite and up to 20 restarts of a few seconds each.
+SERVICES_WAIT_SECONDS = 150
+
+
+class HostServicesInput(Model):
+    """CutOverHostServices: the request's ``hostServices`` and the run's target (the functions')."""
+
+    instance_id: str
+    # The execution's name: the host records each file before its first change under it.
+    run_id: str
+    services: Annotated[list[str], Field(max_length=MAX_HOST_SERVICES)]
+    target: ManagedValues
+
+    @field_validator("services")
+    @classmethod
+    def _units(cls, units: list[str]) -> list[str]:
+        return check_host_services(units)
+
+
+class RestoreHostServicesInput(Model):
+    """RestoreHostServices: every service the run ``runId`` switched (the host knows which)."""
+
+    instance_id: str
+    run_id: str
+
+
+class HostServicesOutput(Model):
+    command_id: str | None
+    changed: bool
+    recorded: bool
+    files: list[ServiceFileResult]
+    message: str
+    # RestoreHostServices: what someone changed since the switch and was left alone, by name.
+    leftovers: list[str] = []
+
+
+def _checked(
+    result: HostServicesResult | None, invocation: dict[str, object], what: str
+) -> HostServicesResult:
+    if result is None:
+        stderr = str(invocation.get("StandardErrorContent", ""))[-300:]
+        raise HostServicesFailed(
+            f"{what} ended {invocation.get('Status')} without a result line; stderr: {stderr}"
+        )
+    if result.error == "Busy":
+        raise TransientError(f"{what}: {result.message}")
+    if result.refused:
+        raise HostServicesRefused(f"{what}: {result.message}")
+    if not result.ok:
+        raise HostServicesFailed(f"{what}: {result.error}: {result.message}")
+    return result
+
+
+def cut_over_host_services(given: HostServicesInput, aws: AwsClients) -> HostServicesOutput:
+    """Point the units' environment files at the self-hosted Redis and restart the running ones."""
+    if not given.services:
+        return HostServicesOutput(
+            command_id=None, changed=False, recorded=False, files=[], message="no host service"
+        )
+    try:
+        sets, unsets = host_service_values(given.target)
+    except ValueError as error:
+        raise InvalidInput(f"target: {error}") from None
+    commands = build_switch_commands(given.run_id, given.services, sets, unsets)
+    with aws_errors_as_transient():
+        invocation = run_host_command(
+            given.instance_id,
+            commands,
+            f"redis-migration: switch host services for {given.run_id}",
+            aws,
+            wait_seconds=SERVICES_WAIT_SECONDS,
+        )
+    what = f"switching {', '.join(given.services)} on {given.instance_id}"
+    result = _checked(
+        parse_host_services_result(str(invocation.get("StandardOutputContent", ""))), invocation, what
+    )
+    return HostServicesOutput(
+        command_id=str(invocation["CommandId"]),
+        changed=result.changed,
+        recorded=result.recorded,
+        files=result.files,
+        message=result.message,
+    )
+
+
+def restore_host_services(given: RestoreHostServicesInput, aws: AwsClients) -> HostServicesOutput:
+    """Put back every environment file the run switched and restart (or start again) its units."""
+    with aws_errors_as_transient():
+        invocation = run_host_command(
+            given.instance_id,
+            build_restore_commands(given.run_id),
+            f"redis-migration: restore host services as before {given.run_id}",
+            aws,
+            wait_seconds=SERVICES_WAIT_SECONDS,
+        )
+    what = f"restoring the host services of {given.run_id} on {given.instance_id}"
+    result = _checked(
+        parse_host_services_result(str(invocation.get("StandardOutputContent", ""))), invocation, what
+    )
+    leftovers = [
+        f"host {given.instance_id}: {entry.env_file}: {key} was changed by someone else after the switch; "
+        "left as it is (check it points where the service should go)"
+        for entry in result.files
+        for key, outcome in entry.keys.items()
+        if outcome == "changedByOthers"
+    ]
+    return HostServicesOutput(
+        command_id=str(invocation["CommandId"]),
+        changed=result.changed,
+        recorded=result.recorded,
+        files=result.files,
+        message=result.message,
+        leftovers=leftovers,
+    )
