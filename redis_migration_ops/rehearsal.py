@@ -254,6 +254,8 @@ class WorldSnapshot:
     concurrency: dict[str, int | None] = field(default_factory=dict)
     # ElastiCache's data (key count and canonical digest): the copy only reads it.
     source: tuple[int, str] | None = None
+    # The environment files of the host's own services (hostServices switches them): path -> text.
+    services: dict[str, str] = field(default_factory=dict)
 
     def differences(self, other: WorldSnapshot) -> list[str]:
         """Every difference from ``other``, one line each (empty: the same)."""
@@ -277,12 +279,33 @@ class WorldSnapshot:
             ]
         if self.source != other.source:
             found.append(f"ElastiCache's data: {self.source} -> {other.source}")
+        found += [
+            f"host service file {path}: {self.services.get(path)!r} -> {other.services.get(path)!r}"
+            for path in sorted(set(self.services) | set(other.services))
+            if self.services.get(path) != other.services.get(path)
+        ]
         return found
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WorldSnapshot) and not self.differences(other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+
+def service_environment_files(sandbox: SandboxHost) -> dict[str, str]:
+    """The text of every ``EnvironmentFile=`` of the host's own units (``/etc/systemd/system/*.service``
+    other than Redis's): what ``hostServices`` switches and its compensation must put back."""
+    units = sorted(sandbox.host_path("/etc/systemd/system").glob("*.service"))
+    files: dict[str, str] = {}
+    for unit in units:
+        if unit.name.startswith("redis"):
+            continue
+        for line in unit.read_text(errors="replace").splitlines():
+            if line.strip().startswith("EnvironmentFile="):
+                path = line.split("=", 1)[1].strip().lstrip("-")
+                found = sandbox.host_path(path)
+                files[path] = found.read_text(errors="replace") if found.exists() else "(missing)"
+    return files
 
 
 @dataclass
@@ -322,6 +345,7 @@ class LocalSetup:
             host=read_host_state(self.sandbox),
             concurrency=reserved_concurrency(self.engine, self.account.client_functions),
             source=self.source_data(),
+            services=service_environment_files(self.sandbox),
         )
 
     def source_data(self) -> tuple[int, str] | None:

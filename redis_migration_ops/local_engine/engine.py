@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -532,6 +532,11 @@ class LocalEngine:
     def requested_waits(self) -> list[WaitRecord]:
         """Every Wait state and Retry backoff requested so far (none was slept)."""
         return self._waits.snapshot()
+
+    def on_wait(self, listener: Callable[[WaitRecord], None]) -> None:
+        """Call ``listener`` at each Wait state or Retry backoff, in the execution's thread: what a
+        test makes happen while the workflow waits (clients writing during the bake)."""
+        self._waits.listen(listener)
 
     def fail_at(self, state_name: str, k: int = 1, error: str = INJECTED_ERROR) -> None:
         """Make the k-th invocation of Task state ``state_name`` fail with ``error``.

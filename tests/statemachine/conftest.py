@@ -82,6 +82,8 @@ def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
             )
     if before.source != after.source:
         changed["(elasticache)"] = {"before": before.source, "after": after.source}
+    if before.services != after.services:
+        changed["(services)"] = {"before": before.services, "after": after.services}
     return changed
 
 

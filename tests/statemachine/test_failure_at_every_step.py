@@ -19,6 +19,7 @@ from redis_migration_ops.rehearsal import LocalSetup, RunResult, WorldSnapshot
 from tests.conftest import ASL_PATH
 from tests.statemachine.conftest import differences, is_migrated, leftovers
 from tests.statemachine.decommission_support import decommission_task_states
+from tests.statemachine.test_host_services_steps import add_worker
 
 ASL: dict[str, Any] = json.loads(ASL_PATH.read_text())
 
@@ -58,10 +59,17 @@ class Scenario:
     rollback_fails: bool = False
     # Keys ElastiCache holds before the run (the data steps copy them).
     seed_keys: int = 0
+    # A systemd unit on the instance that uses Redis (for hostServices).
+    worker: bool = False
 
 
 # The consistent data copy: writers frozen, keys copied, verified, unfrozen.
 CONSISTENT = {"dataCopy": "consistent"}
+# A bake of two minutes after the cutover (the local engine's Waits take no time).
+BAKE = {"bakeMinutes": 2}
+# The guide's worker on the instance, switched with the functions.
+WORKER = "campaign-worker"
+SERVICES = {"hostServices": [WORKER], **BAKE}
 
 
 # A plain migration enters every other Task state. If a new state is added without a way in,
@@ -85,6 +93,21 @@ REACHED_BY = {
     ),
     "RestoreFunctionConcurrency": Scenario(
         execution_input=CONSISTENT, seed_keys=300, also_fail=("VerifyCutover",), rollback_fails=True
+    ),
+    "RecordBaseline": Scenario(execution_input=BAKE),
+    "ReadSelfHostedHealth": Scenario(execution_input=BAKE),
+    "CheckBake": Scenario(execution_input=BAKE),
+    "CutOverHostServices": Scenario(execution_input=SERVICES, worker=True),
+    "RestoreHostServices": Scenario(
+        execution_input=SERVICES, worker=True, also_fail=("CheckBake",), rollback_fails=True
+    ),
+    # The bake regresses after a consistent copy: the writers are frozen again and what they
+    # wrote since the cutover is copied back to ElastiCache before the functions go back.
+    "RefreezeFunction": Scenario(
+        execution_input={**CONSISTENT, **BAKE}, seed_keys=300, also_fail=("CheckBake",), rollback_fails=True
+    ),
+    "CopyDataBack": Scenario(
+        execution_input={**CONSISTENT, **BAKE}, seed_keys=300, also_fail=("CheckBake",), rollback_fails=True
     ),
 }
 
@@ -116,6 +139,8 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
     if scenario.seed_keys:
         assert setup.elasticache is not None
         setup.elasticache.seed_keys(scenario.seed_keys)
+    if scenario.worker:
+        add_worker(setup, WORKER)
     migrated_earlier = setup.run(name="earlier-migration") if scenario.rollback_later else None
     if migrated_earlier is not None:
         assert migrated_earlier.described["status"] == "SUCCEEDED"
@@ -152,6 +177,7 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
             "(ingress)": setup.account.redis_group_id,
             "(host)": setup.account.instance_id,
             "(elasticache)": "ElastiCache",
+            "(services)": setup.account.instance_id,
         }
         for name in differences(before, after):
             assert where.get(name, name) in named

@@ -63,7 +63,7 @@ def test_the_steps_switch_and_restore_a_worker_with_only_allowed_and_needed_call
     error, restored = invoke(
         setup,
         "RestoreHostServicesFunction",
-        {"instanceId": setup.account.instance_id, "runId": "migration-1"},
+        {"instanceId": setup.account.instance_id, "runIds": ["migration-1"]},
     )
     assert error is None, restored
 

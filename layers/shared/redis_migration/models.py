@@ -758,3 +758,5 @@ class RollbackPlan(Model):
     rolled_back_runs: list[str]
     # Functions that point to the self-hosted Redis but that no migration of this stack recorded.
     leftovers: list[str]
+    # The rolled-back runs that switched services on the instance (hostServices), oldest first.
+    host_service_runs: list[str] = []

@@ -23,6 +23,8 @@ from redis_migration.host_services import (
 )
 from redis_migration.models import MAX_HOST_SERVICES, ManagedValues, Model, check_host_services
 
+# A rollback-later undoes every run of the stack still switched; more than this is refused.
+MAX_RESTORED_RUNS = 20
 # Within the functions' 180 s: a rewrite and up to 20 restarts of a few seconds each.
 SERVICES_WAIT_SECONDS = 150
 
@@ -43,10 +45,12 @@ class HostServicesInput(Model):
 
 
 class RestoreHostServicesInput(Model):
-    """RestoreHostServices: every service the run ``runId`` switched (the host knows which)."""
+    """RestoreHostServices: every service the runs ``runIds`` switched (the host knows which),
+    newest run first: a later rollback may undo several runs, and each file goes back to what
+    the oldest of them found."""
 
     instance_id: str
-    run_id: str
+    run_ids: Annotated[list[str], Field(min_length=1, max_length=MAX_RESTORED_RUNS)]
 
 
 class HostServicesOutput(Model):
@@ -109,21 +113,33 @@ def cut_over_host_services(given: HostServicesInput, aws: AwsClients) -> HostSer
 
 
 def restore_host_services(given: RestoreHostServicesInput, aws: AwsClients) -> HostServicesOutput:
-    """Put back every environment file the run switched and restart (or start again) its units."""
+    """Put back every environment file the runs switched and restart (or start again) their units."""
+    outputs = [_restore_run(given.instance_id, run_id, aws) for run_id in given.run_ids]
+    return HostServicesOutput(
+        command_id=outputs[-1].command_id,
+        changed=any(output.changed for output in outputs),
+        recorded=any(output.recorded for output in outputs),
+        files=[entry for output in outputs for entry in output.files],
+        message="; ".join(output.message for output in outputs),
+        leftovers=[leftover for output in outputs for leftover in output.leftovers],
+    )
+
+
+def _restore_run(instance_id: str, run_id: str, aws: AwsClients) -> HostServicesOutput:
     with aws_errors_as_transient():
         invocation = run_host_command(
-            given.instance_id,
-            build_restore_commands(given.run_id),
-            f"redis-migration: restore host services as before {given.run_id}",
+            instance_id,
+            build_restore_commands(run_id),
+            f"redis-migration: restore host services as before {run_id}",
             aws,
             wait_seconds=SERVICES_WAIT_SECONDS,
         )
-    what = f"restoring the host services of {given.run_id} on {given.instance_id}"
+    what = f"restoring the host services of {run_id} on {instance_id}"
     result = _checked(
         parse_host_services_result(str(invocation.get("StandardOutputContent", ""))), invocation, what
     )
     leftovers = [
-        f"host {given.instance_id}: {entry.env_file}: {key} was changed by someone else after the switch; "
+        f"host {instance_id}: {entry.env_file}: {key} was changed by someone else after the switch; "
         "left as it is (check it points where the service should go)"
         for entry in result.files
         for key, outcome in entry.keys.items()

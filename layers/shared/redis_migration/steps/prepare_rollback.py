@@ -160,6 +160,8 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
         ),
         rolled_back_runs=runs,
         leftovers=leftovers,
+        # The host knows what each run switched (its records under runs/<name>/services/).
+        host_service_runs=[name for name, record, _ in documents if record.plan.request.host_services],
     )
 
 

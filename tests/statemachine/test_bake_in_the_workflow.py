@@ -1,0 +1,121 @@
+"""The bake, the copy back and the host services as the real ASL runs them.
+
+After VerifyCutover (and the unfreeze), CheckBake watches the switched functions for
+``bakeMinutes``; a regression rolls the run back by itself. In consistent mode the writers are
+frozen again first and what they wrote on the self-hosted Redis since the cutover is copied back
+to ElastiCache, so going back loses nothing. ``hostServices`` are switched with the functions and
+put back by the rollback, also by a rollback days later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from redis_migration_ops.client_traffic import simulate_client_traffic
+from redis_migration_ops.local_engine.instant_waits import WaitRecord
+from redis_migration_ops.rehearsal import LocalSetup
+from redis_migration_ops.sandbox_redis import write_client_keys
+from tests.statemachine.conftest import differences
+from tests.statemachine.test_host_services_steps import add_worker, printed_env
+
+BAKE_MINUTES = 3
+WORKER = "campaign-worker"
+
+
+def traffic(setup: LocalSetup, failing: tuple[str, ...] = ()) -> None:
+    simulate_client_traffic(setup.engine, setup.account, history_minutes=BAKE_MINUTES, failing=failing)
+
+
+def test_a_quiet_bake_passes_and_is_in_the_output(setup: LocalSetup) -> None:
+    # Given clients with steady traffic and a few errors
+    traffic(setup)
+    # When the migration bakes for three minutes
+    run = setup.run({"bakeMinutes": BAKE_MINUTES}, name="bake-passes")
+    # Then it succeeds after checking every minute, with the numbers in its output
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    bake = run.output["bake"]
+    assert bake["status"] == "passed"
+    assert bake["checks"] >= BAKE_MINUTES
+    assert bake["functionsWatched"] == len(setup.account.client_functions)
+    assert bake["selfHosted"]["read"] is True
+    assert run.states_entered.index("VerifyCutover") < run.states_entered.index("CheckBake")
+    assert "RecordBaseline" in run.states_entered
+
+
+def test_a_regression_rolls_back_by_itself_and_leaves_everything_as_before(setup: LocalSetup) -> None:
+    # Given a function that fails once it uses the new Redis
+    failing = setup.account.client_functions[1]
+    traffic(setup, failing=(failing,))
+    before = setup.snapshot()
+    # When the migration bakes
+    run = setup.run({"bakeMinutes": BAKE_MINUTES}, name="bake-regresses")
+    after = setup.snapshot()
+    # Then the bake names the function and the rollback puts everything back
+    assert run.described["status"] == "FAILED"
+    assert run.described["error"] == "BakeRegressed"
+    assert f"FunctionErrors {failing}" in run.described["cause"]
+    assert before == after, differences(before, after)
+
+
+def test_a_regression_after_a_consistent_copy_carries_the_writes_since_the_cutover_back(
+    setup: LocalSetup,
+) -> None:
+    # Given ElastiCache with keys, a function that fails on the new Redis, and clients that write
+    # 40 keys to the self-hosted Redis while the bake waits
+    assert setup.elasticache is not None
+    setup.elasticache.seed_keys(300)
+    traffic(setup, failing=(setup.account.client_functions[0],))
+    written: list[int] = []
+
+    def clients_write(record: WaitRecord) -> None:
+        if record.state_name == "WaitForBake" and not written:
+            password = setup.password()
+            assert password is not None
+            written.append(write_client_keys(setup.sandbox, password, 40, prefix="during-bake"))
+
+    setup.engine.on_wait(clients_write)
+    before = setup.snapshot()
+    # When the consistent migration bakes and regresses
+    run = setup.run({"dataCopy": "consistent", "bakeMinutes": BAKE_MINUTES}, name="bake-copy-back")
+    after = setup.snapshot()
+    # Then the writers were frozen again, the writes copied back, and the functions restored
+    assert written, "the clients never wrote during the bake"
+    entered = run.states_entered
+    assert (
+        entered.index("RefreezeWriters") < entered.index("CopyDataBack") < entered.index("RestoreFunctions")
+    )
+    assert run.described["status"] == "FAILED", run.described.get("cause")
+    source: Any = redis.Redis(**setup.elasticache.connection_kwargs())
+    try:
+        bake_keys = list(source.scan_iter(match="during-bake*", count=1000))
+        assert len(bake_keys) == 40
+        assert before.source is not None
+        assert source.dbsize() == before.source[0] + 40
+    finally:
+        source.close()
+    # Everything else as before: functions, their concurrency, rules, the host (emptied again)
+    changed = differences(before, after)
+    assert set(changed) == {"(elasticache)"}, changed
+
+
+def test_host_services_are_switched_with_the_functions_and_put_back_by_a_later_rollback(
+    setup: LocalSetup,
+) -> None:
+    # Given the guide's worker on the instance, reading REDIS_HOST from its environment file
+    add_worker(setup, WORKER)
+    before = setup.snapshot()
+    # When the migration switches it with the functions
+    run = setup.run({"hostServices": [WORKER]}, name="with-worker")
+    # Then the worker runs against the local Redis
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    assert printed_env(setup, WORKER)["REDIS_HOST"] == "127.0.0.1"
+    assert run.output["hostServices"]["changed"] is True
+    # And a rollback days later puts its environment file back exactly
+    rollback = setup.run({"rollbackOf": run.execution_arn}, name="rollback-with-worker")
+    assert rollback.described["status"] == "SUCCEEDED", rollback.described.get("cause")
+    assert "RestoreHostServices" in rollback.states_entered
+    after = setup.snapshot()
+    assert after.services == before.services
+    assert printed_env(setup, WORKER).get("REDIS_HOST") != "127.0.0.1"
