@@ -657,6 +657,13 @@ def _report(run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: Wor
         },
         "instanceId": account.instance_id,
         "data": _data_report(run, setup, before, after),
+        # The bake's last check (the output's summary when the run succeeded).
+        "bake": output.get("bake") or _last_output(history, "CheckBake"),
+        "hostServices": {
+            "requested": json.loads(described.get("input") or "{}").get("hostServices") or [],
+            "before": before.services,
+            "after": after.services,
+        },
     }
 
 
@@ -666,9 +673,11 @@ def _data_report(
     """What the run did with ElastiCache's data, and where a reader can check it independently."""
     output = run.output if isinstance(run.output, dict) else {}
     decision = _last_output(run.history, "CheckData") or {}
-    data: dict[str, Any] = dict(
-        output.get("data") or {"mode": decision.get("mode"), "reason": decision.get("reason")}
-    )
+    data: dict[str, Any] = dict(output.get("data") or _data_from_history(run.history, decision))
+    copied_back = _last_output(run.history, "CopyDataBack")
+    if copied_back is not None:
+        # A rollback after the bake in consistent mode: the writes since the cutover, back to ElastiCache.
+        data["copyBack"] = {"done": copied_back.get("done"), "counters": copied_back.get("counters")}
     data["clientsBefore"] = output.get("clientsBefore")
     data["clientsAfter"] = output.get("clientsAfter")
     if setup.elasticache is not None:
@@ -681,6 +690,32 @@ def _data_report(
             "unchanged": before.source == after.source,
         }
     return data
+
+
+def _data_from_history(history: list[dict[str, Any]], decision: dict[str, Any]) -> dict[str, Any]:
+    """A run that failed has no output: what its data steps had done, from their last results."""
+    copies = [payload for name, payload in _task_outputs(history) if name == "CopyData"]
+    verify = _last_output(history, "VerifyData") or {}
+    counters = verify.get("counters") or {}
+    return {
+        "mode": decision.get("mode"),
+        "reason": decision.get("reason"),
+        "sourceKeys": decision.get("sourceKeys"),
+        # As the output counts it: the full pass's restored keys, then (consistent) the changed ones.
+        "copied": sum(
+            int((c.get("counters") or {}).get("restored" if c.get("mode") == "full" else "changed") or 0)
+            for c in copies
+            if c.get("done")
+        ),
+        "verified": counters.get("checked"),
+        "missing": counters.get("missing"),
+        "mismatched": (
+            sum(int(counters.get(k) or 0) for k in ("typeMismatches", "valueMismatches", "ttlMismatches"))
+            if counters
+            else None
+        ),
+        "freezeSeconds": None,
+    }
 
 
 def _task_outputs(history: list[dict[str, Any]]) -> list[tuple[str, Any]]:

@@ -119,3 +119,67 @@ def test_host_services_are_switched_with_the_functions_and_put_back_by_a_later_r
     after = setup.snapshot()
     assert after.services == before.services
     assert printed_env(setup, WORKER).get("REDIS_HOST") != "127.0.0.1"
+
+
+def test_canary_waves_switch_one_function_bake_it_then_the_rest(setup: LocalSetup) -> None:
+    # Given steady clients
+    traffic(setup)
+    # When the migration goes in two waves: one function, then all
+    run = setup.run({"cutoverWaves": [1, "100%"], "bakeMinutes": 2}, name="two-waves")
+    # Then each wave is switched, verified and baked before the next
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    assert run.output["waves"] == 2
+    entered = run.states_entered
+    assert entered.count("CutOverFunctions") == 2
+    first, second = (i for i, name in enumerate(entered) if name == "CutOverFunctions")
+    assert entered[first:second].count("CutOverFunction") == 1
+    assert "CheckBake" in entered[first:second]
+    assert entered[second:].count("CutOverFunction") == len(setup.account.client_functions) - 1
+    assert run.output["cutover"]["changed"] == len(setup.account.client_functions)
+
+
+def test_a_regression_in_the_first_wave_rolls_back_one_function_and_never_touches_the_rest(
+    setup: LocalSetup,
+) -> None:
+    # Given the first function of the plan (by name) fails on the new Redis
+    first = sorted(setup.account.client_functions)[0]
+    traffic(setup, failing=(first,))
+    before = setup.snapshot()
+    # When the migration goes in waves
+    run = setup.run({"cutoverWaves": [1, "100%"], "bakeMinutes": 2}, name="first-wave-regresses")
+    after = setup.snapshot()
+    # Then the first wave's bake rolls back the one function; the second wave never ran
+    assert run.described["error"] == "BakeRegressed"
+    assert f"FunctionErrors {first}" in run.described["cause"]
+    assert run.states_entered.count("CutOverFunction") == 1
+    assert before == after, differences(before, after)
+
+
+def test_waves_with_a_consistent_copy_are_refused_before_anything_changes(setup: LocalSetup) -> None:
+    # Given ElastiCache holds keys (so the default mode is consistent)
+    assert setup.elasticache is not None
+    setup.elasticache.seed_keys(50)
+    before = setup.snapshot()
+    # When waves are asked for
+    run = setup.run({"cutoverWaves": [1, "100%"]}, name="waves-consistent")
+    # Then the run is refused at the preflight, naming both fields, and nothing changed
+    assert run.described["status"] == "FAILED"
+    assert "cutoverWaves: 2 canary waves with dataCopy consistent" in run.described["cause"]
+    assert "CutOverFunctions" not in run.states_entered
+    assert before == setup.snapshot()
+
+
+def test_a_failure_in_the_second_wave_puts_back_the_first_wave_too(setup: LocalSetup) -> None:
+    # Given the second wave's second switch fails (the first wave is switched and baked by then)
+    traffic(setup)
+    setup.engine.fail_at("CutOverFunction", 3)
+    before = setup.snapshot()
+    # When the migration goes in waves
+    run = setup.run({"cutoverWaves": [1, "100%"], "bakeMinutes": 2}, name="second-wave-fails")
+    after = setup.snapshot()
+    # Then every function, of both waves, is back as it was
+    entered = run.states_entered
+    assert entered.count("CutOverFunctions") == 2
+    assert "RestoreFunctions" in entered
+    assert run.described["status"] == "FAILED"
+    assert before == after, differences(before, after)

@@ -142,11 +142,3 @@ def test_qualified_or_foreign_function_identifiers_are_refused(identifier: str, 
 def test_maxmemory_outside_sane_bounds_is_refused_naming_the_field(size: str) -> None:
     with pytest.raises(InvalidInput, match="maxmemory"):
         validate_input({"maxmemory": size}, SETTINGS)
-
-
-def test_canary_waves_are_refused_until_the_workflow_runs_them() -> None:
-    # The plan can split batches into waves, but the workflow switches every batch in one wave:
-    # the field is refused by name rather than accepted and ignored.
-    with pytest.raises(InvalidInput, match=r"cutoverWaves: canary waves are planned but not run"):
-        validate_input({"cutoverWaves": [1, "10%", "100%"]}, SETTINGS)
-    assert validate_input({"cutoverWaves": ["100%"]}, SETTINGS).cutover_waves == ["100%"]

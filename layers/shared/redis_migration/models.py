@@ -455,6 +455,8 @@ class DataPlan(Model):
     # a freeze (the consistent mode waits that long).
     max_function_timeout: int
     max_freeze_seconds: int
+    # The canary waves the plan has: consistent mode needs every writer on one Redis, so one.
+    waves: int = 1
 
 
 class MigrationPlan(Model):
@@ -655,6 +657,9 @@ class VerifyInput(Model):
     record: RecordLocation
     plan_sha256: str
     target: ManagedValues
+    # Canary waves: the functions switched so far are the plan's first ``functionsThrough``
+    # (batches are consecutive slices of the plan); None: every function.
+    functions_through: Annotated[int | None, Field(ge=1)] = None
 
 
 class VerifyOutput(Model):

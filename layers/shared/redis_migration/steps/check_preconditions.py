@@ -122,6 +122,8 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     except InvalidInput as refused:
         raise PreconditionFailed(str(refused)) from None
     warnings += wave_notes
+    if data is not None:
+        data = data.model_copy(update={"waves": len(waves)})
     with aws_errors_as_transient():
         document = PlanDocument(
             execution_arn=given.execution_arn,

@@ -62,6 +62,13 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
             mode="none", reason="ElastiCache holds no key: nothing to copy", source_keys=0, warnings=warnings
         )
     mode: DataMode = data.requested or "consistent"
+    if mode == "consistent" and data.waves > 1:
+        raise PreconditionFailed(
+            f"cutoverWaves: {data.waves} canary waves with dataCopy consistent: while the first waves "
+            "write to the self-hosted Redis the others would write to ElastiCache, which the consistent "
+            'copy exists to prevent. Give "dataCopy": "warm" (writes of the later waves during the bake '
+            "are not carried), or leave cutoverWaves out"
+        )
     if given.target_keys:
         raise PreconditionFailed(
             f"dataCopy: the self-hosted Redis already holds {given.target_keys} keys; copying ElastiCache's "

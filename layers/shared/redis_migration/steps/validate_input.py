@@ -19,14 +19,6 @@ def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
     endpoint = given.elasticache_endpoint or settings.elasticache_endpoint
     if not endpoint:
         problems.append("elasticacheEndpoint: required (the stack has no default ElastiCacheEndpoint)")
-    if given.cutover_waves is not None and given.cutover_waves != ["100%"]:
-        # The plan splits its batches into waves (redis_migration/waves.py), but the workflow
-        # switches every batch in one wave: accepting the field would promise a canary it does
-        # not run. Refused until the ASL iterates the waves.
-        problems.append(
-            "cutoverWaves: canary waves are planned but not run by this version of the workflow "
-            '(every function is switched in one wave, then baked); leave it out, or give ["100%"]'
-        )
     functions = None
     if given.functions is not None:
         functions, bad = function_names(given.functions, settings)
