@@ -57,9 +57,9 @@ def test_history_markdown_renders_the_rollback_path(
     assert "## Rollback" in markdown
     assert "Reason: `RehearsalInjectedFailure`" in markdown
     assert (
-        "Path: IsRestoreNeeded → RestoreFunctions → VerifyFunctionsRestored → IsCopiedDataToClear"
-        " → IsIngressStillNeeded → RevokeRedisIngress → IsHostRevertNeeded → RevertRedisHost"
-        " → IsWriterThawNeeded → ListRollbackLeftovers → DidRollbackComplete"
+        "Path: IsRestoreNeeded → RestoreFunctions → VerifyFunctionsRestored → IsHostServicesRestoreNeeded"
+        " → IsCopiedDataToClear → IsIngressStillNeeded → RevokeRedisIngress → IsHostRevertNeeded"
+        " → RevertRedisHost → IsWriterThawNeeded → ListRollbackLeftovers → DidRollbackComplete"
         " → NotifyMigrationRolledBack → MigrationRolledBack"
     ) in markdown
     assert "Complete: yes" in markdown

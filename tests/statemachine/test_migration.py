@@ -56,8 +56,9 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
         "IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions", "CheckData",
         "ListElastiCacheClientsBefore", "IsDryRun", "NotifyMigrationStarted",
         "EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis", "WaitForInstall", "CheckInstall",
-        "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsDataCopyNeeded", "CutOverFunctions",
-        "DidEveryCutoverSucceed", "VerifyCutover", "IsUnfreezeNeeded", "ListElastiCacheClientsAfter",
+        "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsBaselineNeeded", "IsDataCopyNeeded",
+        "CutOverFunctions", "DidEveryCutoverSucceed", "VerifyCutover", "IsHostServicesCutoverNeeded",
+        "IsUnfreezeNeeded", "IsBakeNeeded", "IsLastWave", "ListElastiCacheClientsAfter",
         "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
     ]  # fmt: skip
     assert run.states_entered.count("CutOverFunction") == len(setup.account.client_functions)
