@@ -129,17 +129,24 @@ def update_alias(name: str, alias: str, version: str, revision_id: str, aws: Aws
         raise
 
 
+def _alias_if_exists(name: str, alias: str, aws: AwsClients) -> dict[str, Any] | None:
+    """The alias as Lambda describes it, or None when someone deleted it since the plan."""
+    try:
+        return dict(aws.lambda_.get_alias(FunctionName=name, Name=alias))
+    except Exception as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        return None
+
+
 def move_aliases_back(
     name: str, aliases: Sequence[AliasPlan], target: ManagedValues, variables_of: VariablesOf, aws: AwsClients
 ) -> list[AliasRestore]:
     """Each planned alias back on the version it served, where it still serves this run's values."""
     results: list[AliasRestore] = []
     for planned in aliases:
-        try:
-            alias = aws.lambda_.get_alias(FunctionName=name, Name=planned.name)
-        except Exception as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        alias = _alias_if_exists(name, planned.name, aws)
+        if alias is None:
             results.append(("changedByOthers", f"alias {planned.name} no longer exists"))
             continue
         served = str(alias["FunctionVersion"])
@@ -186,11 +193,8 @@ def aliases_not_restored(
     """One line per planned alias that does not serve the version it served before the cutover."""
     lines: list[str] = []
     for planned in aliases:
-        try:
-            alias = aws.lambda_.get_alias(FunctionName=name, Name=planned.name)
-        except Exception as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
+        alias = _alias_if_exists(name, planned.name, aws)
+        if alias is None:
             lines.append(
                 f"function {name}: alias {planned.name} no longer exists "
                 f"(it served version {planned.version})"

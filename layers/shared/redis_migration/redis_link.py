@@ -33,10 +33,10 @@ from typing import Any, TypeVar
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import NoScriptError, ResponseError
-from redis.retry import Retry
 
 from redis_migration.errors import MigrationError, TransientError
 from redis_migration.models import RedisEndpoint
+from redis_migration.redis_probe import NoAuthRetry
 
 CLIENT_NAME = "redis-migration"
 DEFAULT_TIMEOUT_S = 10.0
@@ -84,25 +84,6 @@ class Credentials:
 
     username: str | None
     password: str | None = field(repr=False)
-
-
-class _NoAuthRetry(Retry):
-    """redis-py's retry of connection errors, minus authentication failures (retrying a wrong
-    password only delays the verdict)."""
-
-    def call_with_retry(
-        self,
-        do: Callable[[], _T],
-        fail: Callable[[Exception], Any] | Callable[[Exception, int], Any],
-        is_retryable: Callable[[Exception], bool] | None = None,
-        with_failure_count: bool = False,
-    ) -> _T:
-        def transient(error: Exception) -> bool:
-            if isinstance(error, redis.AuthenticationError):
-                return False
-            return is_retryable is None or is_retryable(error)
-
-        return super().call_with_retry(do, fail, transient, with_failure_count)
 
 
 def lua_source(name: str) -> str:
@@ -166,7 +147,7 @@ class RedisLink:
             "protocol": 2,
             # No CLIENT SETINFO: the fewer commands on a server we do not own, the better.
             "driver_info": None,
-            "retry": _NoAuthRetry(ExponentialWithJitterBackoff(base=0.2, cap=2.0), retries=CONNECT_RETRIES),
+            "retry": NoAuthRetry(ExponentialWithJitterBackoff(base=0.2, cap=2.0), retries=CONNECT_RETRIES),
             "retry_on_error": [redis.ConnectionError, redis.TimeoutError, socket.timeout],
         }
         if self.endpoint.tls:

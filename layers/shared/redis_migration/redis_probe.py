@@ -96,9 +96,10 @@ class ProbeReport(BaseModel):
         return "; ".join(f"{check.name}: {check.detail}" for check in self.failed)
 
 
-class _TransientRetry(Retry):
-    """Retries connection errors except auth failures (redis-py's AuthenticationError is a
-    ConnectionError, and retrying a wrong password only delays the verdict)."""
+class NoAuthRetry(Retry):
+    """redis-py's retry of connection errors, minus authentication failures (redis-py's
+    AuthenticationError is a ConnectionError, and retrying a wrong password only delays the
+    verdict). Shared with redis_link's connections."""
 
     def call_with_retry(
         self,
@@ -124,7 +125,7 @@ def _client(host: str, port: int, password: str | None, timeout_s: float) -> red
         password=password,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry=_TransientRetry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), retries=3),
+        retry=NoAuthRetry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), retries=3),
         decode_responses=True,
         # RESP2 and no CLIENT SETINFO on connect: without a password the first command the
         # server sees is our PING, which must get NOAUTH (not a refused HELLO).

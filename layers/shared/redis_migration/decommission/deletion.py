@@ -8,6 +8,7 @@ backoff (:class:`CacheResourceInUse`). The AUTH token's secret is scheduled for 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -109,25 +110,40 @@ def check_replication_group_deleted(given: DeletionInput, aws: AwsClients) -> Re
     return ReplicationGroupDeletion(replication_group_id=group_id, status=status, deleted=False)
 
 
+def _delete_named_group(
+    resource: str,
+    delete: Callable[[], object],
+    gone_codes: Collection[str],
+    in_use_codes: Collection[str],
+    done_key: str,
+) -> DeletionReport:
+    """Delete one group: "not found" counts as done (a re-run), "in use" is CacheResourceInUse
+    (retried by the ASL, then named)."""
+    with aws_errors_as_transient():
+        try:
+            delete()
+        except Exception as error:
+            code = error_code(error)
+            if code in gone_codes:
+                return DeletionReport(
+                    items=[ResourceDeletion(resource=resource, outcome="absent")], done=[done_key]
+                )
+            if code in in_use_codes:
+                raise CacheResourceInUse(f"{resource}: {error}") from None
+            raise
+    return DeletionReport(items=[ResourceDeletion(resource=resource, outcome="deleted")], done=[done_key])
+
+
 def delete_cache_subnet_group(given: DeletionInput, aws: AwsClients) -> DeletionReport:
     subnet_group = given.inventory.subnet_group
     if subnet_group is None:
         return DeletionReport(items=[ResourceDeletion(resource="cache subnet group", outcome="skipped")])
-    resource = f"cache subnet group {subnet_group.name}"
-    with aws_errors_as_transient():
-        try:
-            aws.elasticache.delete_cache_subnet_group(CacheSubnetGroupName=subnet_group.name)
-        except Exception as error:
-            code = error_code(error)
-            if code in SUBNET_GROUP_GONE:
-                return DeletionReport(
-                    items=[ResourceDeletion(resource=resource, outcome="absent")], done=[SUBNET_GROUP_KEY]
-                )
-            if code in {"CacheSubnetGroupInUse", "CacheSubnetGroupInUseFault"}:
-                raise CacheResourceInUse(f"{resource}: {error}") from None
-            raise
-    return DeletionReport(
-        items=[ResourceDeletion(resource=resource, outcome="deleted")], done=[SUBNET_GROUP_KEY]
+    return _delete_named_group(
+        f"cache subnet group {subnet_group.name}",
+        lambda: aws.elasticache.delete_cache_subnet_group(CacheSubnetGroupName=subnet_group.name),
+        SUBNET_GROUP_GONE,
+        {"CacheSubnetGroupInUse", "CacheSubnetGroupInUseFault"},
+        SUBNET_GROUP_KEY,
     )
 
 
@@ -135,21 +151,12 @@ def delete_cache_parameter_group(given: DeletionInput, aws: AwsClients) -> Delet
     parameter_group = given.inventory.parameter_group
     if parameter_group is None:
         return DeletionReport(items=[ResourceDeletion(resource="cache parameter group", outcome="skipped")])
-    resource = f"cache parameter group {parameter_group.name}"
-    with aws_errors_as_transient():
-        try:
-            aws.elasticache.delete_cache_parameter_group(CacheParameterGroupName=parameter_group.name)
-        except Exception as error:
-            code = error_code(error)
-            if code in PARAMETER_GROUP_GONE:
-                return DeletionReport(
-                    items=[ResourceDeletion(resource=resource, outcome="absent")], done=[PARAMETER_GROUP_KEY]
-                )
-            if code in {"InvalidCacheParameterGroupState", "InvalidCacheParameterGroupStateFault"}:
-                raise CacheResourceInUse(f"{resource}: {error}") from None
-            raise
-    return DeletionReport(
-        items=[ResourceDeletion(resource=resource, outcome="deleted")], done=[PARAMETER_GROUP_KEY]
+    return _delete_named_group(
+        f"cache parameter group {parameter_group.name}",
+        lambda: aws.elasticache.delete_cache_parameter_group(CacheParameterGroupName=parameter_group.name),
+        PARAMETER_GROUP_GONE,
+        {"InvalidCacheParameterGroupState", "InvalidCacheParameterGroupStateFault"},
+        PARAMETER_GROUP_KEY,
     )
 
 

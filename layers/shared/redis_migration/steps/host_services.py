@@ -63,9 +63,13 @@ class HostServicesOutput(Model):
     leftovers: list[str] = []
 
 
-def _checked(
-    result: HostServicesResult | None, invocation: dict[str, object], what: str
-) -> HostServicesResult:
+def _run_services_script(
+    instance_id: str, commands: list[str], comment: str, what: str, aws: AwsClients
+) -> tuple[str, HostServicesResult]:
+    """Send host_services.sh, wait for it, and answer its command id and checked result line."""
+    with aws_errors_as_transient():
+        invocation = run_host_command(instance_id, commands, comment, aws, wait_seconds=SERVICES_WAIT_SECONDS)
+    result = parse_host_services_result(str(invocation.get("StandardOutputContent", "")))
     if result is None:
         stderr = str(invocation.get("StandardErrorContent", ""))[-300:]
         raise HostServicesFailed(
@@ -77,7 +81,7 @@ def _checked(
         raise HostServicesRefused(f"{what}: {result.message}")
     if not result.ok:
         raise HostServicesFailed(f"{what}: {result.error}: {result.message}")
-    return result
+    return str(invocation["CommandId"]), result
 
 
 def cut_over_host_services(given: HostServicesInput, aws: AwsClients) -> HostServicesOutput:
@@ -90,21 +94,15 @@ def cut_over_host_services(given: HostServicesInput, aws: AwsClients) -> HostSer
         sets, unsets = host_service_values(given.target)
     except ValueError as error:
         raise InvalidInput(f"target: {error}") from None
-    commands = build_switch_commands(given.run_id, given.services, sets, unsets)
-    with aws_errors_as_transient():
-        invocation = run_host_command(
-            given.instance_id,
-            commands,
-            f"redis-migration: switch host services for {given.run_id}",
-            aws,
-            wait_seconds=SERVICES_WAIT_SECONDS,
-        )
-    what = f"switching {', '.join(given.services)} on {given.instance_id}"
-    result = _checked(
-        parse_host_services_result(str(invocation.get("StandardOutputContent", ""))), invocation, what
+    command_id, result = _run_services_script(
+        given.instance_id,
+        build_switch_commands(given.run_id, given.services, sets, unsets),
+        f"redis-migration: switch host services for {given.run_id}",
+        f"switching {', '.join(given.services)} on {given.instance_id}",
+        aws,
     )
     return HostServicesOutput(
-        command_id=str(invocation["CommandId"]),
+        command_id=command_id,
         changed=result.changed,
         recorded=result.recorded,
         files=result.files,
@@ -126,17 +124,12 @@ def restore_host_services(given: RestoreHostServicesInput, aws: AwsClients) -> H
 
 
 def _restore_run(instance_id: str, run_id: str, aws: AwsClients) -> HostServicesOutput:
-    with aws_errors_as_transient():
-        invocation = run_host_command(
-            instance_id,
-            build_restore_commands(run_id),
-            f"redis-migration: restore host services as before {run_id}",
-            aws,
-            wait_seconds=SERVICES_WAIT_SECONDS,
-        )
-    what = f"restoring the host services of {run_id} on {instance_id}"
-    result = _checked(
-        parse_host_services_result(str(invocation.get("StandardOutputContent", ""))), invocation, what
+    command_id, result = _run_services_script(
+        instance_id,
+        build_restore_commands(run_id),
+        f"redis-migration: restore host services as before {run_id}",
+        f"restoring the host services of {run_id} on {instance_id}",
+        aws,
     )
     leftovers = [
         f"host {instance_id}: {entry.env_file}: {key} was changed by someone else after the switch; "
@@ -146,7 +139,7 @@ def _restore_run(instance_id: str, run_id: str, aws: AwsClients) -> HostServices
         if outcome == "changedByOthers"
     ]
     return HostServicesOutput(
-        command_id=str(invocation["CommandId"]),
+        command_id=command_id,
         changed=result.changed,
         recorded=result.recorded,
         files=result.files,
