@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,19 @@ def unit_text(name: str, env_file: str | None, *, fail_on_loopback: bool = False
     return "\n".join([*lines, "[Install]", "WantedBy=multi-user.target", ""])
 
 
+def read_printed_env(sandbox: SandboxHost, name: str, timeout_s: float = 10.0) -> dict[str, str]:
+    """The environment the unit's process printed when it started. The process prints it just
+    after systemctl returns: wait for it (bounded) rather than read a file still being written."""
+    path = sandbox.host_path(f"/run/{name}.env")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = path.read_text() if path.exists() else ""
+        printed = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        if "REDIS_HOST" in printed or time.monotonic() > deadline:
+            return printed
+        time.sleep(0.05)
+
+
 @dataclass
 class Host:
     sandbox: SandboxHost
@@ -104,8 +118,7 @@ class Host:
 
     def printed_env(self, name: str) -> dict[str, str]:
         """What the service printed at its last start (its whole environment)."""
-        text = self.sandbox.host_path(f"/run/{name}.env").read_text()
-        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        return read_printed_env(self.sandbox, name)
 
     def main_pid(self, name: str) -> int | None:
         return self.sandbox.service_main_pid(name)

@@ -14,7 +14,7 @@ from typing import Any
 from redis_migration_ops.local_engine.iam_enforcement import decide
 from redis_migration_ops.local_engine.iam_resources import World
 from redis_migration_ops.rehearsal import LocalSetup
-from tests.host.test_host_services import DB_PASSWORD, ENV_FILE_TEXT, SECRET_ARN, unit_text
+from tests.host.test_host_services import DB_PASSWORD, ENV_FILE_TEXT, SECRET_ARN, read_printed_env, unit_text
 
 TARGET = {
     "REDIS_HOST": "10.0.1.23",
@@ -40,8 +40,7 @@ def add_worker(setup: LocalSetup, name: str, *, env_file: bool = True) -> None:
 
 
 def printed_env(setup: LocalSetup, name: str) -> dict[str, str]:
-    text = setup.sandbox.host_path(f"/run/{name}.env").read_text()
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return read_printed_env(setup.sandbox, name)
 
 
 def test_the_steps_switch_and_restore_a_worker_with_only_allowed_and_needed_calls(setup: LocalSetup) -> None:
