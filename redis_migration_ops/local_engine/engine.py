@@ -83,6 +83,7 @@ from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.sns_publish_limits import SnsPublishLimits
 from redis_migration_ops.local_engine.ssm_run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
+from redis_migration_ops.local_engine.ssm_waiter_wakeup import SsmWaiterWakeup
 from redis_migration_ops.local_engine.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
@@ -204,6 +205,7 @@ class LocalEngine:
             SecurityGroupDependencies(self._elasticache),
             GetMetricDataLimits(),
             AslValidationCache(),
+            SsmWaiterWakeup(self._ssm),
             self._lambda_metrics,
             self._elasticache_metrics,
         ]

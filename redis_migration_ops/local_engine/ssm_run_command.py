@@ -74,6 +74,21 @@ class SsmSandboxes:
         self.threads: list[threading.Thread] = []
         self.registered_at: dict[str, datetime.datetime] = {}
         self.lock = threading.RLock()
+        # Counts finished commands; waiters of ssm_waiter_wakeup wake on a change.
+        self._finished = 0
+        self._finished_changed = threading.Condition(self.lock)
+
+    def command_finished(self) -> None:
+        """A sandbox command has its final status: wake whoever waits for one."""
+        with self._finished_changed:
+            self._finished += 1
+            self._finished_changed.notify_all()
+
+    def wait_for_a_finished_command(self, timeout_s: float) -> None:
+        """Sleep up to ``timeout_s``, less if a sandbox command finishes meanwhile."""
+        with self._finished_changed:
+            seen = self._finished
+            self._finished_changed.wait_for(lambda: self._finished != seen, timeout_s)
 
     def register(self, instance_id: str, sandbox: Sandbox) -> None:
         """Route commands for ``instance_id`` to ``sandbox``."""
@@ -272,6 +287,7 @@ def _run_on_sandbox(state: SsmSandboxes, command: Any, instance_id: str) -> None
                 else ("TimedOut" if statuses == {"TimedOut"} else "Failed")
             )
             command.status_details = command.status
+    state.command_finished()
 
 
 def _invocation_summary(command: Any, invocation: dict[str, Any], details: bool) -> dict[str, Any]:
