@@ -13,6 +13,7 @@ so the waiter's attempts and its time budget mean what they mean on AWS. Other w
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import botocore.waiter
@@ -34,7 +35,6 @@ class SsmWaiterWakeup(MotoPatch):
     def install(self) -> None:
         state, inside = self._state, self._inside
         original_wait = botocore.waiter.Waiter.wait
-        real_time = botocore.waiter.time
 
         def wait(waiter: botocore.waiter.Waiter, **kwargs: Any) -> None:
             inside.command = waiter.name == _COMMAND_WAITER
@@ -44,16 +44,17 @@ class SsmWaiterWakeup(MotoPatch):
                 inside.command = False
 
         class _WaiterTime:
-            """``time`` as botocore.waiter sees it: ``sleep`` may end when a command finishes."""
+            """``time`` as botocore.waiter sees it (it imports the module ``time``): ``sleep`` may end
+            when a command finishes."""
 
             def sleep(self, seconds: float) -> None:
                 if getattr(inside, "command", False):
                     state.wait_for_a_finished_command(seconds)
                 else:
-                    real_time.sleep(seconds)
+                    time.sleep(seconds)
 
             def __getattr__(self, name: str) -> Any:
-                return getattr(real_time, name)
+                return getattr(time, name)
 
         self._replace(botocore.waiter.Waiter, "wait", wait)
         self._replace(botocore.waiter, "time", _WaiterTime())

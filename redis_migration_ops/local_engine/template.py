@@ -12,8 +12,10 @@ so every ``Ref``/``GetAtt`` can be resolved before anything is created.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,15 +169,32 @@ class ResolvedTemplate:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    """Load a SAM/CloudFormation template (YAML or JSON, short tags included)."""
+    """Load a SAM/CloudFormation template (YAML or JSON, short tags included).
+
+    Decoding our template takes about a quarter of a second and the suite deploys it for nearly
+    every test: the decoded text is kept per file (path, size and modification time) and each
+    caller gets its own deep copy.
+    """
     if not path.is_file():
         raise TemplateError(f"template not found: {path}")
-    template, matches = cfnlint.decode.decode(str(path))
-    if template is None or matches:
-        details = "; ".join(str(match) for match in matches or [])
-        raise TemplateError(f"cannot parse {path}: {details}")
-    plain: dict[str, Any] = _plain(template)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _DECODED_LOCK:
+        decoded = _DECODED.get(key)
+    if decoded is None:
+        template, matches = cfnlint.decode.decode(str(path))
+        if template is None or matches:
+            details = "; ".join(str(match) for match in matches or [])
+            raise TemplateError(f"cannot parse {path}: {details}")
+        decoded = _plain(template)
+        with _DECODED_LOCK:
+            _DECODED[key] = decoded
+    plain: dict[str, Any] = copy.deepcopy(decoded)
     return plain
+
+
+_DECODED: dict[tuple[str, int, int], dict[str, Any]] = {}
+_DECODED_LOCK = threading.Lock()
 
 
 def _plain(value: Any) -> Any:
