@@ -183,3 +183,21 @@ def test_a_failure_in_the_second_wave_puts_back_the_first_wave_too(setup: LocalS
     assert "RestoreFunctions" in entered
     assert run.described["status"] == "FAILED"
     assert before == after, differences(before, after)
+
+
+def test_an_unfreeze_that_fails_part_way_copies_back_before_the_functions_go_back(setup: LocalSetup) -> None:
+    # Given a consistent copy whose unfreeze fails at its second batch (the first batch's writers
+    # already run on the self-hosted Redis)
+    assert setup.elasticache is not None
+    setup.elasticache.seed_keys(100)
+    setup.engine.fail_at("UnfreezeFunction", 2)
+    before = setup.snapshot()
+    # When the workflow rolls back
+    run = setup.run({"dataCopy": "consistent"}, name="unfreeze-fails")
+    after = setup.snapshot()
+    # Then the writers are frozen again and their writes copied back before the restore
+    entered = run.states_entered
+    assert (
+        entered.index("RefreezeWriters") < entered.index("CopyDataBack") < entered.index("RestoreFunctions")
+    )
+    assert before == after, differences(before, after)
