@@ -64,6 +64,50 @@ def _md(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _after_cutover_markdown(report: AuditReport) -> list[str]:
+    """## Data, ## Bake and ## Host services: the numbers as the steps reported them."""
+    record = report.after_cutover
+    if record is None:
+        return []
+    out: list[str] = []
+    data = record.data or {}
+    if data.get("mode") not in (None, "none") or record.copy_back:
+        out += ["", "## Data", ""]
+        out += [f"- {key}: {_md(value)}" for key, value in data.items() if key not in ("problems", "verify")]
+        out += [f"- problem: {_md(problem)}" for problem in data.get("problems") or []]
+        if record.copy_back:
+            counters = record.copy_back.get("counters") or {}
+            out.append(
+                f"- copied back to ElastiCache: {counters.get('changed')} keys changed since the cutover, "
+                f"{counters.get('extra')} deleted (done: {record.copy_back.get('done')})"
+            )
+    for label, clients in (
+        ("before", record.elasticache_clients_before),
+        ("after", record.elasticache_clients_after),
+    ):
+        if clients is not None:
+            out.append(f"- ElastiCache clients {label} the cutover: {_md(json.dumps(clients)[:500])}")
+    if record.bake:
+        bake = record.bake
+        out += ["", "## Bake", "", f"{_md(bake.get('status'))}: {_md(bake.get('summary'))}"]
+        if bake.get("resultKey"):
+            out.append(f"Every function's numbers: `{_md(bake.get('resultKey'))}` in the records bucket")
+    if record.host_services or record.host_services_restored:
+        out += ["", "## Host services", ""]
+        for label, result in (
+            ("switched", record.host_services),
+            ("restored", record.host_services_restored),
+        ):
+            if result:
+                out.append(f"- {label}: {_md(result.get('message'))}")
+                out += [
+                    f"  - {_md(entry.get('envFile'))}: {_md(entry.get('outcome'))}"
+                    for entry in result.get("files") or []
+                ]
+                out += [f"  - left as it is: {_md(line)}" for line in result.get("leftovers") or []]
+    return out
+
+
 def render_markdown(report: AuditReport) -> str:
     """The report as Markdown, for a ticket or an auditor."""
     run = report.execution
@@ -130,6 +174,7 @@ def render_markdown(report: AuditReport) -> str:
         if report.host.service_action:
             out.append(f"\nReverted: {report.host.reverted} (service {report.host.service_action})")
         out += [f"- still differs: {_md(line)}" for line in report.host.differences]
+    out += _after_cutover_markdown(report)
     if report.secret:
         out += [
             f"Secret: {report.secret.get('name')} `{report.secret.get('arn')}`"

@@ -156,6 +156,19 @@ class HostRecord(ReportModel):
     differences: list[str]
 
 
+class AfterCutoverRecord(ReportModel):
+    """The data, the bake and the instance's services: from the execution's output when it
+    succeeded, else from the last result of each step that ran."""
+
+    data: dict[str, Any] | None = None
+    copy_back: dict[str, Any] | None = None
+    bake: dict[str, Any] | None = None
+    host_services: dict[str, Any] | None = None
+    host_services_restored: dict[str, Any] | None = None
+    elasticache_clients_before: Any = None
+    elasticache_clients_after: Any = None
+
+
 class AuditReport(ReportModel):
     report_version: int = REPORT_VERSION
     execution: ExecutionSummary
@@ -174,6 +187,7 @@ class AuditReport(ReportModel):
     # The instance's Redis before and after the run (config digest, ports, service, keys) and,
     # when the run failed after changing it, what the revert did and what still differs.
     host: HostRecord | None = None
+    after_cutover: AfterCutoverRecord | None = None
     states: list[StateRun]
     errors: list[ErrorRecord]
     rollback: RollbackRecord | None
@@ -514,6 +528,30 @@ class _Builder:
             differences=list(revert.get("differences") or []) if isinstance(revert, dict) else [],
         )
 
+    def after_cutover(self) -> AfterCutoverRecord | None:
+        output = parse_json(self.described.get("output"))
+        output = output if isinstance(output, dict) else {}
+        decision = self.last_result("CheckData")
+        verify = self.last_result("VerifyData")
+        data = output.get("data") or (
+            {"mode": decision.get("mode"), "reason": decision.get("reason"), "verify": verify}
+            if isinstance(decision, dict)
+            else None
+        )
+        copy_back = self.last_result("CopyDataBack")
+        record = AfterCutoverRecord(
+            data=data,
+            copy_back=copy_back if isinstance(copy_back, dict) else None,
+            bake=output.get("bake") or self.last_result("CheckBake"),
+            host_services=output.get("hostServices") or self.last_result("CutOverHostServices"),
+            host_services_restored=self.last_result("RestoreHostServices"),
+            elasticache_clients_before=output.get("clientsBefore")
+            or self.last_result("ListElastiCacheClientsBefore"),
+            elasticache_clients_after=output.get("clientsAfter")
+            or self.last_result("ListElastiCacheClientsAfter"),
+        )
+        return record if any(value is not None for value in record.model_dump().values()) else None
+
     def rollback(self, plan: Mapping[str, Any] | None) -> RollbackRecord | None:
         top = [e for e in self.entered if self.index.depth(e) == 0]
         start = next(
@@ -716,6 +754,7 @@ class _Builder:
             functions=self.functions(plan),
             template_guidance=self.template_guidance(plan),
             host=self.host(plan),
+            after_cutover=self.after_cutover(),
             states=self.states(),
             errors=self.errors(),
             rollback=self.rollback(plan),

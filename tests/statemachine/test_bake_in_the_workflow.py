@@ -13,6 +13,8 @@ from typing import Any
 
 import redis
 
+from redis_migration_ops.audit.render import render_markdown
+from redis_migration_ops.audit.report import build_report
 from redis_migration_ops.client_traffic import simulate_client_traffic
 from redis_migration_ops.local_engine.instant_waits import WaitRecord
 from redis_migration_ops.rehearsal import LocalSetup
@@ -98,6 +100,11 @@ def test_a_regression_after_a_consistent_copy_carries_the_writes_since_the_cutov
     # Everything else as before: functions, their concurrency, rules, the host (emptied again)
     changed = differences(before, after)
     assert set(changed) == {"(elasticache)"}, changed
+    # And the audit report says what came back and why
+    markdown = render_markdown(build_report(run.described, run.history, exit_code=3, outcome="rolled back"))
+    assert "## Bake" in markdown
+    assert "regressed" in markdown
+    assert "copied back to ElastiCache:" in markdown
 
 
 def test_host_services_are_switched_with_the_functions_and_put_back_by_a_later_rollback(
@@ -112,6 +119,9 @@ def test_host_services_are_switched_with_the_functions_and_put_back_by_a_later_r
     assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
     assert printed_env(setup, WORKER)["REDIS_HOST"] == "127.0.0.1"
     assert run.output["hostServices"]["changed"] is True
+    markdown = render_markdown(build_report(run.described, run.history, exit_code=0, outcome="migrated"))
+    assert "## Host services" in markdown
+    assert "/etc/default/campaign-worker" in markdown
     # And a rollback days later puts its environment file back exactly
     rollback = setup.run({"rollbackOf": run.execution_arn}, name="rollback-with-worker")
     assert rollback.described["status"] == "SUCCEEDED", rollback.described.get("cause")
