@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 from redis_migration.models import MANAGED_KEYS
 
+from redis_migration_ops.local_engine import LocalEngine
+from redis_migration_ops.local_engine.iam_enforcement import decide
+from redis_migration_ops.local_engine.iam_resources import World
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, RunResult, WorldSnapshot, local_setup
 
@@ -95,3 +98,21 @@ def approval_token(setup: LocalSetup, execution_arn: str) -> str:
             message = json.loads(json.loads(details["parameters"])["Message"])
             return str(message["taskToken"])
     raise AssertionError("no approval request in the history")
+
+
+def assert_calls_allowed_and_each_statement_needed(engine: LocalEngine, principals: set[str]) -> set[str]:
+    """Every IAM call of ``principals`` was allowed, and each statement that allowed one is needed:
+    without it, one of those calls would be denied. Answers the actions called."""
+    calls = [c for c in engine.iam_calls if c.principal in principals]
+    assert calls
+    assert [c for c in calls if not c.allowed] == []
+    world = World(engine.account_id, engine.region)
+    for principal_name, label in sorted({(c.principal, str(c.statement)) for c in calls}):
+        principal = engine.principal(principal_name)
+        remaining = tuple(s for s in principal.statements if s.label != label)
+        assert any(
+            not decide(principal, c.check, world, remaining).allowed
+            for c in calls
+            if c.principal == principal_name
+        ), f"{principal_name}: {label} allows nothing the steps need"
+    return {c.action for c in calls}

@@ -31,10 +31,9 @@ from redis_migration_ops.account import sample_account
 from redis_migration_ops.client_traffic import TrafficError, simulate_client_traffic
 from redis_migration_ops.local_account import LocalAccount, build_account
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.iam_enforcement import decide
-from redis_migration_ops.local_engine.iam_resources import World
 from redis_migration_ops.local_engine.lambda_metrics import LambdaTraffic, TrafficRates
 from redis_migration_ops.rehearsal import REPO_ROOT, stack_parameters
+from tests.statemachine.conftest import assert_calls_allowed_and_each_statement_needed
 
 BAKE_MINUTES = 15
 LAMBDA_RETRY = [
@@ -271,22 +270,10 @@ def test_a_quiet_bake_passes_after_its_minutes_with_only_allowed_calls(setup: Se
         "judged": True,
     }
     # ... and the steps' calls were each allowed by the template's statements, which are all needed
-    calls = [
-        c for c in setup.engine.iam_calls if c.principal in {"RecordBaselineFunction", "CheckBakeFunction"}
-    ]
-    assert calls
-    assert [c for c in calls if not c.allowed] == []
-    world = World(setup.engine.account_id, setup.engine.region)
-    for principal_name, label in sorted({(c.principal, str(c.statement)) for c in calls}):
-        principal = setup.engine.principal(principal_name)
-        remaining = tuple(s for s in principal.statements if s.label != label)
-        denied = [
-            c
-            for c in calls
-            if c.principal == principal_name and not decide(principal, c.check, world, remaining).allowed
-        ]
-        assert denied, f"{principal_name}: {label} allows nothing the bake needs"
-    assert {c.action for c in calls} == {
+    actions = assert_calls_allowed_and_each_statement_needed(
+        setup.engine, {"RecordBaselineFunction", "CheckBakeFunction"}
+    )
+    assert actions == {
         "cloudwatch:GetMetricData",
         "elasticache:DescribeReplicationGroups",
         "s3:GetObject",

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis_migration_ops.local_engine.iam_enforcement import decide
-from redis_migration_ops.local_engine.iam_resources import World
 from redis_migration_ops.rehearsal import LocalSetup
 from tests.host.test_host_services import DB_PASSWORD, ENV_FILE_TEXT, SECRET_ARN, read_printed_env, unit_text
+from tests.statemachine.conftest import assert_calls_allowed_and_each_statement_needed
 
 TARGET = {
     "REDIS_HOST": "10.0.1.23",
@@ -90,23 +89,10 @@ def test_the_steps_switch_and_restore_a_worker_with_only_allowed_and_needed_call
         assert DB_PASSWORD not in everything
         assert "hunter" not in everything
     # ... and every call was allowed by a statement of the template that the steps need
-    calls = [
-        c
-        for c in setup.engine.iam_calls
-        if c.principal in {"CutOverHostServicesFunction", "RestoreHostServicesFunction"}
-    ]
-    assert calls
-    assert [c for c in calls if not c.allowed] == []
-    world = World(setup.engine.account_id, setup.engine.region)
-    for principal_name, label in sorted({(c.principal, str(c.statement)) for c in calls}):
-        principal = setup.engine.principal(principal_name)
-        remaining = tuple(s for s in principal.statements if s.label != label)
-        assert any(
-            not decide(principal, c.check, world, remaining).allowed
-            for c in calls
-            if c.principal == principal_name
-        ), f"{principal_name}: {label} allows nothing the steps need"
-    assert {c.action for c in calls} == {"ssm:SendCommand", "ssm:GetCommandInvocation"}
+    actions = assert_calls_allowed_and_each_statement_needed(
+        setup.engine, {"CutOverHostServicesFunction", "RestoreHostServicesFunction"}
+    )
+    assert actions == {"ssm:SendCommand", "ssm:GetCommandInvocation"}
 
 
 def test_a_unit_that_cannot_be_switched_is_a_named_refusal_and_no_services_sends_nothing(

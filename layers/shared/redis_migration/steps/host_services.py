@@ -101,12 +101,19 @@ def cut_over_host_services(given: HostServicesInput, aws: AwsClients) -> HostSer
         f"switching {', '.join(given.services)} on {given.instance_id}",
         aws,
     )
+    return _output(command_id, result)
+
+
+def _output(
+    command_id: str, result: HostServicesResult, leftovers: list[str] | None = None
+) -> HostServicesOutput:
     return HostServicesOutput(
         command_id=command_id,
         changed=result.changed,
         recorded=result.recorded,
         files=result.files,
         message=result.message,
+        leftovers=leftovers or [],
     )
 
 
@@ -138,11 +145,4 @@ def _restore_run(instance_id: str, run_id: str, aws: AwsClients) -> HostServices
         for key, outcome in entry.keys.items()
         if outcome == "changedByOthers"
     ]
-    return HostServicesOutput(
-        command_id=command_id,
-        changed=result.changed,
-        recorded=result.recorded,
-        files=result.files,
-        message=result.message,
-        leftovers=leftovers,
-    )
+    return _output(command_id, result, leftovers)
