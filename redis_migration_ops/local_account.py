@@ -41,6 +41,10 @@ from redis_migration_ops.local_engine.engine import LocalEngine
 UNREADABLE_PLACEHOLDER_KEY = "ENVIRONMENT_NOT_READ"
 
 
+# (region, OS name) -> the image _image chose; see there.
+_IMAGE_CHOICES: dict[tuple[str, str | None], str] = {}
+
+
 @dataclass
 class LocalAccount:
     """What the rehearsal created in moto before deploying the stack.
@@ -371,7 +375,14 @@ class _Builder:
     def _image(self, os_name: str | None) -> str:
         """An image whose description names the described OS, else an Amazon Linux 2023 one (the
         record is all that matters: the sandbox host runs this machine's OS). Filtered: listing every
-        image moto knows takes seconds."""
+        image moto knows takes seconds. moto's images are the same in every account it fakes, so
+        the choice is kept per region and OS for the process (a lookup costs 0.2 s per set-up)."""
+        key = (str(self.ec2.meta.region_name), os_name)
+        if key not in _IMAGE_CHOICES:
+            _IMAGE_CHOICES[key] = self._find_image(os_name)
+        return _IMAGE_CHOICES[key]
+
+    def _find_image(self, os_name: str | None) -> str:
         filters = [{"Name": "name", "Values": ["al2023-ami-2023*-x86_64"]}]
         if os_name:
             filters.insert(0, {"Name": "description", "Values": [f"*{os_name}*"]})

@@ -35,7 +35,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
 
-from redis_migration_ops.local_engine.asl_validation_cache import AslValidationCache
+from redis_migration_ops.local_engine.asl_parse_cache import AslParseCache
 from redis_migration_ops.local_engine.caller_identity import Principal, ThreadContextPropagation
 from redis_migration_ops.local_engine.cloudwatch_metric_data import GetMetricDataLimits
 from redis_migration_ops.local_engine.ec2_security_group_dependencies import SecurityGroupDependencies
@@ -204,7 +204,7 @@ class LocalEngine:
             ElastiCacheParameterGroups(self._elasticache),
             SecurityGroupDependencies(self._elasticache),
             GetMetricDataLimits(),
-            AslValidationCache(),
+            AslParseCache(),
             SsmWaiterWakeup(self._ssm),
             self._lambda_metrics,
             self._elasticache_metrics,
