@@ -417,6 +417,8 @@ def local_setup(
     if missing:
         raise RehearsalError("the sandbox host needs: " + ", ".join(missing))
     description = sample_account(account) if isinstance(account, int) else account
+    # Every process it starts (the sandbox, the servers) gets absolute paths, whatever their cwd.
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     with LocalEngine(
         REPO_ROOT, region=description.region, lambda_update_seconds=lambda_update_seconds

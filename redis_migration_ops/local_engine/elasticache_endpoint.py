@@ -337,7 +337,9 @@ class ElastiCacheEndpoint:
             raise ElastiCacheStandInError("an AUTH token needs in-transit encryption (tls=True)")
         if not hostnames:
             raise ElastiCacheStandInError("the endpoint needs a host name")
-        self.workdir = workdir
+        # Absolute: redis-server runs in a directory of its own, and a relative log or data path
+        # (``rehearse --workdir rehearsal-output``, the README's command) would not open there.
+        self.workdir = workdir.resolve()
         self.hostnames = list(dict.fromkeys(name.lower() for name in hostnames))
         self.port = port
         self.tls = tls

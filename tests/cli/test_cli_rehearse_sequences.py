@@ -154,3 +154,17 @@ def test_a_consistent_copy_carries_every_key_and_a_late_failure_leaves_elasticac
     assert "FreezeWriters" in report["statesEntered"]
     assert "RestoreWriterConcurrency" in report["statesEntered"]
     assert "ClearCopiedData" in report["statesEntered"]
+
+
+def test_the_readme_command_works_with_a_relative_workdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the README's `make rehearse`: a workdir relative to the current directory (the servers
+    # the rehearsal starts run in directories of their own)
+    monkeypatch.chdir(tmp_path)
+    # When it runs
+    result = CliRunner().invoke(app, ["rehearse", "--functions", "2", "--workdir", "rehearsal-output"])
+    # Then it migrates, and the report is where it said
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "rehearsal-output" / "report.json").read_text())
+    assert report["exitCode"] == 0
