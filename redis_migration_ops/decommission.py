@@ -14,7 +14,7 @@ from redis_migration.aws import AwsClients
 from redis_migration.decommission.leftovers import check_decommission_leftovers
 from redis_migration.decommission.models import DecommissionInput, Inventory, LeftoversInput
 
-from redis_migration_ops.audit.history import parse_json
+from redis_migration_ops.audit.history import not_a_succeeded_migration, parse_json
 
 DECOMMISSION_FAIL_STATES = frozenset({"DecommissionRefused", "DecommissionFailed", "DecommissionIncomplete"})
 DECOMMISSION_INCOMPLETE = "DecommissionIncomplete"
@@ -39,19 +39,13 @@ def decommission_input(
     The workflow reads the migration itself (CheckDecommissionPreconditions); this only spares the
     operator a run that would be refused, and checks the input with the workflow's own model.
     """
-    name = described.get("name", described.get("executionArn"))
-    if described.get("status") != "SUCCEEDED":
-        raise DecommissionInputError(
-            f"execution {name} is {described.get('status')}, not SUCCEEDED: only a migration that succeeded "
-            "leaves an ElastiCache to retire"
-        )
-    output = parse_json(described.get("output"))
-    outcome = output.get("outcome") if isinstance(output, dict) else None
-    if outcome != "migrated":
-        raise DecommissionInputError(
-            f"execution {name} is not a migration (its outcome is {outcome!r}); name the migration whose "
-            "ElastiCache to retire"
-        )
+    refusal = not_a_succeeded_migration(
+        described,
+        why_succeeded="only a migration that succeeded leaves an ElastiCache to retire",
+        outcome_tail="); name the migration whose ElastiCache to retire",
+    )
+    if refusal:
+        raise DecommissionInputError(refusal)
     raw: dict[str, Any] = {
         "decommissionOf": str(described["executionArn"]),
         "requireApproval": require_approval,

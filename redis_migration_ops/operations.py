@@ -32,7 +32,7 @@ from redis_migration.errors import RecordUnreadable
 from redis_migration.models import MigrationInput, RecordLocation, describe_validation_error
 from redis_migration.records import get_record
 
-from redis_migration_ops.audit.history import HistoryIndex, parse_json
+from redis_migration_ops.audit.history import HistoryIndex, not_a_succeeded_migration, parse_json
 from redis_migration_ops.decommission import APPROVAL_STATE as DECOMMISSION_APPROVAL_STATE
 from redis_migration_ops.decommission import (
     DECOMMISSION_FAIL_STATES,
@@ -537,20 +537,14 @@ def rollback_input(described: Mapping[str, Any]) -> dict[str, Any]:
     The workflow reads the record itself (PrepareRollback: DescribeExecution and the records
     bucket); this check only spares the operator a run that would be refused.
     """
-    name = described.get("name", described.get("executionArn"))
-    if described.get("status") != "SUCCEEDED":
-        raise OperatorError(
-            f"execution {name} is {described.get('status')}, not SUCCEEDED: only a succeeded migration is "
-            "rolled back this way (a failed one already rolled itself back; see `history`)"
-        )
-    output = parse_json(described.get("output"))
-    outcome = output.get("outcome") if isinstance(output, dict) else None
-    if outcome != "migrated":
-        raise OperatorError(
-            f"execution {name} is not a migration (its outcome is {outcome!r}, "
-            "e.g. a dry run or a rollback); "
-            "there is nothing to roll back"
-        )
+    refusal = not_a_succeeded_migration(
+        described,
+        why_succeeded="only a succeeded migration is rolled back this way (a failed one already rolled "
+        "itself back; see `history`)",
+        outcome_tail=", e.g. a dry run or a rollback); there is nothing to roll back",
+    )
+    if refusal:
+        raise OperatorError(refusal)
     return {"rollbackOf": str(described["executionArn"])}
 
 

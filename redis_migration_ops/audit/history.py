@@ -42,6 +42,25 @@ def parse_json(text: Any) -> Any:
         return text
 
 
+def not_a_succeeded_migration(
+    described: Mapping[str, Any], *, why_succeeded: str, outcome_tail: str
+) -> str | None:
+    """Why the described execution is not a migration that succeeded, or None when it is one.
+
+    The operator's commands that act on a past migration (rollback, decommission) check this
+    before starting a run the workflow would refuse; ``why_succeeded`` ends the "not SUCCEEDED"
+    sentence, ``outcome_tail`` follows the outcome in the "not a migration" one.
+    """
+    name = described.get("name", described.get("executionArn"))
+    if described.get("status") != "SUCCEEDED":
+        return f"execution {name} is {described.get('status')}, not SUCCEEDED: {why_succeeded}"
+    output = parse_json(described.get("output"))
+    outcome = output.get("outcome") if isinstance(output, dict) else None
+    if outcome != "migrated":
+        return f"execution {name} is not a migration (its outcome is {outcome!r}{outcome_tail}"
+    return None
+
+
 def iso_time(value: Any) -> str | None:
     if value is None:
         return None

@@ -253,6 +253,25 @@ def final_snapshot_name(replication_group_id: str, migration_stopped: datetime) 
     return f"{base}-final-{stamp}"
 
 
+def _named_by_stack(  # noqa: PLR0917 - one decision, said in its two places
+    kind: str, found: str | None, named: str | None, parameter: str, problems: list[str], kept: list[str]
+) -> bool:
+    """Whether the group the replication group uses (``found``) is the one the stack may delete
+    (``named`` by its ``parameter``); another name is a problem, no name keeps the group."""
+    if not found:
+        return False
+    if named == found:
+        return True
+    if named:
+        problems.append(
+            f"the replication group's {kind} is {found}, but the stack names {named} ({parameter}): "
+            "redeploy with the right name, or none to keep it"
+        )
+    else:
+        kept.append(f"cache {kind} {found}: kept (the stack does not name it in {parameter})")
+    return False
+
+
 def read_inventory(
     group: dict[str, Any], stack: DecommissionSettings, problems: list[str], kept: list[str], aws: AwsClients
 ) -> Inventory:
@@ -260,38 +279,27 @@ def read_inventory(
     member = member_cluster(group, aws)
     facts = replication_group_facts(group, member, aws)
     subnet_group = None
-    if facts.subnet_group:
-        if stack.subnet_group_name == facts.subnet_group:
-            subnet_group = subnet_group_facts(facts.subnet_group, aws)
-        elif stack.subnet_group_name:
-            problems.append(
-                f"the replication group's subnet group is {facts.subnet_group}, but the stack names "
-                f"{stack.subnet_group_name} (ElastiCacheSubnetGroupName): redeploy with the right name, "
-                "or none to keep it"
-            )
-        else:
-            kept.append(
-                f"cache subnet group {facts.subnet_group}: kept (the stack does not name it in "
-                "ElastiCacheSubnetGroupName)"
-            )
+    if _named_by_stack(
+        "subnet group",
+        facts.subnet_group,
+        stack.subnet_group_name,
+        "ElastiCacheSubnetGroupName",
+        problems,
+        kept,
+    ):
+        subnet_group = subnet_group_facts(str(facts.subnet_group), aws)
     parameter_group = None
     if facts.parameter_group and facts.parameter_group.startswith("default."):
         kept.append(f"cache parameter group {facts.parameter_group}: AWS's default, never deleted")
-    elif facts.parameter_group:
-        if stack.parameter_group_name == facts.parameter_group:
-            parameter_group = parameter_group_facts(facts.parameter_group, aws)
-        elif stack.parameter_group_name:
-            problems.append(
-                f"the replication group's parameter group is {facts.parameter_group}, but the stack names "
-                f"{stack.parameter_group_name} (ElastiCacheParameterGroupName): redeploy with the right "
-                "name, or "
-                "none to keep it"
-            )
-        else:
-            kept.append(
-                f"cache parameter group {facts.parameter_group}: kept (the stack does not name it in "
-                "ElastiCacheParameterGroupName)"
-            )
+    elif _named_by_stack(
+        "parameter group",
+        facts.parameter_group,
+        stack.parameter_group_name,
+        "ElastiCacheParameterGroupName",
+        problems,
+        kept,
+    ):
+        parameter_group = parameter_group_facts(str(facts.parameter_group), aws)
     security_groups = []
     for security_group in security_group_facts(facts.security_group_ids, aws):
         users = other_users_of(security_group.group_id, aws)
