@@ -8,6 +8,7 @@ before, 4 the rollback failed and something is left to do by hand.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -617,8 +618,13 @@ def plan_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         }
         sfn, machine = _connect(region, state_machine_arn, stack_name)
         assert machine is not None  # a start always needs the state machine
+        # A dry run changes nothing, so two of them may run at once: a random part keeps two plans
+        # started in the same second from colliding (ExecutionAlreadyExists).
         name = execution_name(
-            "plan", execution_input.get("environment") or environment_of_state_machine(machine), release
+            "plan",
+            execution_input.get("environment") or environment_of_state_machine(machine),
+            release,
+            secrets.token_hex(3),
         )
         arn = sfn.start(machine, name, execution_input)
         console.print(f"dry run {name} started; waiting for the plan")

@@ -141,11 +141,11 @@ def test_plan_flags_functions_deployed_by_cloudformation_with_the_values_for_the
     path = local_stack.input_file("plan-managed", release="v2.14.2", removeKeys=[OLD_AUTH_KEY])
     lambda_.tag_resource(Resource=arn, Tags={"ManagedBy": "Terraform"})
     try:
-        summary = json.loads(
-            local_stack.cli(
-                *local_stack.with_machine("plan", "--input", str(path), "--json", "--interval", POLL_S)
-            ).stdout
+        planned = local_stack.cli(
+            *local_stack.with_machine("plan", "--input", str(path), "--json", "--interval", POLL_S)
         )
+        assert planned.exit_code == 0, planned.stderr
+        summary = json.loads(planned.stdout)
     finally:
         lambda_.untag_resource(Resource=arn, TagKeys=["ManagedBy"])
     assert summary["managedFunctionCount"] == 1
