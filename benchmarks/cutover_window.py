@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from redis_migration_ops.rehearsal import LocalSetup, local_setup
+from redis_migration_ops.rehearsal.migration import LocalSetup, local_setup
 
 
 def _seconds(timestamp: Any) -> float:

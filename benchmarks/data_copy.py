@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis_migration.data_copy import COPY_SCRIPT, copy_data
-from redis_migration.data_verify import verify_data
-from redis_migration.redis_link import Credentials, RedisEndpoint, RedisLink
+from redis_migration.data.copy import COPY_SCRIPT, copy_data
+from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink
+from redis_migration.data.verify import verify_data
 
 # The operator tooling (the local engine imports moto) is imported by the parent only: the child
 # that copies imports what a Lambda function would, so its peak memory is the copier's.
@@ -104,7 +104,7 @@ def dump_restores(endpoint: RedisEndpoint, path: Path) -> int:
 
 def loopback_limit(restores: Path, commands: int, workdir: Path) -> float:
     """Keys per second of ``redis-cli --pipe`` of ``restores`` into an empty target."""
-    from redis_migration_ops.local_redis import local_redis_server  # noqa: PLC0415 - see the imports
+    from redis_migration_ops.rehearsal.local_redis import local_redis_server  # noqa: PLC0415 - see the imports
 
     workdir.mkdir(parents=True)
     with local_redis_server(workdir, PASSWORD, maxmemory="2gb") as port, restores.open("rb") as stream:
@@ -161,7 +161,7 @@ def copy_in_child(source: RedisEndpoint, target: RedisEndpoint, trust: Path | No
 
 @contextlib.contextmanager
 def target_server(workdir: Path) -> Iterator[tuple[RedisEndpoint, redis.Redis]]:
-    from redis_migration_ops.local_redis import local_redis_server  # noqa: PLC0415 - see the imports
+    from redis_migration_ops.rehearsal.local_redis import local_redis_server  # noqa: PLC0415 - see the imports
 
     workdir.mkdir(parents=True)
     with local_redis_server(workdir, PASSWORD, maxmemory="2gb") as port:
@@ -171,7 +171,7 @@ def target_server(workdir: Path) -> Iterator[tuple[RedisEndpoint, redis.Redis]]:
 
 
 def run(arguments: argparse.Namespace) -> None:
-    from redis_migration_ops.local_engine.elasticache_endpoint import (  # noqa: PLC0415 - see the imports
+    from redis_migration_ops.local_engine.elasticache.endpoint import (  # noqa: PLC0415 - see the imports
         ElastiCacheEndpoint,
         seed_mix,
     )

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/data_digest.py [--keys 200000]``. Starts its 
 a free 127.0.0.1 port (the install's ACL line, AOF on), fills it with ``--keys`` keys (strings,
 with a hash every tenth key and a TTL every fifth), then times:
 
-- the Python digest (:func:`redis_migration.data_digest.digest_redis`, pipelined redis-py);
+- the Python digest (:func:`redis_migration.data.digest.digest_redis`, pipelined redis-py);
 - the host's digest: the Lua batch of ``host/redis_facts.sh`` run with EVAL, batch after batch,
   as ``inspect_redis.sh`` does through redis-cli (here from Python, without the process spawns).
 
@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import redis
-from redis_migration.data_digest import digest_redis
+from redis_migration.data.digest import digest_redis
 
-from redis_migration_ops.local_redis import local_redis_server
+from redis_migration_ops.rehearsal.local_redis import local_redis_server
 
 FACTS = Path(__file__).resolve().parents[1] / "layers/shared/redis_migration/host/redis_facts.sh"
 

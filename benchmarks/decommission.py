@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from redis_migration_ops.decommission_rehearsal import rehearse_decommission
-from redis_migration_ops.rehearsal import RehearsalOptions
+from redis_migration_ops.rehearsal.decommission import rehearse_decommission
+from redis_migration_ops.rehearsal.migration import RehearsalOptions
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 POLLS = ("CheckFinalSnapshot", "CheckExportedSnapshot", "CheckReplicationGroupDeleted")

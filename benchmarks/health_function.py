@@ -26,9 +26,9 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from redis_migration_ops.local_engine.in_process_lambda import LambdaContext
-from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
-from redis_migration_ops.local_redis import local_redis_server
+from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.lambda_.in_process import LambdaContext
+from redis_migration_ops.rehearsal.local_redis import local_redis_server
 
 REPO = Path(__file__).resolve().parents[1]
 HANDLER = REPO / "functions" / "redis_health" / "app.py"

@@ -21,16 +21,16 @@ from pathlib import Path
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_migration.install_command import (
+from redis_migration.host.install import (
     InstallParameters,
     build_install_commands,
     parse_install_result,
     password_sha256,
 )
-from redis_migration.redis_probe import ExpectedRedisConfig, probe_redis
+from redis_migration.watch.probe import ExpectedRedisConfig, probe_redis
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.local_redis import write_until_failure
+from redis_migration_ops.rehearsal.local_redis import write_until_failure
 
 PRIVATE_IP = "10.0.1.23"
 

@@ -33,9 +33,9 @@ from typing import Any
 
 import jsonata
 
-from redis_migration_ops.account import AccountDescription, sample_account
+from redis_migration_ops.account.description import AccountDescription, sample_account
 from redis_migration_ops.local_engine.template import load_template
-from redis_migration_ops.rehearsal import RehearsalOptions, rehearse
+from redis_migration_ops.rehearsal.migration import RehearsalOptions, rehearse
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 POLL_STATES = ("WaitForInstall", "CheckInstall", "IsInstallFinished")

@@ -20,13 +20,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from redis_migration_ops.account import AccountDescriptionError, load_account, save_account
+from redis_migration_ops.account.describe import describe_account
+from redis_migration_ops.account.description import AccountDescriptionError, load_account, save_account
 from redis_migration_ops.audit.history import parse_json
 from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
 from redis_migration_ops.audit.report import build_report
 from redis_migration_ops.decommission import DecommissionInputError, decommission_input
-from redis_migration_ops.decommission_rehearsal import rehearse_decommission
-from redis_migration_ops.describe_account import describe_account
 from redis_migration_ops.local_engine.errors import LocalEngineError
 from redis_migration_ops.local_engine.sandbox_host import SandboxError
 from redis_migration_ops.operations import (
@@ -47,7 +46,8 @@ from redis_migration_ops.operations import (
     rollback_input,
     validated_input,
 )
-from redis_migration_ops.rehearsal import (
+from redis_migration_ops.rehearsal.decommission import rehearse_decommission
+from redis_migration_ops.rehearsal.migration import (
     EXIT_UNEXPECTED,
     EXIT_USAGE,
     FailPoint,
@@ -55,7 +55,7 @@ from redis_migration_ops.rehearsal import (
     RehearsalOptions,
     rehearse,
 )
-from redis_migration_ops.workdir import WorkdirError
+from redis_migration_ops.rehearsal.workdir import WorkdirError
 
 app = typer.Typer(
     name="redis-migration",

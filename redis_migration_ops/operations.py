@@ -40,7 +40,7 @@ from redis_migration_ops.decommission import (
     decommission_differences,
     is_decommission,
 )
-from redis_migration_ops.rehearsal import (
+from redis_migration_ops.rehearsal.migration import (
     EXIT_MIGRATED,
     EXIT_ROLLBACK_FAILED,
     EXIT_ROLLED_BACK,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every static check: ruff, mypy (the packages, then the handlers: they are all
-# called app.py), cfn-lint, `sam validate --lint`, and `sam build` when Python 3.13 is there
-# (then a check that the built layer ships a consistent AWS SDK). Each step prints the seconds so far.
+# Every static check: ruff, the layout's walls (scripts/check_layout.py), mypy (the packages, then
+# the handlers: they are all called app.py), cfn-lint, `sam validate --lint`, and `sam build` when
+# Python 3.13 is there (then checks that the built layer ships a consistent AWS SDK and that every
+# built handler imports from it). Each step prints the seconds so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
@@ -25,6 +26,8 @@ fi
 echo "lint: ruff (${SECONDS} s)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null
+echo "lint: layout walls (${SECONDS} s)"
+.venv/bin/python scripts/check_layout.py
 echo "lint: mypy (${SECONDS} s)"
 .venv/bin/mypy .
 # The handlers in one run: explicit_package_bases names each functions.<step>.app, so the
@@ -58,6 +61,8 @@ if "botocore" in shipped:
                 sys.exit(f"lint: the built layer's {name} {shipped[name].version} needs {need}, ships {other.version}")
     print("lint: the built layer ships " + ", ".join(f"{n} {shipped[n].version}" for n in sdk))
 CHECK
+    # What the handlers really import: our package from the built layer, every script it reads.
+    .venv/bin/python scripts/check_built_handlers.py .aws-sam/build
 else
     echo "lint: sam build skipped: no python3.13 on this machine (see README, Build)"
 fi

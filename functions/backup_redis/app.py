@@ -4,8 +4,8 @@ import os
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from redis_migration.backup import backup_settings, run_scheduled_backup, s3_client
 from redis_migration.lambda_support import aws_clients, logger, settings, tracer
+from redis_migration.watch.backup import backup_settings, run_scheduled_backup, s3_client
 
 metrics = Metrics()
 

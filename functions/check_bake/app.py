@@ -1,9 +1,9 @@
 """CheckBake: one minute of the bake; baking, passed, or regressed with the reasons and the numbers."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from redis_migration.bake import BakeCheckInput
 from redis_migration.lambda_support import aws_clients, logger, run_step, tracer
 from redis_migration.steps.bake import check_bake_step
+from redis_migration.watch.bake import BakeCheckInput
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,9 +12,9 @@ metrics = Metrics()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
-    # migrated_functions imports redis_migration.monitoring (for one constant), which brings
+    # migrated_functions imports redis_migration.watch.monitoring (for one constant), which brings
     # redis-py and Powertools parameters: imported when the function first runs, not at import.
-    from redis_migration.migrated_functions import NAMED_IN_LOG, check_migrated_functions  # noqa: PLC0415
+    from redis_migration.clients.migrated import NAMED_IN_LOG, check_migrated_functions  # noqa: PLC0415
 
     # The schedule's event carries nothing: what to check comes from the stack's own records.
     report = check_migrated_functions(settings(), aws_clients(), metrics)

@@ -14,7 +14,7 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str, object]:
     # The health module brings redis-py (with its asyncio client, about 50 ms) and Powertools
     # parameters: imported when the function first runs, not on its cold start's import.
-    from redis_migration.monitoring import publish_redis_health  # noqa: PLC0415
+    from redis_migration.watch.monitoring import publish_redis_health  # noqa: PLC0415
 
     # The schedule's event carries nothing to parse: what to check comes from the stack settings.
     report = publish_redis_health(settings(), aws_clients(), metrics)

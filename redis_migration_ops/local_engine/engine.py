@@ -35,32 +35,26 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
 
-from redis_migration_ops.local_engine.asl_parse_cache import AslParseCache
-from redis_migration_ops.local_engine.caller_identity import Principal, ThreadContextPropagation
-from redis_migration_ops.local_engine.cloudwatch_metric_data import GetMetricDataLimits
-from redis_migration_ops.local_engine.ec2_security_group_dependencies import SecurityGroupDependencies
-from redis_migration_ops.local_engine.elasticache_deletion import ElastiCacheReplicationGroupDeletion
-from redis_migration_ops.local_engine.elasticache_member_clusters import (
+from redis_migration_ops.local_engine.cloudwatch.metric_data import GetMetricDataLimits
+from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.ec2.security_group_dependencies import SecurityGroupDependencies
+from redis_migration_ops.local_engine.elasticache.deletion import ElastiCacheReplicationGroupDeletion
+from redis_migration_ops.local_engine.elasticache.member_clusters import (
     ElastiCacheMemberClusters,
     name_endpoint,
 )
-from redis_migration_ops.local_engine.elasticache_metrics import ElastiCacheMetrics, publish_usage
-from redis_migration_ops.local_engine.elasticache_parameter_groups import ElastiCacheParameterGroups
-from redis_migration_ops.local_engine.elasticache_snapshots import ElastiCacheSnapshots
-from redis_migration_ops.local_engine.elasticache_subnet_groups import ElastiCacheSubnetGroupDeletion
-from redis_migration_ops.local_engine.elasticache_timing import (
+from redis_migration_ops.local_engine.elasticache.metrics import ElastiCacheMetrics, publish_usage
+from redis_migration_ops.local_engine.elasticache.parameter_groups import ElastiCacheParameterGroups
+from redis_migration_ops.local_engine.elasticache.snapshots import ElastiCacheSnapshots
+from redis_migration_ops.local_engine.elasticache.subnet_groups import ElastiCacheSubnetGroupDeletion
+from redis_migration_ops.local_engine.elasticache.timing import (
     ElastiCacheOperations,
     ElastiCacheTimings,
     VirtualClock,
 )
 from redis_migration_ops.local_engine.errors import LocalEngineError
-from redis_migration_ops.local_engine.failure_injection import (
-    INJECTED_ERROR,
-    FailureInjection,
-    FailureInjector,
-)
-from redis_migration_ops.local_engine.function_vpc import FunctionVpcId
-from redis_migration_ops.local_engine.iam_enforcement import (
+from redis_migration_ops.local_engine.iam.caller_identity import Principal, ThreadContextPropagation
+from redis_migration_ops.local_engine.iam.enforcement import (
     EvaluatedCall,
     IamEnforcement,
     IamRecorder,
@@ -69,22 +63,32 @@ from redis_migration_ops.local_engine.iam_enforcement import (
     decide,
     principal_for,
 )
-from redis_migration_ops.local_engine.iam_policy import Decision, Statement
-from redis_migration_ops.local_engine.iam_resources import Check, World
-from redis_migration_ops.local_engine.in_process_lambda import FunctionRegistry, InProcessLambda
-from redis_migration_ops.local_engine.instant_waits import InstantWaits, WaitRecord, WaitRecorder
-from redis_migration_ops.local_engine.jsonata_evaluator import JSONataEvaluator
-from redis_migration_ops.local_engine.lambda_kms_environment import LambdaKmsEnvironment
-from redis_migration_ops.local_engine.lambda_metrics import LambdaMetrics
-from redis_migration_ops.local_engine.lambda_revision_id import LambdaRevisionId
-from redis_migration_ops.local_engine.lambda_update_latency import LambdaUpdateLatency
-from redis_migration_ops.local_engine.lambda_versions import LambdaVersionsAndAliases
+from redis_migration_ops.local_engine.iam.policy import Decision, Statement
+from redis_migration_ops.local_engine.iam.resources import Check, World
+from redis_migration_ops.local_engine.lambda_.function_vpc import FunctionVpcId
+from redis_migration_ops.local_engine.lambda_.in_process import FunctionRegistry, InProcessLambda
+from redis_migration_ops.local_engine.lambda_.kms_environment import LambdaKmsEnvironment
+from redis_migration_ops.local_engine.lambda_.metrics import LambdaMetrics
+from redis_migration_ops.local_engine.lambda_.revision_id import LambdaRevisionId
+from redis_migration_ops.local_engine.lambda_.update_latency import LambdaUpdateLatency
+from redis_migration_ops.local_engine.lambda_.versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
-from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
-from redis_migration_ops.local_engine.sns_publish_limits import SnsPublishLimits
-from redis_migration_ops.local_engine.ssm_run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
-from redis_migration_ops.local_engine.ssm_waiter_wakeup import SsmWaiterWakeup
-from redis_migration_ops.local_engine.state_data_limit import StateDataLimit
+from redis_migration_ops.local_engine.sns.publish_limits import SnsPublishLimits
+from redis_migration_ops.local_engine.ssm.run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
+from redis_migration_ops.local_engine.ssm.waiter_wakeup import SsmWaiterWakeup
+from redis_migration_ops.local_engine.stepfunctions.asl_parse_cache import AslParseCache
+from redis_migration_ops.local_engine.stepfunctions.failure_injection import (
+    INJECTED_ERROR,
+    FailureInjection,
+    FailureInjector,
+)
+from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
+    InstantWaits,
+    WaitRecord,
+    WaitRecorder,
+)
+from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
+from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
     KeySpec,

@@ -24,8 +24,8 @@ from typing import Any
 
 import cfnlint.decode
 
-from redis_migration_ops.local_engine.sam_policies import NamedPolicy, PolicyError, role_policies
-from redis_migration_ops.local_engine.sam_policies import managed_policy as sam_managed_policy
+from redis_migration_ops.local_engine.iam.sam_policies import NamedPolicy, PolicyError, role_policies
+from redis_migration_ops.local_engine.iam.sam_policies import managed_policy as sam_managed_policy
 
 _NO_VALUE = object()
 _SUB_PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")

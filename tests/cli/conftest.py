@@ -18,12 +18,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from redis_migration_ops.cli import app
-from redis_migration_ops.local_engine.elasticache_endpoint import start_elasticache_endpoint
+from redis_migration_ops.local_engine.elasticache.endpoint import start_elasticache_endpoint
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.rehearsal import (
+from redis_migration_ops.rehearsal.local_account import LocalAccount
+from redis_migration_ops.rehearsal.migration import (
     REPO_ROOT,
-    LocalAccount,
     build_local_account,
     environments,
     redis_ingress_sources,

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from redis_migration_ops.account import (
+from redis_migration_ops.account.description import (
+    ELASTICACHE_ENDPOINT,
+    OLD_AUTH_KEY,
     REDACTED,
     AccountDescription,
     Alias,
@@ -26,10 +28,10 @@ from redis_migration_ops.account import (
     save_account,
 )
 from redis_migration_ops.cli import app
-from redis_migration_ops.local_account import build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.rehearsal import ELASTICACHE_ENDPOINT, OLD_AUTH_KEY, REPO_ROOT
+from redis_migration_ops.rehearsal.local_account import build_account
+from redis_migration_ops.rehearsal.migration import REPO_ROOT
 
 PRIVATE_SUBNETS = ["private-a", "private-b"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from redis_migration_ops.account.description import OLD_AUTH_KEY
 from redis_migration_ops.audit.report import AuditReport
-from redis_migration_ops.rehearsal import OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 
 

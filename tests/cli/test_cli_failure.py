@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from redis_migration_ops.account.description import OLD_AUTH_KEY
 from redis_migration_ops.audit.report import AuditReport
-from redis_migration_ops.rehearsal import OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 
 

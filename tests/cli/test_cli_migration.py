@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from redis_migration_ops.account.description import OLD_AUTH_KEY
 from redis_migration_ops.audit.report import AuditReport
-from redis_migration_ops.rehearsal import OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from redis_migration_ops.rehearsal import ELASTICACHE_ENDPOINT, OLD_AUTH_KEY
+from redis_migration_ops.account.description import ELASTICACHE_ENDPOINT, OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import redis
-from redis_migration.redis_link import Credentials, RedisEndpoint, RedisLink
+from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink
 
-from redis_migration_ops.local_engine.elasticache_endpoint import ElastiCacheEndpoint
-from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
-from redis_migration_ops.local_redis import local_redis_server
+from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
+from redis_migration_ops.rehearsal.local_redis import local_redis_server
 
 ENDPOINT = "campaign-redis.abc123.0001.use1.cache.amazonaws.com"
 

@@ -9,22 +9,22 @@ from typing import Any
 
 import pytest
 import redis
-from redis_migration.data_copy import (
+from redis_migration.data.copy import (
     CopyProgress,
     CopySettings,
     TargetOutOfMemory,
     copy_data,
 )
-from redis_migration.data_verify import verify_data
-from redis_migration.redis_link import (
+from redis_migration.data.link import (
     Credentials,
     RedisAccessDenied,
     RedisEndpoint,
     RedisLink,
     RedisUnavailable,
 )
+from redis_migration.data.verify import verify_data
 
-from redis_migration_ops.local_engine.elasticache_endpoint import ElastiCacheEndpoint
+from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
 from tests.data.conftest import Side
 from tests.data.oracle import differences, snapshot
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis_migration.data_copy import DumpVersionUnsupported, raise_refusal
-from redis_migration.data_preflight import evaluate, rdb_version_of, read_source_facts, read_target_facts
-from redis_migration.redis_link import pack_command
+from redis_migration.data.copy import DumpVersionUnsupported, raise_refusal
+from redis_migration.data.link import pack_command
+from redis_migration.data.preflight import evaluate, rdb_version_of, read_source_facts, read_target_facts
 
-from redis_migration_ops.local_engine.elasticache_endpoint import ElastiCacheEndpoint
+from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
 from tests.data.conftest import Side
 
 _CRC64_POLY = 0x95AC9329AC4BC9B5  # Redis's crc64 (Jones), reflected

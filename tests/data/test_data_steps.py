@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import redis
 from redis_migration.aws import AwsClients
-from redis_migration.data_copy import CopyProgress
-from redis_migration.data_verify import DataMismatch, VerifyProgress
+from redis_migration.data.copy import CopyProgress
+from redis_migration.data.link import RedisEndpoint
+from redis_migration.data.verify import DataMismatch, VerifyProgress
 from redis_migration.decommission.clients import list_elasticache_clients
 from redis_migration.decommission.models import ClientCheck
-from redis_migration.redis_link import RedisEndpoint
 from redis_migration.steps.check_data import (
     CheckDataInput,
     DataPreflightRefused,
@@ -25,13 +25,13 @@ from redis_migration.steps.check_data import (
 from redis_migration.steps.copy_data import CopyDataInput, copy_data_step
 from redis_migration.steps.verify_data import VerifyDataInput, verify_data_step
 
-from redis_migration_ops.account import ELASTICACHE_ENDPOINT, sample_account
-from redis_migration_ops.local_account import LocalAccount, build_account
+from redis_migration_ops.account.description import ELASTICACHE_ENDPOINT, sample_account
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.elasticache_endpoint import (
+from redis_migration_ops.local_engine.elasticache.endpoint import (
     ElastiCacheEndpoint,
     start_elasticache_endpoint,
 )
+from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "local_engine" / "fixtures"
 

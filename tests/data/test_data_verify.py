@@ -7,18 +7,18 @@ import json
 from typing import Any
 
 import pytest
-from redis_migration.data_compare import KeyState, read_key_state
-from redis_migration.data_copy import copy_data
-from redis_migration.data_verify import (
+from redis_migration.data.compare import KeyState, read_key_state
+from redis_migration.data.copy import copy_data
+from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink, Script, lua_source
+from redis_migration.data.verify import (
     DataMismatch,
     VerifyProgress,
     VerifySettings,
     raise_if_mismatched,
     verify_data,
 )
-from redis_migration.redis_link import Credentials, RedisEndpoint, RedisLink, Script, lua_source
 
-from redis_migration_ops.local_engine.elasticache_endpoint import ElastiCacheEndpoint
+from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
 from tests.data.conftest import Side
 
 NO_AUTH = Credentials(username=None, password=None)

@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 import redis
 
-from redis_migration_ops.account import sample_account
-from redis_migration_ops.local_account import build_account
+from redis_migration_ops.account.description import sample_account
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.elasticache_endpoint import (
+from redis_migration_ops.local_engine.elasticache.endpoint import (
     RESTRICTED_COMMANDS,
     ElastiCacheEndpoint,
     SeedCommandsFailed,
     start_elasticache_endpoint,
 )
+from redis_migration_ops.rehearsal.local_account import build_account
 from tests.data.conftest import ENDPOINT
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "local_engine" / "fixtures"

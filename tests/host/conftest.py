@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from redis_migration.install_command import (
+from redis_migration.host.install import (
     InstallParameters,
     InstallResult,
     build_install_commands,

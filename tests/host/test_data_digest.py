@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from redis_migration.data_digest import DigestLimitExceeded, digest_redis
-from redis_migration.host_state import build_inspect_commands, parse_host_state
+from redis_migration.data.digest import DigestLimitExceeded, digest_redis
+from redis_migration.host.state import build_inspect_commands, parse_host_state
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.local_redis import local_redis_server
-from redis_migration_ops.sandbox_redis import start_existing_redis
+from redis_migration_ops.rehearsal.local_redis import local_redis_server
+from redis_migration_ops.rehearsal.sandbox_redis import start_existing_redis
 
 pytestmark = pytest.mark.host
 

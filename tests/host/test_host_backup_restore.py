@@ -18,14 +18,14 @@ import boto3
 import pytest
 import redis
 from moto import mock_aws
-from redis_migration.backup import (
+from redis_migration.host.install import InstallParameters
+from redis_migration.watch.backup import (
     build_backup_commands,
     build_restore_commands,
     parse_backup_result,
     parse_restore_result,
     upload_backup_archive,
 )
-from redis_migration.install_command import InstallParameters
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from tests.host.conftest import RunInstall

@@ -17,11 +17,11 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_migration.install_command import InstallParameters
-from redis_migration.redis_probe import ExpectedRedisConfig, probe_redis
+from redis_migration.host.install import InstallParameters
+from redis_migration.watch.probe import ExpectedRedisConfig, probe_redis
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.local_redis import write_until_failure
+from redis_migration_ops.rehearsal.local_redis import write_until_failure
 from tests.host.conftest import RunInstall
 
 pytestmark = pytest.mark.host

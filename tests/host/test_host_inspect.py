@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_migration.data_digest import digest_redis
-from redis_migration.host_rules import assess_host
-from redis_migration.host_state import HostState, build_inspect_commands, parse_inspect_result
+from redis_migration.data.digest import digest_redis
+from redis_migration.host.rules import assess_host
+from redis_migration.host.state import build_inspect_commands, parse_inspect_result
+from redis_migration.models import HostState
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.sandbox_redis import read_host_state, start_existing_redis
+from redis_migration_ops.rehearsal.sandbox_redis import read_host_state, start_existing_redis
 
 pytestmark = pytest.mark.host
 

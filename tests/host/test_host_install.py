@@ -18,8 +18,8 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_migration.install_command import InstallParameters, InstallResult, install_script
-from redis_migration.redis_probe import ExpectedRedisConfig, memory_bytes, probe_redis
+from redis_migration.host.install import InstallParameters, InstallResult, install_script
+from redis_migration.watch.probe import ExpectedRedisConfig, memory_bytes, probe_redis
 
 from redis_migration_ops.local_engine.sandbox_host import CommandResult, SandboxHost
 from tests.host.conftest import PRIVATE_IP, RunInstall

@@ -9,7 +9,7 @@ import shlex
 import time
 
 import pytest
-from redis_migration.install_command import InstallParameters, build_install_commands, install_script
+from redis_migration.host.install import InstallParameters, build_install_commands, install_script
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from tests.host.conftest import RunInstall

@@ -9,7 +9,7 @@ import hashlib
 
 import pydantic
 import pytest
-from redis_migration.install_command import InstallParameters, parse_install_result, password_sha256
+from redis_migration.host.install import InstallParameters, parse_install_result, password_sha256
 
 pytestmark = pytest.mark.host
 

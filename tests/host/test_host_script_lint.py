@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from redis_migration.host_scripts import host_script
+from redis_migration.host.scripts import host_script
 
 pytestmark = pytest.mark.host
 

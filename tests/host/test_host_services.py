@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from redis_migration.host_services import (
+from redis_migration.host.install import InstallParameters
+from redis_migration.host.services import (
     HostServicesResult,
     build_restore_commands,
     build_switch_commands,
     host_service_values,
     parse_host_services_result,
 )
-from redis_migration.install_command import InstallParameters
 
 from redis_migration_ops.local_engine.sandbox_host import CommandResult, SandboxHost
 from tests.host.conftest import RunInstall

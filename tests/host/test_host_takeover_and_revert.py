@@ -24,18 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from redis_migration.host_revert import RevertResult, build_revert_commands, parse_revert_result
-from redis_migration.host_state import (
-    HostState,
-    build_inspect_commands,
-    compare_host,
-    parse_inspect_result,
-    restarted,
-)
-from redis_migration.install_command import InstallParameters, InstallResult
+from redis_migration.host.install import InstallParameters, InstallResult
+from redis_migration.host.revert import RevertResult, build_revert_commands, parse_revert_result
+from redis_migration.host.state import build_inspect_commands, compare_host, parse_inspect_result, restarted
+from redis_migration.models import HostState
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.sandbox_redis import (
+from redis_migration_ops.rehearsal.sandbox_redis import (
     ADMIN_SECRET_FILE,
     read_host_state,
     start_existing_redis,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import pytest
 import redis
-from redis_migration.data_digest import digest_redis
-from redis_migration.host_revert import build_revert_commands, parse_revert_result
-from redis_migration.host_state import HostState, compare_host, restarted
-from redis_migration.install_command import InstallParameters
+from redis_migration.data.digest import digest_redis
+from redis_migration.host.install import InstallParameters
+from redis_migration.host.revert import build_revert_commands, parse_revert_result
+from redis_migration.host.state import compare_host, restarted
+from redis_migration.models import HostState
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.sandbox_redis import read_host_state, start_existing_redis
+from redis_migration_ops.rehearsal.sandbox_redis import read_host_state, start_existing_redis
 from tests.host.conftest import RunInstall
 
 pytestmark = pytest.mark.host

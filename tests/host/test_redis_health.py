@@ -26,13 +26,13 @@ import pytest
 import redis
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from redis_migration import monitoring
-from redis_migration.health import check_redis_health
+from redis_migration.watch import monitoring
+from redis_migration.watch.health import check_redis_health
 
-from redis_migration_ops.local_engine.in_process_lambda import LambdaContext
-from redis_migration_ops.local_engine.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
+from redis_migration_ops.local_engine.lambda_.in_process import LambdaContext
 from redis_migration_ops.local_engine.template import TemplateResolver, load_template
-from redis_migration_ops.local_redis import free_port, local_redis_server
+from redis_migration_ops.rehearsal.local_redis import free_port, local_redis_server
 from tests.conftest import REPO, TEMPLATE_PATH
 
 pytestmark = pytest.mark.host

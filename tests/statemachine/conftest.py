@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from redis_migration.models import MANAGED_KEYS
 
+from redis_migration_ops.account.description import OLD_AUTH_KEY
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.iam_enforcement import decide
-from redis_migration_ops.local_engine.iam_resources import World
+from redis_migration_ops.local_engine.iam.enforcement import decide
+from redis_migration_ops.local_engine.iam.resources import World
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, RunResult, WorldSnapshot, local_setup
+from redis_migration_ops.rehearsal.migration import LocalSetup, RunResult, WorldSnapshot, local_setup
 
 CLIENTS = 3
 

@@ -14,17 +14,22 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from redis_migration_ops.account import AccountDescription, CacheParameterGroup, Rule, sample_account
-from redis_migration_ops.decommission_rehearsal import (
+from redis_migration_ops.account.description import (
+    AccountDescription,
+    CacheParameterGroup,
+    Rule,
+    sample_account,
+)
+from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
+from redis_migration_ops.local_engine.elasticache.timing import ElastiCacheTimings
+from redis_migration_ops.rehearsal.decommission import (
     ElastiCacheState,
     elasticache_running,
     elasticache_state,
     export_bucket_name,
     publish_soak_metrics,
 )
-from redis_migration_ops.local_engine.elasticache_endpoint import ElastiCacheEndpoint
-from redis_migration_ops.local_engine.elasticache_timing import ElastiCacheTimings
-from redis_migration_ops.rehearsal import LocalSetup, RunResult, local_setup
+from redis_migration_ops.rehearsal.migration import LocalSetup, RunResult, local_setup
 
 # Shorter than the rehearsal's, so a run polls a few times instead of sixteen.
 TEST_TIMINGS = ElastiCacheTimings(

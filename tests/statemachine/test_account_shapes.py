@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from redis_migration_ops.account import parse_account, sample_account, save_account
-from redis_migration_ops.cli import app
-from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.rehearsal import (
+from redis_migration_ops.account.description import (
     ELASTICACHE_ENDPOINT,
     OLD_AUTH_KEY,
-    RehearsalOptions,
-    local_setup,
-    rehearse,
+    parse_account,
+    sample_account,
+    save_account,
 )
+from redis_migration_ops.cli import app
+from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.rehearsal.migration import RehearsalOptions, local_setup, rehearse
 
 pytestmark = pytest.mark.skipif(
     bool(SandboxHost.missing_requirements()),

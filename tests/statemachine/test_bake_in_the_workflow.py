@@ -15,10 +15,10 @@ import redis
 
 from redis_migration_ops.audit.render import render_markdown
 from redis_migration_ops.audit.report import build_report
-from redis_migration_ops.client_traffic import simulate_client_traffic
-from redis_migration_ops.local_engine.instant_waits import WaitRecord
-from redis_migration_ops.rehearsal import LocalSetup
-from redis_migration_ops.sandbox_redis import write_client_keys
+from redis_migration_ops.local_engine.stepfunctions.instant_waits import WaitRecord
+from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
+from redis_migration_ops.rehearsal.migration import LocalSetup
+from redis_migration_ops.rehearsal.sandbox_redis import write_client_keys
 from tests.statemachine.conftest import differences
 from tests.statemachine.test_host_services_steps import add_worker, printed_env
 

@@ -27,12 +27,12 @@ from redis_migration.models import (
 )
 from redis_migration.records import plan_key, put_record, record_location, write_batches
 
-from redis_migration_ops.account import sample_account
-from redis_migration_ops.client_traffic import TrafficError, simulate_client_traffic
-from redis_migration_ops.local_account import LocalAccount, build_account
+from redis_migration_ops.account.description import sample_account
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.lambda_metrics import LambdaTraffic, TrafficRates
-from redis_migration_ops.rehearsal import REPO_ROOT, stack_parameters
+from redis_migration_ops.local_engine.lambda_.metrics import LambdaTraffic, TrafficRates
+from redis_migration_ops.rehearsal.client_traffic import TrafficError, simulate_client_traffic
+from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
+from redis_migration_ops.rehearsal.migration import REPO_ROOT, stack_parameters
 from tests.statemachine.conftest import assert_calls_allowed_and_each_statement_needed
 
 BAKE_MINUTES = 15

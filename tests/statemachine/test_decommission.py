@@ -19,7 +19,7 @@ import redis
 from typer.testing import CliRunner
 
 from redis_migration_ops.cli import app
-from redis_migration_ops.decommission_rehearsal import elasticache_state, run_decommission
+from redis_migration_ops.rehearsal.decommission import elasticache_state, run_decommission
 from tests.statemachine.decommission_support import (
     PARAMETER_GROUP,
     Migrated,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from redis_migration_ops.decommission_rehearsal import ElastiCacheState, elasticache_state, run_decommission
 from redis_migration_ops.local_engine import INJECTED_ERROR
+from redis_migration_ops.rehearsal.decommission import ElastiCacheState, elasticache_state, run_decommission
 from tests.conftest import ASL_PATH
 from tests.statemachine.decommission_support import (
     Migrated,

@@ -15,7 +15,7 @@ import pytest
 
 from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_engine import INJECTED_ERROR
-from redis_migration_ops.rehearsal import LocalSetup, RunResult, WorldSnapshot
+from redis_migration_ops.rehearsal.migration import LocalSetup, RunResult, WorldSnapshot
 from tests.conftest import ASL_PATH
 from tests.statemachine.conftest import differences, is_migrated, leftovers
 from tests.statemachine.decommission_support import decommission_task_states

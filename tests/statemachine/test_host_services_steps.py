@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis_migration_ops.rehearsal import LocalSetup
+from redis_migration_ops.rehearsal.migration import LocalSetup
 from tests.host.test_host_services import DB_PASSWORD, ENV_FILE_TEXT, SECRET_ARN, read_printed_env, unit_text
 from tests.statemachine.conftest import assert_calls_allowed_and_each_statement_needed
 

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_migration.install_command import parse_install_result
+from redis_migration.host.install import parse_install_result
 
+from redis_migration_ops.account.description import OLD_AUTH_KEY
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.elasticache_endpoint import start_elasticache_endpoint
-from redis_migration_ops.local_engine.iam_enforcement import EvaluatedCall, decide, denial_message
-from redis_migration_ops.local_engine.iam_resources import World
+from redis_migration_ops.local_engine.elasticache.endpoint import start_elasticache_endpoint
+from redis_migration_ops.local_engine.iam.enforcement import EvaluatedCall, decide, denial_message
+from redis_migration_ops.local_engine.iam.resources import World
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
-from redis_migration_ops.local_engine.ssm_run_command import PLUGIN_OUTPUT_LIMIT, STDOUT_LIMIT
+from redis_migration_ops.local_engine.ssm.run_command import PLUGIN_OUTPUT_LIMIT, STDOUT_LIMIT
 from redis_migration_ops.local_engine.template import load_template
-from redis_migration_ops.rehearsal import (
-    OLD_AUTH_KEY,
+from redis_migration_ops.rehearsal.migration import (
     REPO_ROOT,
     build_local_account,
     local_setup,

@@ -13,7 +13,7 @@ import pytest
 from redis_migration.models import MANAGED_KEYS  # (not monitoring: its Metrics reads the namespace at import)
 
 from redis_migration_ops.local_engine.template import load_template
-from redis_migration_ops.rehearsal import LocalSetup
+from redis_migration_ops.rehearsal.migration import LocalSetup
 from tests.conftest import TEMPLATE_PATH
 
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from redis_migration.models import MANAGED_KEYS
 
-from redis_migration_ops.rehearsal import OLD_AUTH_KEY, LocalSetup, plan_document
+from redis_migration_ops.account.description import OLD_AUTH_KEY
+from redis_migration_ops.rehearsal.migration import LocalSetup, plan_document
 from tests.statemachine.conftest import approval_token, back_on_elasticache, is_migrated
 
 

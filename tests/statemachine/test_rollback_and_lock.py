@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from redis_migration_ops.account.description import ELASTICACHE_ENDPOINT
 from redis_migration_ops.operations import exit_code_of
-from redis_migration_ops.rehearsal import ELASTICACHE_ENDPOINT, LocalSetup
+from redis_migration_ops.rehearsal.migration import LocalSetup
 from tests.statemachine.conftest import approval_token, back_on_elasticache, differences
 
 REFUSED_AT_ONCE = ["IsRollbackRequested", "PrepareRollback", "InputRejected"]

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from redis_migration_ops.rehearsal import LocalSetup
+from redis_migration_ops.rehearsal.migration import LocalSetup
 
 
 def test_a_backup_that_cannot_upload_reports_failure_as_a_metric_and_never_raises(

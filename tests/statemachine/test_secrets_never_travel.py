@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from redis_migration.install_command import password_sha256
+from redis_migration.host.install import password_sha256
 
-from redis_migration_ops.rehearsal import LocalSetup
+from redis_migration_ops.rehearsal.migration import LocalSetup
 from tests.conftest import TEMPLATE_PATH
 
 

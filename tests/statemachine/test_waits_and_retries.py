@@ -15,7 +15,7 @@ import pytest
 from redis_migration.steps import install_redis
 
 from redis_migration_ops.local_engine.sandbox_host import CommandResult, SandboxHost
-from redis_migration_ops.rehearsal import LocalSetup
+from redis_migration_ops.rehearsal.migration import LocalSetup
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from redis_migration_ops.account import AccountDescription, parse_account
+from redis_migration_ops.account.description import AccountDescription, parse_account
 
 ENDPOINT = "master.campaign-cache.x1y2z3.use1.cache.amazonaws.com"
 AUTH_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:campaign/elasticache-auth-Ab12Cd"

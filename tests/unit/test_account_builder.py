@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from redis_migration_ops.local_account import (
+from redis_migration_ops.local_engine.engine import LocalEngine
+from redis_migration_ops.rehearsal.local_account import (
     LocalAccount,
-    _token_in,
     alias_environments,
+    auth_token_in,
     build_account,
 )
-from redis_migration_ops.local_engine.engine import LocalEngine
-from redis_migration_ops.rehearsal import REPO_ROOT, stack_parameters
+from redis_migration_ops.rehearsal.migration import REPO_ROOT, stack_parameters
 from tests.unit.account_examples import AUTH_ARN, ENDPOINT, KMS_ARN, rich_account
 
 
@@ -178,7 +178,7 @@ def test_the_replication_group_demands_the_token_its_secret_holds(
     ],
 )
 def test_the_token_in_a_secret_value(value: str, token: str) -> None:
-    assert _token_in(value) == token
+    assert auth_token_in(value) == token
 
 
 def test_functions_keep_their_configuration(built: tuple[LocalEngine, LocalAccount]) -> None:

@@ -12,11 +12,15 @@ import boto3
 import pytest
 import yaml
 
-from redis_migration_ops.account import parse_account
-from redis_migration_ops.describe_account import describe_account
-from redis_migration_ops.local_account import UNREADABLE_PLACEHOLDER_KEY, AccountBuildError, build_account
+from redis_migration_ops.account.describe import describe_account
+from redis_migration_ops.account.description import parse_account
 from redis_migration_ops.local_engine.engine import LocalEngine
-from redis_migration_ops.rehearsal import REPO_ROOT
+from redis_migration_ops.rehearsal.local_account import (
+    UNREADABLE_PLACEHOLDER_KEY,
+    AccountBuildError,
+    build_account,
+)
+from redis_migration_ops.rehearsal.migration import REPO_ROOT
 from tests.unit.account_examples import KMS_ARN, rich_account, rich_document
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from redis_migration_ops.account import (
+from redis_migration_ops.account.describe import discover_endpoint, is_sensitive_key, redact_value
+from redis_migration_ops.account.description import (
     REDACTED,
     AccountDescription,
     AccountDescriptionError,
@@ -19,7 +20,6 @@ from redis_migration_ops.account import (
     sample_account,
     save_account,
 )
-from redis_migration_ops.describe_account import _discover_endpoint, is_sensitive_key, redact_value
 from redis_migration_ops.operations import OperatorError
 from tests.unit.account_examples import ENDPOINT, rich_account, rich_document
 
@@ -278,11 +278,11 @@ def test_the_elasticache_endpoint_is_the_one_most_functions_name() -> None:
 
     other = "other.xyz789.0001.use1.cache.amazonaws.com"
     assert (
-        _discover_endpoint([function(ENDPOINT), function(ENDPOINT.upper() + ":6379"), function(other)])
+        discover_endpoint([function(ENDPOINT), function(ENDPOINT.upper() + ":6379"), function(other)])
         == ENDPOINT
     )
     with pytest.raises(OperatorError, match="named equally often") as tie:
-        _discover_endpoint([function(ENDPOINT), function(other), function("10.0.0.5")])
+        discover_endpoint([function(ENDPOINT), function(other), function("10.0.0.5")])
     assert tie.value.exit_code == 2
     with pytest.raises(OperatorError, match="pass --elasticache-endpoint"):
-        _discover_endpoint([function("10.0.0.5"), {"FunctionName": "no-environment"}])
+        discover_endpoint([function("10.0.0.5"), {"FunctionName": "no-environment"}])

@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from redis_migration_ops.account import (
+from redis_migration_ops.account.describe import DescribeSummary, describe_account
+from redis_migration_ops.account.description import (
     REDACTED,
     AccountDescription,
     dump_account,
@@ -23,11 +24,10 @@ from redis_migration_ops.account import (
     parse_account,
     save_account,
 )
-from redis_migration_ops.describe_account import DescribeSummary, describe_account
-from redis_migration_ops.local_account import LocalAccount, build_account
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.operations import OperatorError
-from redis_migration_ops.rehearsal import REPO_ROOT
+from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
+from redis_migration_ops.rehearsal.migration import REPO_ROOT
 from tests.unit.account_examples import ENDPOINT, KMS_ARN, PLAIN_SECRETS, rich_account
 
 READ_ONLY_PREFIXES = ("List", "Describe", "Get")

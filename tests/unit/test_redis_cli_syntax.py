@@ -2,7 +2,7 @@
 
 import pytest
 
-from redis_migration_ops.local_engine.elasticache_endpoint import split_redis_cli_line
+from redis_migration_ops.local_engine.elasticache.endpoint import split_redis_cli_line
 
 
 @pytest.mark.parametrize(

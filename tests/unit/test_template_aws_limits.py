@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from redis_migration_ops.local_engine import LocalEngine, TemplateError
-from redis_migration_ops.local_engine.iam_resources import Check
+from redis_migration_ops.local_engine.iam.resources import Check
 from redis_migration_ops.local_engine.template import TemplateResolver, load_template, resolve_template
-from redis_migration_ops.rehearsal import REPO_ROOT, build_local_account, stack_parameters
+from redis_migration_ops.rehearsal.migration import REPO_ROOT, build_local_account, stack_parameters
 from tests.conftest import TEMPLATE_PATH
 
 REQUIRED = {

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from redis_migration_ops.workdir import LOCK_NAME, WorkdirError, WorkdirInUse, claim_workdir
+from redis_migration_ops.rehearsal.workdir import LOCK_NAME, WorkdirError, WorkdirInUse, claim_workdir
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from redis_migration_ops.workdir import claim_workdir
+from redis_migration_ops.rehearsal.workdir import claim_workdir
 with claim_workdir(Path(sys.argv[1])):
     print("claimed", flush=True)
     time.sleep(600)

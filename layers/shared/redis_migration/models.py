@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from pydantic.alias_generators import to_camel
 
 from redis_migration.errors import InvalidInput
-from redis_migration.host_rules import MIN_MAXMEMORY_BYTES, parse_memory_size
-from redis_migration.host_state import HostState
 
 # The keys a cutover owns. Every other variable of a function is left exactly as it was.
 REDIS_HOST = "REDIS_HOST"
@@ -48,9 +46,144 @@ _FUNCTION_ID = (
     r"^(arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:|[0-9]{12}:function:)?"
     r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?$"
 )
-# maxmemory at the boundary: a Redis size from 64 MiB (host_rules explains the floor) to 4 TiB;
+# maxmemory at the boundary: a Redis size from 64 MiB (host/rules.py explains the floor) to 4 TiB;
 # the host check (CheckPreconditions) narrows it to the instance's memory and the data held.
 MAX_MAXMEMORY_BYTES = 4 * 1024**4
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory sizes as Redis writes them (maxmemory at the boundary, the host's figures).
+
+# The floor of maxmemory (host/rules.py explains it) and a syntax bound above any EC2 instance's
+# memory (32 TiB).
+MIN_MAXMEMORY_BYTES = 64 * 1024**2
+MAX_MEMORY_SIZE_BYTES = 64 * 1024**4
+_SIZE = re.compile(r"^([0-9]{1,30})(b|k|kb|m|mb|g|gb)?$")
+# Redis's own units (config.c memtoll): "k"/"m"/"g" are powers of 1000, "kb"/"mb"/"gb" of 1024.
+_UNITS = {None: 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+
+
+def parse_memory_size(text: str | int, *, minimum: int = 1, maximum: int = MAX_MEMORY_SIZE_BYTES) -> int:
+    """Bytes of a Redis memory size (``512mb``; ``mb`` = MiB, ``m`` = 10^6), within bounds.
+
+    Raises ``ValueError`` with a message fit for a field error (a pydantic validator can call
+    this as it is): ``"99999999999999999999gb"`` is refused as above ``maximum``, not overflowed.
+    """
+    if isinstance(text, int):
+        size = text
+        shown = str(text)
+    else:
+        shown = text.strip()
+        match = _SIZE.fullmatch(shown.lower())
+        if match is None:
+            raise ValueError(f"{shown!r} is not a memory size like 512mb, 2gb or 1048576")
+        size = int(match.group(1)) * _UNITS[match.group(2)]
+    if size < minimum:
+        raise ValueError(f"{shown} is below the minimum of {format_bytes(minimum)}")
+    if size > maximum:
+        raise ValueError(f"{shown} is above the maximum of {format_bytes(maximum)}")
+    return size
+
+
+def format_bytes(size: int) -> str:
+    """``1153433`` -> ``1.1 MiB``: binary units, as ``maxmemory 512mb`` means 512 MiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# The host as its scripts report it (inspect_redis.sh, the install, the revert).
+
+
+class HostFactsModel(BaseModel):
+    """Facts the host's scripts report (the inspect, the install, the revert): read leniently."""
+
+    # extra="ignore": a newer script may report more than this version of the model knows.
+    # defer_build: handlers that import this (every step's models do) pay for the schemas on first use.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, alias_generator=to_camel, defer_build=True
+    )
+
+
+class OsFacts(HostFactsModel):
+    id: str | None = None
+    version: str | None = None
+    platform: str | None = None
+    problem: str | None = None
+
+
+class PackageFacts(HostFactsModel):
+    name: str | None = None
+    installed: bool = False
+    version: str | None = None
+
+
+class ServerFacts(HostFactsModel):
+    binary: str | None = None
+    version: str | None = None
+
+
+class ConfigFacts(HostFactsModel):
+    path: str | None = None
+    sha256: str | None = None  # None: no config file
+    ours: bool = False  # starts with the header our install writes
+    data_dir: str | None = None
+
+
+class DataFiles(HostFactsModel):
+    rdb: bool = False
+    aof: bool = False
+
+
+class ServiceFacts(HostFactsModel):
+    name: str | None = None
+    enabled: str | None = None  # systemctl is-enabled: enabled, disabled, masked, ...
+    active: str | None = None  # systemctl is-active: active, inactive, failed, ...
+    main_pid: int | None = None
+    listen_ports: list[int] = []
+
+
+class PortFacts(HostFactsModel):
+    number: int
+    status: Literal["free", "service", "other"]  # service: our Redis unit's main process
+    process: str | None = None
+    pid: int | None = None
+
+
+class RedisFacts(HostFactsModel):
+    port: int
+    access: Literal["admin", "none", "locked"]  # locked: auth required, no credential it accepts
+    auth_required: bool
+    version: str | None = None
+    used_memory: int | None = None
+    maxmemory: int | None = None
+    maxmemory_policy: str | None = None
+    appendonly: bool | None = None
+    dbsize: int | None = None  # keys in every database
+    expires: int | None = None  # of which carry a TTL
+    keys_by_db: dict[str, int] | None = None
+    digest: str | None = None
+    digest_keys: int | None = None
+    digest_reason: str | None = None  # why there is no digest
+
+
+class HostState(HostFactsModel):
+    """``inspect_redis.sh``'s facts (also recorded by the install and reported by the revert)."""
+
+    os: OsFacts = OsFacts()
+    package: PackageFacts = PackageFacts()
+    server: ServerFacts = ServerFacts()
+    config: ConfigFacts = ConfigFacts()
+    files: DataFiles = DataFiles()
+    service: ServiceFacts = ServiceFacts()
+    port: PortFacts | None = None
+    mem_total_bytes: int | None = None
+    admin_secret: bool = False
+    redis: RedisFacts | None = None
 
 
 class Model(BaseModel):

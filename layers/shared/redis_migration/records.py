@@ -24,7 +24,7 @@ from typing import Any
 
 from redis_migration.aws import AwsClients, error_code
 from redis_migration.errors import RecordUnreadable
-from redis_migration.models import FunctionPlan, PlanBatch, RecordLocation
+from redis_migration.models import FunctionPlan, PlanBatch, PlanDocument, RecordLocation
 
 # At most this many Map iterations per migration: the history stays far below Step Functions'
 # 25,000 events at 2,000 functions (7 events an iteration), and small migrations keep one
@@ -129,3 +129,8 @@ def read_batch(location: RecordLocation, batch: PlanBatch, aws: AwsClients) -> l
     """The functions of one batch file, checked against the batch's recorded digest."""
     document = get_record(location, batch_key(location, batch.index), batch.sha256, aws)
     return [FunctionPlan.model_validate(entry) for entry in document]
+
+
+def read_plan(record: RecordLocation, sha256: str, aws: AwsClients) -> PlanDocument:
+    """The whole plan of a run, checked against the digest its execution recorded."""
+    return PlanDocument.model_validate(get_record(record, plan_key(record), sha256, aws))

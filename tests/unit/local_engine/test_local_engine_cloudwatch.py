@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
-from redis_migration.metric_data import MetricSeries, read_metrics
+from redis_migration.watch.metric_data import MetricSeries, read_metrics
 
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.cloudwatch_metric_data import indexed_metric_data, paginate_results
-from redis_migration_ops.local_engine.lambda_metrics import LambdaTraffic, TrafficRates
+from redis_migration_ops.local_engine.cloudwatch.metric_data import indexed_metric_data, paginate_results
+from redis_migration_ops.local_engine.lambda_.metrics import LambdaTraffic, TrafficRates
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.state_data_limit import MAX_PAYLOAD_BYTES, payload_bytes
+from redis_migration_ops.local_engine.stepfunctions.state_data_limit import MAX_PAYLOAD_BYTES, payload_bytes
 
 LIMIT_ERROR = "States.DataLimitExceeded"
 RunAsl = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.elasticache_snapshots import ELASTICACHE_CANONICAL_ID
-from redis_migration_ops.local_engine.elasticache_timing import ElastiCacheTimings
+from redis_migration_ops.local_engine.elasticache.snapshots import ELASTICACHE_CANONICAL_ID
+from redis_migration_ops.local_engine.elasticache.timing import ElastiCacheTimings
 from tests.unit.local_engine.conftest import FIXTURES
 
 TIMINGS = ElastiCacheTimings(

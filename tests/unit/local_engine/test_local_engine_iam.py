@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from redis_migration_ops.local_engine import LocalEngine, LocalEngineError
-from redis_migration_ops.local_engine.caller_identity import Principal, acting_as
-from redis_migration_ops.local_engine.iam_policy import UnsupportedPolicy, evaluate, parse_policy
-from redis_migration_ops.local_engine.iam_resources import World, checks_for
+from redis_migration_ops.local_engine.iam.caller_identity import Principal, acting_as
+from redis_migration_ops.local_engine.iam.policy import UnsupportedPolicy, evaluate, parse_policy
+from redis_migration_ops.local_engine.iam.resources import World, checks_for
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
     StateMachineSpec,

@@ -3,7 +3,10 @@
 import json
 from typing import Any
 
-from redis_migration_ops.local_engine.jsonata_evaluator import encode_variable_declarations, evaluate_jsonata
+from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import (
+    encode_variable_declarations,
+    evaluate_jsonata,
+)
 
 
 def _output(described: dict[str, Any]) -> Any:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from redis_migration_ops.local_engine import LocalEngine
-from redis_migration_ops.local_engine.caller_identity import Principal, acting_as
-from redis_migration_ops.local_engine.iam_policy import parse_policy
+from redis_migration_ops.local_engine.iam.caller_identity import Principal, acting_as
+from redis_migration_ops.local_engine.iam.policy import parse_policy
 
 
 def _zip() -> bytes:

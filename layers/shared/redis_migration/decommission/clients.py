@@ -1,9 +1,9 @@
 """ListElastiCacheClients: who is still connected to ElastiCache, by CLIENT LIST on every node.
 
 Runs inside the VPC (the function has the stack's VPC configuration) through
-:class:`~redis_migration.redis_link.RedisLink`: TLS with the default trust store when the group has
+:class:`~redis_migration.data.link.RedisLink`: TLS with the default trust store when the group has
 in-transit encryption, the AUTH token read from its secret here (it never travels). Each address is
-named by :mod:`redis_migration.redis_clients` from the account's network interfaces: a Lambda
+named by :mod:`redis_migration.clients.connected` from the account's network interfaces: a Lambda
 interface (by its subnet and security groups: the functions attached with exactly those share it),
 an instance, a task ... . The function calls only Secrets Manager and EC2 from the VPC, the two
 services the stack's network preflight makes sure it can reach (``preflight_network.IN_VPC_CALLS``).
@@ -18,15 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient
-from redis_migration.decommission.models import ClientCheck, ClientListOutput, ElastiCacheClient
-from redis_migration.redis_clients import (
+from redis_migration.clients.connected import (
     RedisConnection,
     find_interfaces,
     list_connections,
     origin_of,
 )
-from redis_migration.redis_link import RedisEndpoint, RedisLink
-from redis_migration.steps.data_steps import read_credentials
+from redis_migration.data.link import RedisEndpoint, RedisLink, read_credentials
+from redis_migration.decommission.models import ClientCheck, ClientListOutput, ElastiCacheClient
 
 # Replica-to-primary links: a replica's link to its primary (M) and the primary's to a replica (S).
 _REPLICATION_FLAGS = frozenset("SM")

@@ -60,9 +60,8 @@ from redis_migration.decommission.models import (
 from redis_migration.decommission.pricing import monthly_saving
 from redis_migration.decommission.restore import restore_commands
 from redis_migration.errors import InvalidInput
+from redis_migration.executions import migration_record, refuse_concurrent_migration
 from redis_migration.models import REDIS_HOST, StackSettings, describe_validation_error
-from redis_migration.steps.check_preconditions import refuse_concurrent_migration
-from redis_migration.steps.prepare_rollback import migration_record
 
 # "ElastiCache uses two to four of the connections to monitor the cluster in each case"
 # (CurrConnections, https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html).

@@ -1,4 +1,4 @@
-# Shared by every host script: sent in front of each one (redis_migration/host_scripts.py), so
+# Shared by every host script: sent in front of each one (redis_migration/host/scripts.py), so
 # the host needs nothing of ours installed. Functions only; no side effects.
 
 say() { printf '%s\n' "$*"; }

@@ -11,7 +11,7 @@
 #
 # Output: at most a few lines, then always, as the last line of stdout:
 #   REDIS_HOST_STATE {"ok":...,"error":...,"message":...,"state":{...}}   (state: see
-#   redis_migration/host_state.py, HostState)
+#   redis_migration/host/state.py, HostState)
 
 set -uo pipefail
 export LC_ALL=C

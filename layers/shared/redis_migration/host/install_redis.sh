@@ -292,7 +292,7 @@ memory_bytes() {
 [ -n "$(memory_bytes "$MAXMEMORY")" ] || fail BadArgument "--maxmemory is above 64 TiB"
 
 # A maxmemory below the data already held would evict keys (or refuse writes) right after the
-# restart: refused, as the preflight does (host_rules.py), in case the script is run on its own.
+# restart: refused, as the preflight does (host/rules.py), in case the script is run on its own.
 if [ "$BEFORE_ACCESS" = none ] || [ "$BEFORE_ACCESS" = admin ]; then
     HELD=$(info_field "$(redis_cmd INFO memory)" used_memory)
     if [[ "$HELD" =~ ^[0-9]+$ ]] && [ "$(memory_bytes "$MAXMEMORY")" -lt $((HELD * 5 / 4)) ]; then

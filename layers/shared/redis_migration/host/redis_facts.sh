@@ -1,5 +1,5 @@
 # Shared by inspect_redis.sh, install_redis.sh and revert_redis_host.sh (sent after common.sh, in
-# front of each; see redis_migration/host_scripts.py): the platform table, talking to the local
+# front of each; see redis_migration/host/scripts.py): the platform table, talking to the local
 # Redis, the canonical data digest, and the host's facts as one JSON object. Functions and
 # constants only; nothing here changes the host.
 
@@ -211,7 +211,7 @@ keyspace_counts() {
 }
 
 # One SCAN batch of the canonical digest, run inside Redis (no-writes script). Must produce the
-# same value as redis_migration/data_digest.py (version v1; see that module for the format).
+# same value as redis_migration/data/digest.py (version v1; see that module for the format).
 # ARGV: db, cursor, count, accumulator (40 hex). Returns {cursor, keys, gone, accumulator}.
 DIGEST_LUA=$(
     cat <<'EOF_LUA'

@@ -20,7 +20,7 @@
 #   REDIS_REVERT_RESULT {"ok":...,"changed":...,"recorded":...,"runId":...,"configRestored":...,
 #                        "serviceAction":...,"keysBefore":...,"keysAfter":...,"error":...,
 #                        "message":...,"before":{...},"after":{...}}
-# before: the facts recorded before the run; after: the host's facts now (see host_state.py).
+# before: the facts recorded before the run; after: the host's facts now (see host/state.py).
 
 set -uo pipefail
 export LC_ALL=C

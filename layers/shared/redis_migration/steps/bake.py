@@ -1,9 +1,9 @@
-"""RecordBaseline and CheckBake: the bake after the cutover (see redis_migration/bake.py)."""
+"""RecordBaseline and CheckBake: the bake after the cutover (see redis_migration/watch/bake.py)."""
 
 from __future__ import annotations
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient
-from redis_migration.bake import (
+from redis_migration.watch.bake import (
     BakeBaseline,
     BakeCheck,
     BakeCheckInput,

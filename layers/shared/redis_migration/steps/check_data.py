@@ -1,5 +1,5 @@
 """CheckData: the data preflight. Reads the source (and the target, once it answers) and applies
-every rule of :mod:`redis_migration.data_preflight`; a refusal raises DataPreflightRefused (a
+every rule of :mod:`redis_migration.data.preflight`; a refusal raises DataPreflightRefused (a
 PreconditionFailed: nothing has changed), warnings go to the output for the plan."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import Field
 
 from redis_migration.aws import AwsClients
-from redis_migration.data_preflight import (
+from redis_migration.data.link import RedisEndpoint, RedisLink, read_credentials
+from redis_migration.data.preflight import (
     DataPreflight,
     evaluate,
     planned_target_facts,
@@ -18,9 +19,7 @@ from redis_migration.data_preflight import (
 )
 from redis_migration.errors import PreconditionFailed
 from redis_migration.models import Model
-from redis_migration.redis_link import RedisEndpoint, RedisLink
-from redis_migration.redis_probe import memory_bytes
-from redis_migration.steps.data_steps import read_credentials
+from redis_migration.watch.probe import memory_bytes
 
 
 class DataPreflightRefused(PreconditionFailed):

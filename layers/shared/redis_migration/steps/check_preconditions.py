@@ -8,14 +8,22 @@ far larger than a state's 256 KiB); the execution keeps its digests. A dry run s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
-from redis_migration.errors import InvalidInput, MigrationAlreadyRunning, PreconditionFailed
-from redis_migration.host_rules import assess_host
+from redis_migration.clients.preflight import (
+    FunctionFacts,
+    discover_clients,
+    environment_error_problem,
+    management_marker,
+    plan_aliases,
+    read_function_facts,
+)
+from redis_migration.clients.waves import plan_waves
+from redis_migration.errors import InvalidInput, PreconditionFailed
+from redis_migration.executions import refuse_concurrent_migration
+from redis_migration.host.rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
@@ -34,17 +42,8 @@ from redis_migration.models import (
     StackSettings,
     is_secret_like_key,
 )
-from redis_migration.preflight_functions import (
-    FunctionFacts,
-    discover_clients,
-    environment_error_problem,
-    management_marker,
-    plan_aliases,
-    read_function_facts,
-)
 from redis_migration.preflight_network import check_vpc_access, choose_redis_security_group
 from redis_migration.records import plan_key, put_record, record_location, write_batches
-from redis_migration.waves import plan_waves
 
 SAMPLE_SIZE = 10
 # Warnings carried in the plan summary (the payload); every one is in the plan record.
@@ -275,46 +274,6 @@ def data_plan(
         max_function_timeout=max(timeouts, default=3),
         max_freeze_seconds=request.max_freeze_seconds,
     )
-
-
-def refuse_concurrent_migration(state_machine_arn: str, execution_arn: str, aws: AwsClients) -> None:
-    """Only one execution of this stack may be past preflight: the earliest started one.
-
-    Whatever their input says, every execution of this state machine works on the same instance
-    and may touch the same functions (ValidateInput pins project, environment and instance to
-    the stack's). Dry runs change nothing and are ignored both ways. Two executions that start
-    together both see each other; the later one (by start time, then by name) is refused, so
-    exactly one goes on.
-    """
-    ours = aws.stepfunctions.describe_execution(executionArn=execution_arn)
-    ours_key = _start_key(ours["startDate"], ours["name"])
-    paginator = aws.stepfunctions.get_paginator("list_executions")
-    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING"):
-        for execution in page["executions"]:
-            if execution["executionArn"] == execution_arn:
-                continue
-            if _start_key(execution["startDate"], execution["name"]) > ours_key:
-                continue
-            other = aws.stepfunctions.describe_execution(executionArn=execution["executionArn"])
-            if _is_dry_run(other.get("input")):
-                continue
-            raise MigrationAlreadyRunning(
-                f"execution {execution['name']} of this stack is still running (started "
-                f"{execution['startDate']:%Y-%m-%d %H:%M:%S} UTC); one migration at a time: wait for "
-                "it to end or stop it first"
-            )
-
-
-def _start_key(started: datetime, name: str) -> tuple[float, str]:
-    return (started.timestamp(), name)
-
-
-def _is_dry_run(execution_input: str | None) -> bool:
-    try:
-        document: Any = json.loads(execution_input or "{}")
-    except json.JSONDecodeError:
-        return False
-    return isinstance(document, dict) and document.get("dryRun") is True
 
 
 def describe_instance(instance_id: str, aws: AwsClients, redis_security_group_id: str = "") -> InstanceFacts:

@@ -9,9 +9,8 @@ as it was. ElastiCache is never written: the copy only reads it.
 from __future__ import annotations
 
 from redis_migration.aws import AwsClients
+from redis_migration.data.link import RedisLink, read_credentials
 from redis_migration.models import Model, RedisEndpoint
-from redis_migration.redis_link import RedisLink
-from redis_migration.steps.data_steps import read_credentials
 
 
 class ClearCopiedDataInput(Model):

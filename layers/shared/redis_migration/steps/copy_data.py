@@ -13,10 +13,10 @@ from typing import Annotated
 from pydantic import Field
 
 from redis_migration.aws import AwsClients
-from redis_migration.data_copy import CopyMode, CopyProgress, CopySettings, copy_data
+from redis_migration.data.copy import CopyMode, CopyProgress, CopySettings, copy_data
+from redis_migration.data.link import RedisEndpoint, read_credentials
 from redis_migration.models import Model
-from redis_migration.redis_link import RedisEndpoint
-from redis_migration.steps.data_steps import read_credentials, time_budget
+from redis_migration.steps.data_steps import time_budget
 
 
 class CopyDataInput(Model):

@@ -22,18 +22,18 @@ from botocore.exceptions import WaiterError
 if TYPE_CHECKING:
     from mypy_boto3_lambda.type_defs import WaiterConfigTypeDef
 
-from redis_migration.aliases import (
+from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.aliases import (
     alias_cutover_problems,
     aliases_not_restored,
     check_aliases_as_planned,
     move_aliases_back,
     move_aliases_forward,
 )
-from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.environment import function_variables
 from redis_migration.errors import (
     CutoverVerificationFailed,
     FunctionChangedConcurrently,
-    FunctionEnvironmentUnreadable,
     FunctionUpdateFailed,
     InvalidInput,
     TransientError,
@@ -47,8 +47,6 @@ from redis_migration.models import (
     FunctionFailure,
     FunctionPlan,
     ManagedValues,
-    PlanDocument,
-    RecordLocation,
     RestoreBatchOutcome,
     RestoreCheck,
     RestoreCheckInput,
@@ -57,7 +55,7 @@ from redis_migration.models import (
     VerifyInput,
     VerifyOutput,
 )
-from redis_migration.records import get_record, plan_key, put_record, read_batch, results_key
+from redis_migration.records import put_record, read_batch, read_plan, results_key
 
 # Polling of the function_updated_v2 waiter: every 2 s, for at most 4 minutes, well inside
 # the function's 300 s timeout (itself inside the task's 330 s), so no write outlives its step.
@@ -219,12 +217,12 @@ def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:
     """
     with aws_errors_as_transient():
         config = aws.lambda_.get_function_configuration(FunctionName=change.function_name)
-        variables = _variables(config)
+        variables = function_variables(config)
         current = {key: variables.get(key) for key in change.target}
         revision: str | None = config.get("RevisionId")
         changed = current != change.target
         # An alias moved by someone since the plan stops the switch before anything is written.
-        check_aliases_as_planned(change.function_name, change.aliases, change.target, _variables, aws)
+        check_aliases_as_planned(change.function_name, change.aliases, change.target, function_variables, aws)
         if changed:
             moved = sorted(key for key in change.target if current[key] != change.before.get(key))
             if moved:
@@ -233,7 +231,9 @@ def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:
                     "not overwriting"
                 )
             revision = write_variables(change.function_name, variables, change.target, config, aws)
-        moves = move_aliases_forward(change.function_name, change.aliases, change.target, _variables, aws)
+        moves = move_aliases_forward(
+            change.function_name, change.aliases, change.target, function_variables, aws
+        )
     return CutoverOutput(
         function_name=change.function_name,
         changed=changed or any(move.moved for move in moves),
@@ -254,7 +254,7 @@ def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
             return RestoreOutput(
                 function_name=name, outcome="changedByOthers", detail="the function no longer exists"
             )
-        variables = _variables(config)
+        variables = function_variables(config)
         current = {key: variables.get(key) for key in change.target}
         foreign = sorted(
             key for key in change.target if current[key] not in (change.target[key], change.before.get(key))
@@ -272,7 +272,7 @@ def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
             write_variables(name, variables, restore, config, aws)
             outcome, detail = "restored", "managed keys restored"
         # Aliases go back to the versions they served (immutable, so exactly as before).
-        aliases = move_aliases_back(name, change.aliases, change.target, _variables, aws)
+        aliases = move_aliases_back(name, change.aliases, change.target, function_variables, aws)
     if not aliases:
         return RestoreOutput(function_name=name, outcome=outcome, detail=detail)
     outcomes = [outcome, *(result for result, _ in aliases)]
@@ -293,7 +293,7 @@ def verify_cutover(given: VerifyInput, aws: AwsClients) -> VerifyOutput:
     def check(name: str) -> list[str]:
         with aws_errors_as_transient():
             config = aws.lambda_.get_function_configuration(FunctionName=name)
-        variables = _variables(config)
+        variables = function_variables(config)
         problems = [
             f"{name}: {key} not as written" for key in given.target if variables.get(key) != given.target[key]
         ]
@@ -302,7 +302,7 @@ def verify_cutover(given: VerifyInput, aws: AwsClients) -> VerifyOutput:
             problems.append(f"{name}: last update {status}")
         with aws_errors_as_transient():
             # What each alias serves is what its callers get: $LATEST alone proves nothing for them.
-            problems += alias_cutover_problems(name, aliases[name], given.target, _variables, aws)
+            problems += alias_cutover_problems(name, aliases[name], given.target, function_variables, aws)
         return problems
 
     aliases = {function.function_name: function.aliases for function in plan.functions}
@@ -336,11 +336,11 @@ def verify_functions_restored(given: RestoreCheckInput, aws: AwsClients) -> Rest
                 if error_code(error) == "ResourceNotFoundException":
                     return f"function {name}: no longer exists; nothing to put back"
                 raise
-        variables = _variables(config)
+        variables = function_variables(config)
         current = {key: variables.get(key) for key in function.before}
         with aws_errors_as_transient():
             alias_lines = aliases_not_restored(
-                name, function.aliases, given.self_hosted_host, _variables, aws
+                name, function.aliases, given.self_hosted_host, function_variables, aws
             )
         if current == function.before:
             return "; ".join(alias_lines) or None
@@ -381,11 +381,6 @@ def verify_functions_restored(given: RestoreCheckInput, aws: AwsClients) -> Rest
         ),
         leftovers_key=key,
     )
-
-
-def read_plan(record: RecordLocation, sha256: str, aws: AwsClients) -> PlanDocument:
-    """The whole plan of a run, checked against the digest its execution recorded."""
-    return PlanDocument.model_validate(get_record(record, plan_key(record), sha256, aws))
 
 
 def write_variables(
@@ -429,21 +424,3 @@ def wait_until_updated(name: str, aws: AwsClients) -> None:
             reason = last.get("Configuration", {}).get("LastUpdateStatusReason", "")
             raise FunctionUpdateFailed(f"{name}: update failed: {reason}") from None
         raise TransientError(f"{name}: update not finished: {error}") from None
-
-
-def _variables(config: Any) -> dict[str, str]:
-    """The function's variables; refuse to go on when Lambda could not decrypt them for us.
-
-    A function whose variables are encrypted with a KMS key we may not use comes back with
-    ``Environment.Error`` and no ``Variables``: read as "none", a write would replace every
-    variable with the managed keys alone.
-    """
-    environment = config.get("Environment", {})
-    if environment.get("Error"):
-        error = environment["Error"]
-        raise FunctionEnvironmentUnreadable(
-            f"{config.get('FunctionName')}: its environment could not be read "
-            f"({error.get('ErrorCode')}: {error.get('Message')}); not writing an environment"
-            " that was not read"
-        )
-    return dict(environment.get("Variables", {}))

@@ -9,7 +9,7 @@ mode the run will use:
 - ``warm``: copy while the clients keep writing (a report says how many keys changed after);
 - ``consistent``: copy, freeze the writers, copy what changed, verify, cut over, unfreeze.
 
-Every data rule of :mod:`redis_migration.data_preflight` applies (a newer RDB version than the
+Every data rule of :mod:`redis_migration.data.preflight` applies (a newer RDB version than the
 target reads, data that will not fit the target's maxmemory, ...). A copy never lands on a
 self-hosted Redis that already holds keys: it would overwrite what its clients wrote.
 """

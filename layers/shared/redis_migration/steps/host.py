@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient
 from redis_migration.errors import HostInspectionFailed, HostRevertFailed
-from redis_migration.host_commands import require_ssm_online, run_host_command
-from redis_migration.host_revert import build_revert_commands, parse_revert_result
-from redis_migration.host_state import build_inspect_commands, compare_host, parse_inspect_result
+from redis_migration.host.commands import require_ssm_online, run_host_command
+from redis_migration.host.revert import build_revert_commands, parse_revert_result
+from redis_migration.host.state import build_inspect_commands, compare_host, parse_inspect_result
 from redis_migration.models import HostInspection, InspectHostInput, RevertHostInput, RevertHostOutput
 
 INSPECT_WAIT_SECONDS = 60

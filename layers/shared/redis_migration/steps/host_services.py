@@ -1,4 +1,4 @@
-"""CutOverHostServices and the compensation RestoreHostServices (see redis_migration/host_services.py).
+"""CutOverHostServices and the compensation RestoreHostServices (see redis_migration/host/services.py).
 
 Each sends ``host/host_services.sh`` through SSM Run Command and waits for it in the Lambda
 (seconds: a file rewritten and a few restarts), like the host's inspection and revert.
@@ -12,8 +12,8 @@ from pydantic import Field, field_validator
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient
 from redis_migration.errors import HostServicesFailed, HostServicesRefused, InvalidInput, TransientError
-from redis_migration.host_commands import run_host_command
-from redis_migration.host_services import (
+from redis_migration.host.commands import run_host_command
+from redis_migration.host.services import (
     HostServicesResult,
     ServiceFileResult,
     build_restore_commands,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.errors import InstallFailed, InstallTimedOut
-from redis_migration.install_command import (
+from redis_migration.host.install import (
     InstallParameters,
     build_install_commands,
     parse_install_result,

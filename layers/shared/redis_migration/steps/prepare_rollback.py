@@ -15,7 +15,6 @@ a leftover: the rollback never reports success while a function still points the
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.decommission.guard import elasticache_gone
 from redis_migration.errors import InvalidInput, RollbackRefused
+from redis_migration.executions import migration_record, migration_records, refuse_concurrent_migration
 from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
@@ -40,13 +40,8 @@ from redis_migration.models import (
     StackSettings,
     describe_validation_error,
 )
-from redis_migration.records import plan_key, put_record, record_location, write_batches
-from redis_migration.steps.check_preconditions import (
-    SAMPLE_SIZE,
-    discover_redis_clients,
-    refuse_concurrent_migration,
-)
-from redis_migration.steps.cut_over_function import read_plan
+from redis_migration.records import plan_key, put_record, read_plan, record_location, write_batches
+from redis_migration.steps.check_preconditions import SAMPLE_SIZE, discover_redis_clients
 
 
 def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsClients) -> RollbackPlan:
@@ -209,30 +204,3 @@ def succeeded_migration(execution_arn: str, aws: AwsClients) -> tuple[str, Any, 
             "decommission); there is nothing to roll back"
         )
     return name, described["startDate"], record
-
-
-def migration_records(state_machine_arn: str, aws: AwsClients) -> list[tuple[str, Any, MigrationRecord]]:
-    """Every succeeded migration of this state machine, with its record (from Step Functions)."""
-    found = []
-    paginator = aws.stepfunctions.get_paginator("list_executions")
-    for page in paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="SUCCEEDED"):
-        for execution in page["executions"]:
-            described = aws.stepfunctions.describe_execution(executionArn=execution["executionArn"])
-            record = migration_record(described.get("output"))
-            if record is not None:
-                found.append((described["name"], described["startDate"], record))
-    return found
-
-
-def migration_record(output: str | None) -> MigrationRecord | None:
-    """The record of a succeeded migration's output, or None for any other succeeded execution."""
-    try:
-        document = json.loads(output or "null")
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(document, dict) or document.get("outcome") != "migrated":
-        return None
-    try:
-        return MigrationRecord.model_validate(document)
-    except ValueError as error:
-        raise RollbackRefused(f"a migration's recorded output does not read as a record: {error}") from None

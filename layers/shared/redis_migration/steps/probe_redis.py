@@ -7,7 +7,7 @@ import json
 from aws_lambda_powertools.utilities import parameters
 
 from redis_migration.models import ProbeInput
-from redis_migration.redis_probe import ExpectedRedisConfig, ProbeReport, memory_bytes, probe_redis
+from redis_migration.watch.probe import ExpectedRedisConfig, ProbeReport, memory_bytes, probe_redis
 
 # The password is cached for a few minutes: warm invocations do not call Secrets Manager.
 SECRET_MAX_AGE_SECONDS = 300

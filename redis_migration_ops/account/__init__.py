@@ -1,0 +1,2 @@
+"""The account description: its file format (``description``) and reading a real account into it
+(``describe``, read-only calls)."""

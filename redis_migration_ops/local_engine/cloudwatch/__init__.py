@@ -1,0 +1,1 @@
+"""CloudWatch as AWS answers it: GetMetricData's limits of 500 queries and its pages."""

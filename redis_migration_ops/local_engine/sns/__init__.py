@@ -1,0 +1,1 @@
+"""SNS as AWS enforces it: publish limits (subject length, message size)."""

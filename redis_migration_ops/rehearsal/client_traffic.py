@@ -1,0 +1,103 @@
+"""The rehearsal's client traffic: what the bake watches, since the sample functions never run.
+
+A rehearsal's client functions are tiny packages nobody invokes, so Lambda would publish no
+metric for them and ElastiCache would have no client. For a bake to have something to compare,
+the rehearsal models their traffic with the local engine's behaviours:
+
+- every client function is invoked ``INVOCATIONS_PER_MINUTE`` times a minute, with an error now
+  and then (``BASELINE_ERRORS_PER_MINUTE``: a real function is rarely at zero), for
+  ``history_minutes`` before the run and then for every minute the workflow waits
+  (``local_engine/lambda_/metrics.py``);
+- a function named in ``failing`` (``rehearse --bake-regression NAME``) fails
+  ``FAILING_ERRORS_PER_MINUTE`` times a minute once its REDIS_HOST is no longer ElastiCache's:
+  a client whose code cannot use the new Redis, which the bake must catch and roll back;
+- ElastiCache's nodes report one connection per client function still pointing at it (a warm
+  container keeps its pooled connection) plus ``other_clients`` (clients the workflow does not
+  switch), unless a real stand-in answers for the replication group, whose real clients are then
+  counted (``local_engine/elasticache/metrics.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis_migration_ops.local_engine.elasticache.metrics import stand_in_connections
+from redis_migration_ops.local_engine.engine import LocalEngine
+from redis_migration_ops.local_engine.lambda_.metrics import LambdaTraffic, TrafficRates
+from redis_migration_ops.rehearsal.local_account import LocalAccount
+
+INVOCATIONS_PER_MINUTE = 20.0
+BASELINE_ERRORS_PER_MINUTE = 0.2
+FAILING_ERRORS_PER_MINUTE = 10.0
+
+
+class TrafficError(ValueError):
+    """The traffic asked for names something the account does not have."""
+
+
+def clients_on(engine: LocalEngine, names: Sequence[str], endpoint: str) -> Callable[[], int]:
+    """A sampler: how many of ``names`` still point (REDIS_HOST) at ``endpoint``."""
+
+    def count() -> int:
+        return sum(1 for name in names if engine.lambda_metrics.redis_host(name) == endpoint)
+
+    return count
+
+
+def simulate_client_traffic(
+    engine: LocalEngine,
+    account: LocalAccount,
+    *,
+    history_minutes: int,
+    failing: Sequence[str] = (),
+    other_clients: int = 0,
+    stand_in: Any = None,
+) -> None:
+    """Start the traffic model of the module doc for ``account``'s client functions.
+
+    ``stand_in``: the rehearsal's ElastiCache stand-in (``ElastiCacheEndpoint``), whose real
+    clients ElastiCache then reports instead of the model's count.
+    """
+    unknown = sorted(set(failing) - set(account.client_functions))
+    if unknown:
+        raise TrafficError(
+            f"--bake-regression {', '.join(unknown)}: not a client function of the account "
+            f"({', '.join(sorted(account.client_functions))})"
+        )
+    steady = TrafficRates(invocations=INVOCATIONS_PER_MINUTE, errors=BASELINE_ERRORS_PER_MINUTE)
+    broken = TrafficRates(invocations=INVOCATIONS_PER_MINUTE, errors=FAILING_ERRORS_PER_MINUTE)
+    for name in account.client_functions:
+        engine.lambda_metrics.add_traffic(
+            LambdaTraffic(name, before=steady, after=broken if name in failing else None),
+            history_minutes=history_minutes,
+        )
+    if account.replication_group_id is None:
+        return
+    groups = engine.client("elasticache").describe_replication_groups(
+        ReplicationGroupId=account.replication_group_id
+    )["ReplicationGroups"]
+    members = [
+        member
+        for group in groups
+        for node_group in group.get("NodeGroups", [])
+        for member in node_group.get("NodeGroupMembers", [])
+    ]
+    if stand_in is not None:
+        sampler: Callable[[], int | None] = stand_in_connections(stand_in.connection_kwargs())
+    else:
+        functions = clients_on(engine, list(account.client_functions), account.elasticache_endpoint)
+
+        def modelled() -> int | None:
+            return functions() + other_clients
+
+        sampler = modelled
+    # Every node of a replication group sees the same clients in this model (they connect to
+    # the primary; a replica's CurrConnections would be the readers'): the primary gets them.
+    for position, member in enumerate(members):
+        engine.elasticache_metrics.watch_node(
+            member["CacheClusterId"],
+            member.get("CacheNodeId", "0001"),
+            sampler if position == 0 else (lambda: 0),
+            history_minutes=history_minutes,
+        )
