@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from redis_migration.aws import AwsClients, error_code
+from redis_migration.clients.endpoints import endpoint_addresses
 from redis_migration.decommission.models import (
     ParameterGroupFacts,
     ReferencingRule,
@@ -40,17 +41,6 @@ def describe_replication_group(replication_group_id: str, aws: AwsClients) -> di
         raise
     found = groups.get("ReplicationGroups") or []
     return dict(found[0]) if found else None
-
-
-def endpoint_addresses(group: dict[str, Any]) -> list[str]:
-    """Every address clients may use for the group: configuration, primary, reader and node endpoints."""
-    addresses = [str((group.get("ConfigurationEndpoint") or {}).get("Address", ""))]
-    for node_group in group.get("NodeGroups") or []:
-        addresses.append(str((node_group.get("PrimaryEndpoint") or {}).get("Address", "")))
-        addresses.append(str((node_group.get("ReaderEndpoint") or {}).get("Address", "")))
-        for member in node_group.get("NodeGroupMembers") or []:
-            addresses.append(str((member.get("ReadEndpoint") or {}).get("Address", "")))
-    return list(dict.fromkeys(address.lower() for address in addresses if address))
 
 
 def node_addresses(group: dict[str, Any]) -> list[str]:
