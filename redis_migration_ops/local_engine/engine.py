@@ -23,6 +23,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +66,7 @@ from redis_migration_ops.local_engine.iam.enforcement import (
 )
 from redis_migration_ops.local_engine.iam.policy import Decision, Statement
 from redis_migration_ops.local_engine.iam.resources import Check, World
+from redis_migration_ops.local_engine.lambda_.client_identity import acting_as_function
 from redis_migration_ops.local_engine.lambda_.function_vpc import FunctionVpcId
 from redis_migration_ops.local_engine.lambda_.in_process import FunctionRegistry, InProcessLambda
 from redis_migration_ops.local_engine.lambda_.kms_environment import LambdaKmsEnvironment
@@ -600,6 +602,12 @@ class LocalEngine:
     def map_address(self, private_ip: str, port: int, target: tuple[str, int]) -> None:
         """Redirect connections to ``private_ip:port`` to the loopback ``target``."""
         self._routes.add(private_ip, port, target)
+
+    def acting_as_function(self, function_name: str) -> AbstractContextManager[None]:
+        """Run a block as the account's client function ``function_name``: what a rehearsal's
+        simulated client does there is what that function's own code would do (see
+        :mod:`~redis_migration_ops.local_engine.lambda_.client_identity`)."""
+        return acting_as_function(function_name)
 
     def trust_certificate_authority(self, bundle: Path) -> None:
         """Make TLS clients of this process trust the PEM ``bundle`` by default, as code in AWS
