@@ -91,6 +91,7 @@ from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
 )
 from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
+from redis_migration_ops.local_engine.stepfunctions.workflow_clock import WorkflowClock
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
     KeySpec,
@@ -185,12 +186,15 @@ class LocalEngine:
         self._elasticache = ElastiCacheOperations(
             VirtualClock(self._waits), elasticache_timings or ElastiCacheTimings()
         )
+        self._clock = WorkflowClock(self._waits)
         self._lambda_metrics = LambdaMetrics(self._waits, self.account_id, region)
         self._elasticache_metrics = ElastiCacheMetrics()
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
             InstantWaits(self._waits, self._ssm.wait_idle),
+            # Before every listener that stamps what a wait stands for: they see the clock moved.
+            self._clock,
             FailureInjection(self._injector),
             InProcessLambda(self._registry),
             LambdaRevisionId(),
@@ -542,6 +546,15 @@ class LocalEngine:
     def requested_waits(self) -> list[WaitRecord]:
         """Every Wait state and Retry backoff requested so far (none was slept)."""
         return self._waits.snapshot()
+
+    @property
+    def clock_advanced_seconds(self) -> float:
+        """How far the workflow's wall clock has moved beyond real time (the waits it skipped)."""
+        return self._clock.advanced_seconds
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the workflow's wall clock without a Wait (a soak between runs)."""
+        self._clock.advance(seconds)
 
     def on_wait(self, listener: Callable[[WaitRecord], None]) -> None:
         """Call ``listener`` at each Wait state or Retry backoff, in the execution's thread: what a

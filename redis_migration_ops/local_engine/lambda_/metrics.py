@@ -108,14 +108,22 @@ class LambdaMetrics(MotoPatch):
             self._write(traffic.function_name, traffic.before, now - timedelta(minutes=minute), 1.0)
 
     def advance(self, seconds: float, *, now: datetime | None = None) -> None:
-        """``seconds`` of traffic for every followed function, at the rates of the Redis it uses now."""
+        """``seconds`` of traffic ending ``now`` for every followed function, at the rates of the Redis
+        it uses now: one datapoint a minute, as Lambda publishes them (the workflow's clock has moved
+        by the wait, see ``stepfunctions/workflow_clock.py``)."""
         now = now or datetime.now(UTC)
         with self._lock:
             followed = list(self._traffic.values())
         for traffic, host_then in followed:
             switched = self.redis_host(traffic.function_name) != host_then
             rates = traffic.after if switched and traffic.after is not None else traffic.before
-            self._write(traffic.function_name, rates, now, seconds / 60.0)
+            # Each minute's datapoint stamped with its minute's start, as CloudWatch buckets them.
+            at, left = now - timedelta(seconds=seconds), seconds
+            while left > 0:
+                chunk = min(60.0, left)
+                self._write(traffic.function_name, rates, at, chunk / 60.0)
+                at += timedelta(seconds=chunk)
+                left -= chunk
 
     def record(
         self,
