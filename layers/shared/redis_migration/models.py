@@ -590,6 +590,9 @@ class DataPlan(Model):
     max_freeze_seconds: int
     # The canary waves the plan has: consistent mode needs every writer on one Redis, so one.
     waves: int = 1
+    # Which writer has that longest timeout ("name", or "name:alias (version N)"), for the refusal
+    # of a freeze that would not fit maxFreezeSeconds.
+    slowest_writer: str | None = None
 
 
 class MigrationPlan(Model):

@@ -290,6 +290,29 @@ class Copier:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- keys named by the caller (the copy back) -----------------------------------------------
+
+    def use_database(self, db: int) -> None:
+        """Work in database ``db`` on both servers from now on."""
+        self._links.select(db)
+
+    def copy_keys(self, keys: list[bytes]) -> tuple[int, int]:
+        """Copy ``keys`` of the current database again, each as the source holds it now (one the
+        source no longer holds is deleted on the target); answer (restored, deleted)."""
+        tally = _Tally()
+        self._copy_named(list(keys), [], tally)
+        return tally.restored, tally.deleted
+
+    def delete_keys(self, keys: list[bytes]) -> int:
+        """Delete ``keys`` of the current database on the target; answer how many it held."""
+        if not keys:
+            return 0
+        raw = self._links["raw"]
+        raw.send_raw(pack_command("DEL", *keys))
+        replies = raw.read_simple_replies(1)
+        raise_refusal(replies, None, keys[0])
+        return replies.integer_sum
+
     # -- the invocation ------------------------------------------------------------------------
 
     def start(self, mode: CopyMode) -> CopyProgress:

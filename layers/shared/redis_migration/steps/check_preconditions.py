@@ -85,7 +85,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
             "list them in 'functions'"
         )
-    data = data_plan(request, instance, configurations, plans, problems)
+    data = data_plan(request, instance, configurations, plans, problems, facts=facts)
     token = settings.elasticache_auth_token_secret_name
     source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
     if data.requested != "none" and source_secret and source_secret != token:
@@ -234,6 +234,8 @@ def data_plan(
     configurations: list[dict[str, Any]],
     plans: list[FunctionPlan],
     problems: list[str],
+    *,
+    facts: dict[str, FunctionFacts] | None = None,
 ) -> DataPlan:
     """ElastiCache as the data's source, and what the data steps need to know about the functions.
 
@@ -261,7 +263,7 @@ def data_plan(
                 "say which one holds ElastiCache's AUTH token"
             )
         secret_arn = named[0] if len(named) == 1 else None
-    timeouts = [int(config.get("Timeout") or 3) for config in configurations]
+    timeout, slowest = longest_writer_timeout(configurations, facts or {})
     return DataPlan(
         source=RedisEndpoint(
             host=host,
@@ -271,9 +273,33 @@ def data_plan(
         ),
         requested=request.data_copy,
         functions_to_switch=sum(plan.before.get(REDIS_HOST) != instance.private_ip for plan in plans),
-        max_function_timeout=max(timeouts, default=3),
+        max_function_timeout=timeout,
         max_freeze_seconds=request.max_freeze_seconds,
+        slowest_writer=slowest,
     )
+
+
+def longest_writer_timeout(
+    configurations: list[dict[str, Any]], facts: dict[str, FunctionFacts]
+) -> tuple[int, str | None]:
+    """The longest timeout among the writers, ``$LATEST`` and every version an alias serves (a
+    version keeps the timeout it was published with), and which writer has it."""
+    found: list[tuple[int, str]] = []
+    for config in configurations:
+        name = str(config["FunctionName"])
+        found.append((int(config.get("Timeout") or 3), name))
+        known = facts.get(name, FunctionFacts())
+        for alias in known.aliases:
+            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            for version in [alias.get("FunctionVersion"), *weights]:
+                served = known.versions.get(str(version))
+                if served is not None:
+                    label = f"{name}:{alias.get('Name')} (version {version})"
+                    found.append((int(served.get("Timeout") or 3), label))
+    if not found:
+        return 3, None
+    timeout, slowest = max(found, key=lambda item: item[0])
+    return timeout, slowest
 
 
 def describe_instance(instance_id: str, aws: AwsClients, redis_security_group_id: str = "") -> InstanceFacts:

@@ -16,9 +16,12 @@ self-hosted Redis that already holds keys: it would overwrite what its clients w
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from redis_migration.aws import AwsClients
+from redis_migration.data.freeze_budget import FreezeEstimate, estimate_freeze
 from redis_migration.errors import PreconditionFailed
 from redis_migration.models import DataPlan, Model
 from redis_migration.steps.check_data import CheckDataInput, PlannedTarget, check_data_step
@@ -31,6 +34,8 @@ class CheckDataRequest(Model):
     planned_target: PlannedTarget
     # Keys the self-hosted Redis holds before the run (InspectHostBefore; None: none running).
     target_keys: int | None = None
+    # The stack's CutoverConcurrency: how many functions are switched at a time during a freeze.
+    cutover_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
 
 
 class DataDecision(Model):
@@ -38,6 +43,8 @@ class DataDecision(Model):
     reason: str
     source_keys: int | None = None
     warnings: list[str] = []
+    # consistent: how long the writers will be frozen, estimated before anything changes.
+    freeze: FreezeEstimate | None = None
 
 
 def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
@@ -75,9 +82,21 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
             f"{source_keys} keys over them would overwrite what its clients wrote. Start with "
             '"dataCopy": "none", or empty it first'
         )
+    freeze = None
+    if mode == "consistent":
+        freeze = estimate_freeze(
+            longest_timeout=data.max_function_timeout,
+            slowest_writer=data.slowest_writer,
+            source_keys=source_keys,
+            functions=data.functions_to_switch,
+            cutover_concurrency=given.cutover_concurrency,
+            max_freeze_seconds=data.max_freeze_seconds,
+        )
+        if not freeze.fits:
+            raise PreconditionFailed(freeze.refusal())
     reason = (
         f"dataCopy: {mode}"
         if data.requested
         else f"ElastiCache holds {source_keys} keys: copied consistently (the default)"
     )
-    return DataDecision(mode=mode, reason=reason, source_keys=source_keys, warnings=warnings)
+    return DataDecision(mode=mode, reason=reason, source_keys=source_keys, warnings=warnings, freeze=freeze)
