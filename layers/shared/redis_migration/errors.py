@@ -87,6 +87,10 @@ class ConcurrencyRefused(MigrationError):
     """Lambda refused a reserved concurrency (the account keeps a minimum unreserved)."""
 
 
+class FreezeFailed(MigrationError):
+    """Some functions of a batch could not be frozen (named): they could still write."""
+
+
 class UnfreezeFailed(MigrationError):
     """Some functions of a batch could not get their reserved concurrency back (named)."""
 

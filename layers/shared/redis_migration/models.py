@@ -761,6 +761,9 @@ class BatchRequest(Model):
     # The run's target (cutover and in-run restore); None in a rollback plan, whose entries
     # carry the target each function was switched to.
     target: ManagedValues | None = None
+    # A rollback's thaw (RestoreWriterConcurrency): a function whose variables still name this host
+    # (the self-hosted Redis: its restore failed) stays frozen rather than write there.
+    keep_frozen_on: str | None = None
 
 
 class CutoverOutput(Model):
@@ -875,17 +878,42 @@ class RollbackRequest(Model):
     execution_arn: str
 
 
-class MigrationRecord(BaseModel):
-    """The parts of a succeeded migration's output (DescribeExecution) a later rollback reads."""
+class BaselineRef(Model):
+    """The data at a consistent cutover, key by key (see data/baseline.py): its manifest in the
+    records bucket, pinned by the digest the execution keeps."""
 
+    record: RecordLocation
+    manifest_key: str
+    manifest_sha256: str
+    keys: int
+
+
+class _RecordPart(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, defer_build=True
     )
+
+
+class RecordedData(_RecordPart):
+    """What a migration's output says of its data: the mode, and the baseline of a consistent one."""
+
+    mode: Literal["none", "warm", "consistent"] | None = None
+    baseline: BaselineRef | None = None
+
+
+class RecordedCutover(_RecordPart):
+    changed: int = 0
+
+
+class MigrationRecord(_RecordPart):
+    """The parts of a succeeded migration's output (DescribeExecution) a later rollback reads."""
 
     outcome: Literal["migrated"]
     plan: MigrationPlan
     target: ManagedValues
     ingress: IngressOutput
+    data: RecordedData | None = None
+    cutover: RecordedCutover | None = None
 
 
 class RollbackPlan(Model):
@@ -901,3 +929,6 @@ class RollbackPlan(Model):
     leftovers: list[str]
     # The rolled-back runs that switched services on the instance (hostServices), oldest first.
     host_service_runs: list[str] = []
+    # The baseline of the consistent migration whose copy the writers kept writing to: the
+    # rollback freezes them, copies back what they wrote since, then restores them.
+    data_baseline: BaselineRef | None = None

@@ -34,7 +34,7 @@ from redis_migration.aws import AwsClients, aws_errors_as_transient
 from redis_migration.data.compare import DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_STRING, KeyState, read_key_state
 from redis_migration.data.copy import keyspace
 from redis_migration.data.link import RedisLink, RedisUnavailable, Script
-from redis_migration.models import Model, RecordLocation
+from redis_migration.models import BaselineRef, Model, RecordLocation
 from redis_migration.records import get_record, put_record
 
 STATE_SCRIPT = Script.load("key_state.lua", "state_batch.lua")
@@ -67,15 +67,6 @@ class BaselineManifest(Model):
 
     record: RecordLocation
     objects: list[ObjectDigest]
-    keys: int
-
-
-class BaselineRef(Model):
-    """The baseline as an execution keeps it: its manifest's key and digest."""
-
-    record: RecordLocation
-    manifest_key: str
-    manifest_sha256: str
     keys: int
 
 

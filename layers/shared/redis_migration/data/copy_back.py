@@ -41,7 +41,6 @@ import redis
 from redis_migration.aws import AwsClients, aws_errors_as_transient
 from redis_migration.data.baseline import (
     Baseline,
-    BaselineRef,
     ObjectDigest,
     PlainState,
     fingerprint,
@@ -59,7 +58,7 @@ from redis_migration.data.compare import (
 )
 from redis_migration.data.copy import Copier, keyspace
 from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink, RedisUnavailable
-from redis_migration.models import Model, RecordLocation
+from redis_migration.models import BaselineRef, Model, RecordLocation
 from redis_migration.records import put_record
 
 MAX_NAMED_CONFLICTS = 20

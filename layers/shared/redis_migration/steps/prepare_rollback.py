@@ -27,6 +27,7 @@ from redis_migration.models import (
     MANAGED_KEYS,
     REDIS_HOST,
     AliasPlan,
+    BaselineRef,
     FunctionPlan,
     IngressPlan,
     ManagedValues,
@@ -123,6 +124,7 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
         )
         plan_sha256 = put_record(location, plan_key(location), document.to_json_dict(), aws)
     runs = [name for name, _, _ in documents]
+    data_run, baseline = data_to_copy_back([record for _, record, _ in documents])
     plan = MigrationPlan(
         request=anchor_record.plan.request,
         instance=latest.plan.instance,
@@ -141,6 +143,18 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
         plan_sha256=plan_sha256,
         batches=batches,
         warnings=leftovers,
+        host_before=data_run.plan.host_before if data_run is not None else None,
+        data=(
+            data_run.plan.data.model_copy(
+                update={
+                    "max_function_timeout": max(
+                        r.plan.data.max_function_timeout for _, r, _ in documents if r.plan.data is not None
+                    )
+                }
+            )
+            if data_run is not None and data_run.plan.data is not None
+            else None
+        ),
     )
     return RollbackPlan(
         plan=plan,
@@ -157,7 +171,25 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
         leftovers=leftovers,
         # The host knows what each run switched (its records under runs/<name>/services/).
         host_service_runs=[name for name, record, _ in documents if record.plan.request.host_services],
+        data_baseline=baseline,
     )
+
+
+def data_to_copy_back(records: list[MigrationRecord]) -> tuple[MigrationRecord | None, BaselineRef | None]:
+    """The run whose data the writers kept writing to, and its baseline when it was consistent.
+
+    ``records``: oldest first. The latest run that moved data (warm or consistent) or switched a
+    function with nothing copied: the writers' keys since its cutover are what a rollback must carry
+    back. Only a consistent run has a baseline (the state of every key at its cutover); for any other
+    there is no copy back, and ClearCopiedData names what only the self-hosted Redis holds.
+    """
+    for record in reversed(records):
+        mode = record.data.mode if record.data is not None else None
+        switched = record.cutover.changed if record.cutover is not None else 0
+        if mode in ("warm", "consistent") or switched:
+            baseline = record.data.baseline if record.data is not None and mode == "consistent" else None
+            return record, baseline
+    return (records[-1], None) if records else (None, None)
 
 
 def named_execution_arn(execution_input: object, state_machine_arn: str) -> str:
