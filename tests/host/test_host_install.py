@@ -18,7 +18,9 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis_migration.data.digest import digest_redis
 from redis_migration.host.install import InstallParameters, InstallResult, install_script
+from redis_migration.host.state import build_inspect_commands, parse_host_state
 from redis_migration.watch.probe import ExpectedRedisConfig, memory_bytes, probe_redis
 
 from redis_migration_ops.local_engine.sandbox_host import CommandResult, SandboxHost
@@ -113,6 +115,26 @@ def test_password_works_only_through_auth(
     default_user = client.acl_getuser("default")
     assert default_user is not None
     assert default_user["passwords"] == [install_params.password_sha256]
+
+
+def test_the_host_reads_every_key_even_one_named_empty(sandbox: SandboxHost, client: redis.Redis) -> None:
+    # Given our Redis holding a key named "" (legal in Redis, and met in real data) among others
+    client.set("", "the empty name")
+    client.hset("profile", mapping={"name": "ana"})
+    try:
+        # When the host inspects it with its admin user (the digest reads every key)
+        result = sandbox.run_command(build_inspect_commands(6379), 120)
+        state = parse_host_state(result.stdout)
+
+        # Then it read them all: the digest is Python's, key for key
+        assert state is not None, result.stdout + result.stderr
+        assert state.redis is not None
+        assert state.redis.access == "admin"
+        assert state.redis.digest_reason is None, result.stdout
+        python = digest_redis(client)
+        assert (state.redis.digest, state.redis.digest_keys) == (python.digest, python.keys)
+    finally:
+        client.delete("", "profile")
 
 
 def test_files_owners_modes_and_kernel_settings(sandbox: SandboxHost) -> None:
