@@ -88,6 +88,10 @@ REACHED_BY = {
     "FreezeFunction": Scenario(execution_input=CONSISTENT, seed_keys=300),
     "VerifyData": Scenario(execution_input=CONSISTENT, seed_keys=300),
     "UnfreezeFunction": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "RecordDataBaseline": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "VerifyWriterConcurrency": Scenario(
+        execution_input=CONSISTENT, seed_keys=300, also_fail=("VerifyCutover",), rollback_fails=True
+    ),
     "ClearCopiedData": Scenario(
         execution_input=CONSISTENT, seed_keys=300, also_fail=("VerifyCutover",), rollback_fails=True
     ),

@@ -121,6 +121,26 @@ def test_endpoints_with_private_dns_reachable_from_the_functions_are_enough(vpc:
     assert vpc.check().problems == []
 
 
+def test_a_consistent_copy_needs_s3_from_the_vpc_and_a_gateway_endpoint_serves(vpc: Vpc) -> None:
+    # Given the interface endpoints every in-VPC function needs, and no way to S3
+    for service in IN_VPC_CALLS:
+        vpc.endpoint(service, https_from=vpc.function_group)
+    aws = AwsClients(factory=vpc.engine.client)
+
+    # Then a consistent copy (its baseline and copy back use the records bucket) is refused, naming S3
+    (problem,) = check_vpc_access(vpc.settings(), aws, needs_s3=True).problems
+    assert "com.amazonaws.us-east-1.s3 (RecordDataBaseline and CopyDataBack" in problem
+
+    # And a gateway endpoint for S3 on the subnets' route table is enough
+    vpc.ec2.create_vpc_endpoint(
+        VpcId=vpc.vpc_id,
+        ServiceName="com.amazonaws.us-east-1.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[vpc.route_table],
+    )
+    assert check_vpc_access(vpc.settings(), aws, needs_s3=True).problems == []
+
+
 def test_an_endpoint_without_private_dns_or_without_a_rule_for_the_functions_is_named(vpc: Vpc) -> None:
     no_dns = vpc.endpoint("secretsmanager", private_dns=False, https_from=vpc.function_group)
     closed = vpc.endpoint("ec2")
@@ -151,7 +171,8 @@ def test_the_endpoints_are_those_of_the_calls_the_in_vpc_functions_may_make() ->
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )
                 services |= {action.split(":")[0] for action in actions}
-    assert services == set(IN_VPC_CALLS)
+    # S3 only for a consistent copy's baseline and copy back (checked then: needs_s3, S3_CALLS).
+    assert services == {*IN_VPC_CALLS, "s3"}
 
 
 def test_the_redis_group_is_the_configured_one_or_the_only_one() -> None:

@@ -63,8 +63,16 @@ def endpoint_service_name(region: str, service: str) -> str:
     return f"com.amazonaws.{region}.{service}"
 
 
-def check_vpc_access(settings: StackSettings, aws: AwsClients) -> NetworkCheck:
-    """Each subnet of the in-VPC functions routes to a NAT, or the VPC has every endpoint they call."""
+# Called from inside the VPC only by a consistent copy's baseline and copy back (the run's records).
+S3_CALLS = (
+    "RecordDataBaseline and CopyDataBack write and read the run's records bucket (s3:PutObject, "
+    "s3:GetObject), in a consistent data copy"
+)
+
+
+def check_vpc_access(settings: StackSettings, aws: AwsClients, *, needs_s3: bool = False) -> NetworkCheck:
+    """Each subnet of the in-VPC functions routes to a NAT, or the VPC has every endpoint they call
+    (S3 too when ``needs_s3``: a gateway endpoint on their route tables, or an interface endpoint)."""
     check = NetworkCheck()
     subnet_ids = settings.probe_subnets
     if not subnet_ids:
@@ -129,6 +137,14 @@ def check_vpc_access(settings: StackSettings, aws: AwsClients) -> NetworkCheck:
                 f"do not allow tcp {HTTPS} from the in-VPC functions' groups "
                 f"({', '.join(sources) or 'none'}) or subnets; add that rule"
             )
+    isolated_tables = [_route_table(subnet_id, tables) for subnet_id in isolated]
+    if needs_s3 and not _reaches_s3(
+        aws, vpc_id, endpoint_service_name(region, "s3"), isolated_tables, endpoints
+    ):
+        missing.append(
+            f"{endpoint_service_name(region, 's3')} ({S3_CALLS}; a gateway endpoint on the route tables of "
+            f"{', '.join(isolated)} serves, at no charge)"
+        )
     if missing:
         check.problems.append(
             "the in-VPC functions (ProbeRedis, RedisHealth) run in subnet(s) "
@@ -144,14 +160,44 @@ def check_vpc_access(settings: StackSettings, aws: AwsClients) -> NetworkCheck:
     return check
 
 
-def _has_egress(subnet: Mapping[str, Any], tables: Sequence[Mapping[str, Any]], check: NetworkCheck) -> bool:
-    """Whether the subnet's route table sends ``0.0.0.0/0`` somewhere a Lambda function can use."""
-    subnet_id = subnet["SubnetId"]
-    table = next(
+def _reaches_s3(
+    aws: AwsClients,
+    vpc_id: str,
+    name: str,
+    isolated_tables: Sequence[Mapping[str, Any] | None],
+    interface_endpoints: Sequence[Mapping[str, Any]],
+) -> bool:
+    """An S3 interface endpoint, or a gateway endpoint on the route table of every isolated subnet."""
+    if any(endpoint.get("ServiceName") == name for endpoint in interface_endpoints):
+        return True
+    gateways = [
+        endpoint
+        for page in aws.ec2.get_paginator("describe_vpc_endpoints").paginate(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": "service-name", "Values": [name]},
+                {"Name": "vpc-endpoint-type", "Values": ["Gateway"]},
+            ]
+        )
+        for endpoint in page["VpcEndpoints"]
+        if str(endpoint.get("State", "")).lower() in ("available", "pending")
+    ]
+    routed = {str(table_id) for endpoint in gateways for table_id in endpoint.get("RouteTableIds", [])}
+    return all(table is not None and str(table.get("RouteTableId")) in routed for table in isolated_tables)
+
+
+def _route_table(subnet_id: str, tables: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The subnet's route table: its explicit association, else the VPC's main table."""
+    return next(
         (t for t in tables for a in t.get("Associations", []) if a.get("SubnetId") == subnet_id),
         next((t for t in tables for a in t.get("Associations", []) if a.get("Main")), None),
     )
-    routes = (table or {}).get("Routes", [])
+
+
+def _has_egress(subnet: Mapping[str, Any], tables: Sequence[Mapping[str, Any]], check: NetworkCheck) -> bool:
+    """Whether the subnet's route table sends ``0.0.0.0/0`` somewhere a Lambda function can use."""
+    subnet_id = subnet["SubnetId"]
+    routes = (_route_table(str(subnet_id), tables) or {}).get("Routes", [])
     default = next(
         (r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State") != "blackhole"),
         None,

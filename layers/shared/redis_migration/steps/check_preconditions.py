@@ -61,7 +61,8 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         warnings: list[str] = []
         configurations = function_configurations(request, instance, aws, problems)
         facts = read_function_facts([str(config["FunctionName"]) for config in configurations], aws)
-        network = check_vpc_access(settings, aws)
+        # A consistent copy (asked for, or the default) records its baseline in S3 from the VPC.
+        network = check_vpc_access(settings, aws, needs_s3=request.data_copy not in ("none", "warm"))
         secret_arn = existing_secret_arn(request.secret_name, aws)
 
     # The host first: what cannot be undone there (a maxmemory below the data already held, a
