@@ -79,8 +79,10 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
     if given.target_keys:
         raise PreconditionFailed(
             f"dataCopy: the self-hosted Redis already holds {given.target_keys} keys; copying ElastiCache's "
-            f"{source_keys} keys over them would overwrite what its clients wrote. Start with "
-            '"dataCopy": "none", or empty it first'
+            f"{source_keys} keys over them would overwrite what its clients wrote, and starting without a "
+            'copy ("dataCopy": "none") would serve those keys as they are, perhaps stale. Carry what only '
+            "it holds to ElastiCache (a rollback's list of what is left to do names it), empty it, and run "
+            "again"
         )
     freeze = None
     if mode == "consistent":
