@@ -553,3 +553,24 @@ def test_a_stop_refuses_what_the_switch_would_and_stops_nothing(host: Host) -> N
     assert host.active("freeze-worker") == "active"
     assert host.main_pid("freeze-worker") == pid
     assert not host.sandbox.host_path("/var/lib/redis-migration/runs/run-12").exists()
+
+
+def test_a_stop_after_the_switch_holds_the_worker_and_the_restore_starts_it_as_before(host: Host) -> None:
+    # Given the worker switched to the self-hosted Redis (a migration's cutover)
+    assert host.switch("run-13", "freeze-worker").ok
+    assert host.printed_env("freeze-worker")["REDIS_HOST"] == "127.0.0.1"
+
+    # When it is stopped under the same run (a rollback that freezes the writers before it
+    # copies back what they wrote), then restored
+    stopped = host.stop("run-13", "freeze-worker")
+    assert stopped.ok
+    assert stopped.changed
+    assert host.active("freeze-worker") == "inactive"
+    restored = host.restore("run-13")
+
+    # Then it runs again on ElastiCache with its file exactly as before the run
+    assert restored.ok, restored.message
+    assert restored.files[0].units[0].started
+    assert host.active("freeze-worker") == "active"
+    assert host.printed_env("freeze-worker")["REDIS_HOST"] == ELASTICACHE_HOST
+    assert host.sandbox.host_path("/etc/default/freeze-worker").read_text() == ENV_FILE_TEXT
