@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -257,6 +258,9 @@ class WorldSnapshot:
     source: tuple[int, str] | None = None
     # The environment files of the host's own services (hostServices switches them): path -> text.
     services: dict[str, str] = field(default_factory=dict)
+    # Whether each of those services runs (unit -> systemctl is-active): the consistent mode stops
+    # them for the freeze, and "as before" includes a service running again.
+    service_units: dict[str, str] = field(default_factory=dict)
 
     def differences(self, other: WorldSnapshot) -> list[str]:
         """Every difference from ``other``, one line each (empty: the same)."""
@@ -285,6 +289,11 @@ class WorldSnapshot:
             for path in sorted(set(self.services) | set(other.services))
             if self.services.get(path) != other.services.get(path)
         ]
+        found += [
+            f"host service {unit}: {self.service_units.get(unit)} -> {other.service_units.get(unit)}"
+            for unit in sorted(set(self.service_units) | set(other.service_units))
+            if self.service_units.get(unit) != other.service_units.get(unit)
+        ]
         return found
 
     def __eq__(self, other: object) -> bool:
@@ -307,6 +316,25 @@ def service_environment_files(sandbox: SandboxHost) -> dict[str, str]:
                 found = sandbox.host_path(path)
                 files[path] = found.read_text(errors="replace") if found.exists() else "(missing)"
     return files
+
+
+def service_unit_states(sandbox: SandboxHost) -> dict[str, str]:
+    """Whether each of the host's own units (``/etc/systemd/system/*.service`` other than Redis's)
+    runs, as ``systemctl is-active`` says: what ``hostServices``' stop changes and the restore
+    must put back."""
+    units = sorted(
+        unit.name
+        for unit in sandbox.host_path("/etc/systemd/system").glob("*.service")
+        if not unit.name.startswith("redis")
+    )
+    if not units:
+        return {}
+    script = "; ".join(
+        f"printf '%s ' {shlex.quote(unit)}; systemctl is-active {shlex.quote(unit)}" for unit in units
+    )
+    lines = sandbox.run_command([script], 30).stdout.splitlines()
+    states = dict(line.split(" ", 1) for line in lines if " " in line)
+    return {unit: states.get(unit, "unknown").strip() for unit in units}
 
 
 @dataclass
@@ -347,6 +375,7 @@ class LocalSetup:
             concurrency=reserved_concurrency(self.engine, self.account.client_functions),
             source=self.source_data(),
             services=service_environment_files(self.sandbox),
+            service_units=service_unit_states(self.sandbox),
         )
 
     def source_data(self) -> tuple[int, str] | None:

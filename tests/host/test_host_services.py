@@ -19,6 +19,7 @@ from redis_migration.host.install import InstallParameters
 from redis_migration.host.services import (
     HostServicesResult,
     build_restore_commands,
+    build_stop_commands,
     build_switch_commands,
     host_service_values,
     parse_host_services_result,
@@ -106,6 +107,13 @@ class Host:
     def switch(self, run_id: str, *units: str) -> HostServicesResult:
         sets, unsets = host_service_values(TARGET)
         result = self.run(build_switch_commands(run_id, list(units), sets, unsets, settle_seconds=1))
+        parsed = parse_host_services_result(result.stdout)
+        assert parsed is not None, result
+        return parsed
+
+    def stop(self, run_id: str, *units: str) -> HostServicesResult:
+        _, unsets = host_service_values(TARGET)
+        result = self.run(build_stop_commands(run_id, list(units), unsets, settle_seconds=1))
         parsed = parse_host_services_result(result.stdout)
         assert parsed is not None, result
         return parsed
@@ -407,3 +415,162 @@ def test_the_install_of_the_same_run_still_records_the_host_beside_the_services(
     assert (run_dir / "services").is_dir()
     assert os.stat(run_dir).st_mode & 0o077 == 0
     assert host.restore("run-8").ok
+
+
+# The consistent mode's freeze: the worker is stopped before the last changes are copied, started
+# by the switch on the self-hosted Redis, or by the restore as it was.
+
+ELASTICACHE_HOST = "master.campaign-redis.abc123.use1.cache.amazonaws.com"
+
+
+def test_a_stop_records_the_worker_stops_it_and_changes_no_file(host: Host) -> None:
+    # Given a worker that runs and one that was stopped before the run
+    host.add_unit("freeze-worker", "/etc/default/freeze-worker")
+    host.add_unit("idle-worker", "/etc/default/idle-worker", start=False)
+
+    # When they are stopped for the freeze
+    result = host.stop("run-10", "freeze-worker", "idle-worker")
+
+    # Then the running one is stopped (checked), the idle one left alone, no file changed
+    assert result.ok, result.message
+    assert result.changed
+    assert result.recorded
+    assert host.active("freeze-worker") == "inactive"
+    assert host.active("idle-worker") == "inactive"
+    by_unit = {unit.unit: unit for entry in result.files for unit in entry.units}
+    assert by_unit["freeze-worker.service"].stopped
+    assert by_unit["freeze-worker.service"].active == "inactive"
+    assert not by_unit["idle-worker.service"].stopped
+    assert all(not entry.file_changed and entry.outcome == "unchanged" for entry in result.files)
+    assert host.sandbox.host_path("/etc/default/freeze-worker").read_text() == ENV_FILE_TEXT
+    # ... recorded as the switch records: the file as it was, and which units were running
+    records = host.sandbox.host_path("/var/lib/redis-migration/runs/run-10/services")
+    states = {
+        line
+        for record in records.iterdir()
+        for line in (record / "state").read_text().splitlines()
+        if line.startswith("UNIT=")
+    }
+    assert states == {"UNIT=freeze-worker.service active", "UNIT=idle-worker.service inactive"}
+    assert all((record / "before").read_text() == ENV_FILE_TEXT for record in records.iterdir())
+
+
+def test_a_second_stop_changes_nothing_and_a_retried_one_stops_what_still_runs(host: Host) -> None:
+    # A second stop: nothing to do
+    again = host.stop("run-10", "freeze-worker", "idle-worker")
+    assert again.ok
+    assert not again.changed
+    assert not again.recorded
+    assert host.active("freeze-worker") == "inactive"
+
+    # A stop retried after the first one recorded but did not get to stop the unit (simulated:
+    # the unit runs again) stops it, and keeps the record of before the run
+    assert host.run(["systemctl start freeze-worker"]).exit_code == 0
+    retried = host.stop("run-10", "freeze-worker", "idle-worker")
+    assert retried.ok
+    assert retried.changed
+    assert not retried.recorded
+    assert host.active("freeze-worker") == "inactive"
+    assert host.active("idle-worker") == "inactive"
+
+
+def test_the_switch_after_the_stop_starts_only_what_ran_and_on_the_new_values(host: Host) -> None:
+    result = host.switch("run-10", "freeze-worker", "idle-worker")
+
+    # Then the worker the stop stopped runs again, on the self-hosted Redis; the idle one stays stopped
+    assert result.ok, result.message
+    by_unit = {unit.unit: unit for entry in result.files for unit in entry.units}
+    assert by_unit["freeze-worker.service"].started
+    assert not by_unit["freeze-worker.service"].restarted
+    assert by_unit["freeze-worker.service"].active == "active"
+    assert not by_unit["idle-worker.service"].started
+    assert host.active("freeze-worker") == "active"
+    assert host.active("idle-worker") == "inactive"
+    env = host.printed_env("freeze-worker")
+    assert (env["REDIS_HOST"], env["REDIS_PASSWORD_SECRET_ARN"]) == ("127.0.0.1", SECRET_ARN)
+    assert all(entry.outcome == "switched" for entry in result.files)
+    # A retried switch changes nothing (the worker is not restarted)
+    pid = host.main_pid("freeze-worker")
+    again = host.switch("run-10", "freeze-worker", "idle-worker")
+    assert again.ok
+    assert not again.changed
+    assert host.main_pid("freeze-worker") == pid
+
+
+def test_the_restore_after_stop_and_switch_is_exactly_as_before(host: Host) -> None:
+    result = host.restore("run-10")
+
+    assert result.ok, result.message
+    assert host.sandbox.host_path("/etc/default/freeze-worker").read_text() == ENV_FILE_TEXT
+    assert host.sandbox.host_path("/etc/default/idle-worker").read_text() == ENV_FILE_TEXT
+    assert host.active("freeze-worker") == "active"
+    assert host.active("idle-worker") == "inactive"
+    assert host.printed_env("freeze-worker")["REDIS_HOST"] == ELASTICACHE_HOST
+
+
+def test_the_restore_after_only_a_stop_starts_the_worker_as_it_was(host: Host) -> None:
+    # Given the worker stopped for a run that failed before its switch, and someone edited the
+    # file since (not this run's change: it stays)
+    assert host.stop("run-11", "freeze-worker", "idle-worker").ok
+    file = host.sandbox.host_path("/etc/default/freeze-worker")
+    file.write_text(ENV_FILE_TEXT + "\nFEATURE_Y=on\n")
+
+    # When the run is restored
+    result = host.restore("run-11")
+
+    # Then the worker runs again on ElastiCache, the idle one stays stopped, the file is theirs
+    assert result.ok, result.message
+    assert result.changed
+    by_unit = {unit.unit: unit for entry in result.files for unit in entry.units}
+    assert by_unit["freeze-worker.service"].started
+    assert not by_unit["idle-worker.service"].started
+    assert all(entry.outcome == "unchanged" and not entry.file_changed for entry in result.files)
+    assert host.active("freeze-worker") == "active"
+    assert host.active("idle-worker") == "inactive"
+    env = host.printed_env("freeze-worker")
+    assert (env["REDIS_HOST"], env["FEATURE_Y"]) == (ELASTICACHE_HOST, "on")
+    assert file.read_text() == ENV_FILE_TEXT + "\nFEATURE_Y=on\n"
+    # A second restore changes nothing
+    again = host.restore("run-11")
+    assert again.ok
+    assert not again.changed
+    file.write_text(ENV_FILE_TEXT)
+
+
+def test_a_stop_refuses_what_the_switch_would_and_stops_nothing(host: Host) -> None:
+    # Given the worker running, and a unit whose file holds a Redis password in plain text
+    pid = host.main_pid("freeze-worker")
+
+    # When they are stopped with a unit that does not exist
+    result = host.stop("run-12", "freeze-worker", "plain-password", "nope")
+
+    # Then every problem is named, nothing stopped, nothing recorded
+    assert not result.ok
+    assert result.refused
+    assert not result.changed
+    assert "plain-password.service: /etc/default/plain-password holds a Redis password" in result.message
+    assert "nope.service: not a unit systemd has loaded" in result.message
+    assert host.active("freeze-worker") == "active"
+    assert host.main_pid("freeze-worker") == pid
+    assert not host.sandbox.host_path("/var/lib/redis-migration/runs/run-12").exists()
+
+
+def test_a_stop_after_the_switch_holds_the_worker_and_the_restore_starts_it_as_before(host: Host) -> None:
+    # Given the worker switched to the self-hosted Redis (a migration's cutover)
+    assert host.switch("run-13", "freeze-worker").ok
+    assert host.printed_env("freeze-worker")["REDIS_HOST"] == "127.0.0.1"
+
+    # When it is stopped under the same run (a rollback that freezes the writers before it
+    # copies back what they wrote), then restored
+    stopped = host.stop("run-13", "freeze-worker")
+    assert stopped.ok
+    assert stopped.changed
+    assert host.active("freeze-worker") == "inactive"
+    restored = host.restore("run-13")
+
+    # Then it runs again on ElastiCache with its file exactly as before the run
+    assert restored.ok, restored.message
+    assert restored.files[0].units[0].started
+    assert host.active("freeze-worker") == "active"
+    assert host.printed_env("freeze-worker")["REDIS_HOST"] == ELASTICACHE_HOST
+    assert host.sandbox.host_path("/etc/default/freeze-worker").read_text() == ENV_FILE_TEXT

@@ -88,6 +88,11 @@ def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
         changed["(elasticache)"] = {"before": before.source, "after": after.source}
     if before.services != after.services:
         changed["(services)"] = {"before": before.services, "after": after.services}
+    if before.service_units != after.service_units:
+        changed.setdefault("(services)", {})["units"] = {
+            "before": before.service_units,
+            "after": after.service_units,
+        }
     return changed
 
 

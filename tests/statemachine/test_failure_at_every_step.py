@@ -102,6 +102,10 @@ REACHED_BY = {
     "ReadSelfHostedHealth": Scenario(execution_input=BAKE),
     "CheckBake": Scenario(execution_input=BAKE),
     "CutOverHostServices": Scenario(execution_input=SERVICES, worker=True),
+    # Consistent mode stops the worker with the freeze; the rollback starts it again as it was.
+    "StopHostServices": Scenario(
+        execution_input={**CONSISTENT, "hostServices": [WORKER]}, seed_keys=300, worker=True
+    ),
     "RestoreHostServices": Scenario(
         execution_input=SERVICES, worker=True, also_fail=("CheckBake",), rollback_fails=True
     ),

@@ -10,6 +10,7 @@ from redis_migration.errors import InvalidInput
 from redis_migration.host.services import (
     LOCAL_REDIS_HOST,
     build_restore_commands,
+    build_stop_commands,
     build_switch_commands,
     host_service_values,
     parse_host_services_result,
@@ -83,6 +84,19 @@ def test_the_commands_carry_only_names_a_host_a_port_and_an_arn() -> None:
             build_switch_commands("run-1", ["w"], bad)
     with pytest.raises(ValueError, match="an execution name"):
         build_switch_commands("../etc", ["w"], {"REDIS_HOST": "127.0.0.1"})
+
+
+def test_the_stop_command_carries_the_units_and_the_keys_to_remove_and_no_value() -> None:
+    (command,) = build_stop_commands("run-1", ["campaign-worker", "dialer@2"], ["OLD_ARN"])
+
+    assert command.splitlines()[0] == (
+        "bash -s -- --action stop --run-id run-1 --settle-seconds 3 --unit campaign-worker.service "
+        "--unit dialer@2.service --unset OLD_ARN <<'HOST_SERVICES_SCRIPT'"
+    )
+    with pytest.raises(ValueError, match="at least one unit"):
+        build_stop_commands("run-1", [])
+    with pytest.raises(ValueError, match="not an environment variable name"):
+        build_stop_commands("run-1", ["w"], ["BAD KEY"])
 
 
 def test_the_result_line_is_read_from_the_end_and_a_cut_line_is_skipped() -> None:

@@ -2,8 +2,10 @@
 # Points systemd services of this host (--unit, e.g. the campaign's Node.js worker) at the
 # self-hosted Redis, or puts them back: the same managed keys the Lambda functions get, written
 # into each unit's environment file (the last EnvironmentFile= systemd reads for it, so ours win),
-# then the running units restarted and checked.
+# then the running units restarted and checked. The consistent data mode stops them first, for
+# the freeze, so that nothing writes to ElastiCache while the last changes are copied.
 #
+#   --action stop    --run-id ID --unit U [--unit U ...] [--unset KEY ...]
 #   --action switch  --run-id ID --unit U [--unit U ...] --set KEY=VALUE ... [--unset KEY ...]
 #   --action restore --run-id ID
 #
@@ -11,13 +13,20 @@
 # appended when no line assigns it), every line that assigns an --unset key is removed, and every
 # other byte of the file stays as it was (owner and mode too; the file is replaced atomically).
 #
-# Before its first change for a run id, each environment file is recorded under
-# /var/lib/redis-migration/runs/ID/services/<file>/ (a copy of the file, what was set and unset,
-# whether each unit was running). A retried switch finds its record and changes only what is not
-# done yet. The restore puts back the recorded file exactly when it still holds what the switch
-# wrote; when someone changed it since, only the keys that still hold the switch's values are put
-# back and the others are reported, not overwritten. A unit that was running is restarted (started
-# again if it died), one that was stopped is left stopped. A second restore changes nothing.
+# Before its first change for a run id (a stop or a switch), each environment file is recorded
+# under /var/lib/redis-migration/runs/ID/services/<file>/ (a copy of the file and whether each
+# unit was running; the switch adds what it sets, the stop which units it stopped). A retried
+# stop or switch finds its record and changes only what is not done yet.
+#
+# The stop changes no file: it stops the running units and checks that they stopped (a second
+# stop changes nothing). The switch after it starts the units the stop stopped, with the new
+# values, and checks they run with them; a unit that was stopped before the run stays stopped.
+#
+# The restore puts back the recorded file exactly when it still holds what the switch wrote; when
+# someone changed it since, only the keys that still hold the switch's values are put back and the
+# others are reported, not overwritten (a file only stopped, never switched, is left as it is). A
+# unit that was running before the run is restarted (started again if it died or was stopped), one
+# that was stopped is left stopped. A second restore changes nothing.
 #
 # Refused before any change, naming the unit: a unit systemd does not know, a unit without an
 # EnvironmentFile= (add one, e.g. with a drop-in), an environment file that does not exist, and a
@@ -31,7 +40,7 @@
 # host/common.sh in front. Output: short progress lines, then always, as the last line of stdout:
 #   REDIS_SERVICES_RESULT {"ok":...,"action":...,"runId":...,"changed":...,"recorded":...,
 #                          "refused":...,"error":...,"message":...,"files":[...]}
-# files: {"envFile","units":[{"unit","active","restarted","started"}],"fileChanged",
+# files: {"envFile","units":[{"unit","active","restarted","started","stopped"}],"fileChanged",
 #         "outcome","keys":{KEY: "set"|"unchanged"|"removed"|"restored"|"changedByOthers"},
 #         "before":{KEY: previous value|null}}
 
@@ -96,7 +105,7 @@ while [ "$#" -gt 0 ]; do
         *) fail BadArgument "unknown argument (value not shown)" ;;
     esac
 done
-case "$ACTION" in switch | restore) ;; *) fail BadArgument "--action takes switch or restore" ;; esac
+case "$ACTION" in switch | stop | restore) ;; *) fail BadArgument "--action takes switch, stop or restore" ;; esac
 if ! [[ "$RUN_ID" =~ ^[A-Za-z0-9._@+=-]{1,80}$ ]] || [[ "$RUN_ID" =~ ^\.+$ ]]; then
     fail BadArgument "--run-id takes 1-80 letters, digits or . _ @ + = -"
 fi
@@ -118,6 +127,12 @@ if [ "$ACTION" = switch ]; then
         fail BadArgument "switch takes 1 to 20 --unit"
     fi
     [ "${#SETS[@]}" -ge 1 ] || fail BadArgument "switch takes at least one --set"
+fi
+if [ "$ACTION" = stop ]; then
+    if [ "${#UNITS[@]}" -lt 1 ] || [ "${#UNITS[@]}" -gt 20 ]; then
+        fail BadArgument "stop takes 1 to 20 --unit"
+    fi
+    [ "${#SETS[@]}" -eq 0 ] || fail BadArgument "stop takes no --set (it changes no file)"
 fi
 [ "$(id -u)" -eq 0 ] || fail NotRoot "must run as root (SSM Run Command does)"
 
@@ -275,12 +290,15 @@ add_file_json() {
     FILES_JSON+="${FILES_JSON:+,}$1"
 }
 
-# ---------------------------------------------------------------------------- switch
+# ---------------------------------------------------------------------------- switch and stop
 
-switch() {
+# The environment file of each --unit (the last EnvironmentFile= systemd reads for it), grouped:
+# ORDER lists the files (resolved), UNITS_OF[file] the units that read it. Refused before any
+# change, every problem named at once.
+declare -A UNITS_OF=()
+ORDER=()
+find_env_files() {
     local problems="" unit load files env_file target
-    declare -A UNITS_OF=()
-    local -a ORDER=()
     for unit in "${UNITS[@]}"; do
         load=$(systemctl show -p LoadState --value "$unit" 2>/dev/null | head -n 1)
         if [ "$load" != loaded ]; then
@@ -317,32 +335,54 @@ switch() {
         fi
     done
     [ -z "$problems" ] || refuse Refused "${problems#; }; nothing was changed"
+    mkdir -p "$SERVICES_DIR" && chmod 0700 "$RUNS_DIR" "$RUNS_DIR/$RUN_ID" "$SERVICES_DIR" 2>/dev/null
+}
 
-    local sets_text unsets_text pair
+# The record of file $1 (its path in RECORD), made once per run id before the first change to the
+# file or its units (complete or absent): a copy of the file and whether each unit was running.
+# The switch adds what it sets (keys) and what it wrote (after); the stop, which units it stopped.
+make_record() {
+    local target=$1 id unit staging
+    id=$(printf '%s' "$target" | sha256sum | cut -c 1-16)
+    RECORD=$SERVICES_DIR/$id
+    [ -f "$RECORD/state" ] && return 0
+    rm -rf "$RECORD"
+    staging=$(mktemp -d "$SERVICES_DIR/.record.XXXXXX") || fail RecordFailed "cannot create a record under $SERVICES_DIR"
+    cp -p "$target" "$staging/before" || fail RecordFailed "cannot copy $target into the record"
+    {
+        printf 'ENV_FILE=%s\n' "$target"
+        printf 'RECORDED_AT=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        for unit in ${UNITS_OF[$target]}; do printf 'UNIT=%s %s\n' "$unit" "$(unit_active "$unit")"; done
+    } >"$staging/state.tmp" || fail RecordFailed "cannot write the record"
+    if ! mv "$staging/state.tmp" "$staging/state" || ! mv -T "$staging" "$RECORD"; then
+        fail RecordFailed "cannot move the record into place"
+    fi
+    RECORDED=true
+    say "recorded $target before run $RUN_ID"
+}
+
+# What unit $2 was when file record $1 was made (active, inactive, ...; empty: not recorded).
+recorded_state() { awk -v unit="UNIT=$2" '$1 == unit { print $2; exit }' "$1/state"; }
+
+# 0 when the stop of this run stopped unit $2 of record $1.
+stopped_by_run() { [ -f "$1/stopped" ] && grep -Fxq -- "$2" "$1/stopped"; }
+
+switch() {
+    local target pair
+    find_env_files
+    local sets_text unsets_text
     sets_text=$(printf '%s\n' "${SETS[@]}")
     unsets_text=$(printf '%s\n' "${UNSETS[@]}")
-    mkdir -p "$SERVICES_DIR" && chmod 0700 "$RUNS_DIR" "$RUNS_DIR/$RUN_ID" "$SERVICES_DIR" 2>/dev/null
     for target in "${ORDER[@]}"; do
-        local id record new appended file_changed=false keys_text=""
-        id=$(printf '%s' "$target" | sha256sum | cut -c 1-16)
-        record=$SERVICES_DIR/$id
-        # The record of this file, once per run id, before its first change (complete or absent).
-        if [ ! -f "$record/state" ]; then
-            rm -rf "$record"
-            local staging
-            staging=$(mktemp -d "$SERVICES_DIR/.record.XXXXXX") || fail RecordFailed "cannot create a record under $SERVICES_DIR"
-            cp -p "$target" "$staging/before" || fail RecordFailed "cannot copy $target into the record"
-            {
-                printf 'ENV_FILE=%s\n' "$target"
-                printf 'RECORDED_AT=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-                for unit in ${UNITS_OF[$target]}; do printf 'UNIT=%s %s\n' "$unit" "$(unit_active "$unit")"; done
-            } >"$staging/state.tmp" || fail RecordFailed "cannot write the record"
-            { printf '%s\n' "${SETS[@]}" | sed 's/^/set /'; [ "${#UNSETS[@]}" -eq 0 ] || printf 'unset %s\n' "${UNSETS[@]}"; } >"$staging/keys"
-            if ! mv "$staging/state.tmp" "$staging/state" || ! mv -T "$staging" "$record"; then
-                fail RecordFailed "cannot move the record into place"
+        local record new appended file_changed=false keys_text=""
+        make_record "$target"
+        record=$RECORD
+        # What this switch sets, before its first change (a record the stop made has none yet).
+        if [ ! -f "$record/keys" ]; then
+            if ! { printf '%s\n' "${SETS[@]}" | sed 's/^/set /'; [ "${#UNSETS[@]}" -eq 0 ] || printf 'unset %s\n' "${UNSETS[@]}"; } >"$record/keys.tmp" ||
+                ! mv "$record/keys.tmp" "$record/keys"; then
+                fail RecordFailed "cannot record the keys to set"
             fi
-            RECORDED=true
-            say "recorded $target before run $RUN_ID"
         fi
         for pair in "${SETS[@]}"; do
             if [ "$(value_of "$target" "${pair%%=*}")" = "${pair#*=}" ] && value_of "$target" "${pair%%=*}" >/dev/null; then
@@ -372,11 +412,19 @@ switch() {
         rm -f "$new"
         TMP=""
 
-        local units_json="" active restarted
+        local units_json="" unit active restarted started
         for unit in ${UNITS_OF[$target]}; do
             active=$(unit_active "$unit")
             restarted=false
-            if [ "$active" = active ] && { [ "$file_changed" = true ] || ! runs_with_values "$unit" "${SETS[@]}"; }; then
+            started=false
+            if [ "$active" != active ] && [ "$(recorded_state "$record" "$unit")" = active ] && stopped_by_run "$record" "$unit"; then
+                # Stopped by this run for the freeze: it comes back only on the new values.
+                restart_unit start "$unit" || fail RestartFailed "$unit did not stay active when started with the new values (see $LOG)"
+                runs_with_values "$unit" "${SETS[@]}" || fail ServiceNotSwitched "$unit runs without the new values after its start (does its ExecStart override them?)"
+                started=true
+                CHANGED=true
+                active=$(unit_active "$unit")
+            elif [ "$active" = active ] && { [ "$file_changed" = true ] || ! runs_with_values "$unit" "${SETS[@]}"; }; then
                 restart_unit restart "$unit" || fail RestartFailed "$unit did not stay active after its restart with the new values (see $LOG)"
                 runs_with_values "$unit" "${SETS[@]}" || fail ServiceNotSwitched "$unit runs without the new values after its restart (does its ExecStart override them?)"
                 restarted=true
@@ -385,9 +433,42 @@ switch() {
             elif [ "$active" != active ]; then
                 say "service: $unit is $active; it takes the new values when it starts"
             fi
-            units_json+="${units_json:+,}{\"unit\":$(json_string "$unit"),\"active\":$(json_string "$active"),\"restarted\":$restarted,\"started\":false}"
+            units_json+="${units_json:+,}{\"unit\":$(json_string "$unit"),\"active\":$(json_string "$active"),\"restarted\":$restarted,\"started\":$started,\"stopped\":false}"
         done
         add_file_json "{\"envFile\":$(json_string "$target"),\"units\":[$units_json],\"fileChanged\":$file_changed,\"outcome\":$(json_string "$([ "$file_changed" = true ] && echo switched || echo unchanged)"),\"keys\":$(json_keys "$keys_text"),\"before\":$(json_before "$record/before")}"
+    done
+}
+
+# The freeze of the consistent mode: record the files and units as the switch does, then stop
+# the running units (marked in the record first, so the switch starts them on the new values and
+# the restore on the old ones). The files are not changed.
+stop_services() {
+    local target record unit active stopped units_json
+    find_env_files
+    for target in "${ORDER[@]}"; do
+        make_record "$target"
+        record=$RECORD
+        units_json=""
+        for unit in ${UNITS_OF[$target]}; do
+            active=$(unit_active "$unit")
+            stopped=false
+            if [ "$active" != inactive ] && [ "$active" != failed ]; then
+                if ! stopped_by_run "$record" "$unit"; then
+                    printf '%s\n' "$unit" >>"$record/stopped" || fail RecordFailed "cannot record the stop of $unit"
+                fi
+                say "service: stop $unit"
+                systemctl stop "$unit" >>"$LOG" 2>&1 || fail StopFailed "systemctl stop $unit failed (see $LOG)"
+                active=$(unit_active "$unit")
+                case "$active" in
+                    inactive | failed) ;;
+                    *) fail StopFailed "$unit is still $active after its stop (see $LOG)" ;;
+                esac
+                stopped=true
+                CHANGED=true
+            fi
+            units_json+="${units_json:+,}{\"unit\":$(json_string "$unit"),\"active\":$(json_string "$active"),\"restarted\":false,\"started\":false,\"stopped\":$stopped}"
+        done
+        add_file_json "{\"envFile\":$(json_string "$target"),\"units\":[$units_json],\"fileChanged\":false,\"outcome\":\"unchanged\",\"keys\":{},\"before\":$(json_before "$record/before")}"
     done
 }
 
@@ -404,6 +485,9 @@ restore_one() {
         file_changed=true
         outcome=restored
     elif cmp -s "$target" "$record/before"; then
+        outcome=unchanged
+    elif [ ! -f "$record/keys" ]; then
+        # Only stopped by this run, never switched: what changed in the file since is not ours.
         outcome=unchanged
     elif [ -f "$record/after" ] && cmp -s "$target" "$record/after"; then
         # Nobody changed it since the switch: the recorded file, byte for byte.
@@ -476,7 +560,7 @@ restore_one() {
 
     local units_json="" unit was active restarted started line
     local -a SWITCHED=()
-    mapfile -t SWITCHED < <(sed -n 's/^set //p' "$record/keys")
+    [ ! -f "$record/keys" ] || mapfile -t SWITCHED < <(sed -n 's/^set //p' "$record/keys")
     while read -r line; do
         unit=${line%% *}
         was=${line#* }
@@ -488,14 +572,14 @@ restore_one() {
                 restart_unit start "$unit" || fail RestartFailed "$unit did not stay active when started again (see $LOG)"
                 started=true
                 CHANGED=true
-            elif [ "$file_changed" = true ] || runs_with_values "$unit" "${SWITCHED[@]}"; then
+            elif [ "$file_changed" = true ] || { [ "${#SWITCHED[@]}" -gt 0 ] && runs_with_values "$unit" "${SWITCHED[@]}"; }; then
                 restart_unit restart "$unit" || fail RestartFailed "$unit did not stay active after its restart (see $LOG)"
                 restarted=true
                 CHANGED=true
             fi
             active=$(unit_active "$unit")
         fi
-        units_json+="${units_json:+,}{\"unit\":$(json_string "$unit"),\"active\":$(json_string "$active"),\"restarted\":$restarted,\"started\":$started}"
+        units_json+="${units_json:+,}{\"unit\":$(json_string "$unit"),\"active\":$(json_string "$active"),\"restarted\":$restarted,\"started\":$started,\"stopped\":false}"
     done < <(sed -n 's/^UNIT=//p' "$record/state")
     add_file_json "{\"envFile\":$(json_string "$target"),\"units\":[$units_json],\"fileChanged\":$file_changed,\"outcome\":$(json_string "$outcome"),\"keys\":$(json_keys "$keys_text"),\"before\":$(json_before "$record/before")}"
 }
@@ -507,12 +591,15 @@ restore() {
         found=true
         restore_one "${record%/}"
     done
-    [ "$found" = true ] || { print_result true "" "no host service was switched by run $RUN_ID; nothing to do"; exit 0; }
+    [ "$found" = true ] || { print_result true "" "no host service was switched or stopped by run $RUN_ID; nothing to do"; exit 0; }
 }
 
 if [ "$ACTION" = switch ]; then
     switch
     message="host services switched for run $RUN_ID"
+elif [ "$ACTION" = stop ]; then
+    stop_services
+    message="host services stopped for run $RUN_ID"
 else
     restore
     message="host services put back as before run $RUN_ID"

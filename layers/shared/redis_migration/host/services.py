@@ -1,5 +1,6 @@
 """Host services: systemd units on the instance that use Redis (``hostServices``), switched like
-the functions through ``host/host_services.sh``.
+the functions through ``host/host_services.sh``; in the consistent data mode, stopped for the
+freeze first (as the functions are frozen) and started by the switch on the self-hosted Redis.
 
 The guide's architecture has a Node.js worker on the instance itself whose health check reads
 ``REDIS_HOST``. Its unit's environment file gets the managed keys, the unit is restarted, and the
@@ -57,6 +58,8 @@ class UnitResult(_Result):
     active: str
     restarted: bool = False
     started: bool = False
+    # The stop (the consistent mode's freeze) stopped it.
+    stopped: bool = False
 
 
 class ServiceFileResult(_Result):
@@ -132,8 +135,28 @@ def build_switch_commands(
     return script_command(SERVICES_SCRIPT, arguments)
 
 
+def build_stop_commands(
+    run_id: str, units: Sequence[str], unsets: Sequence[str] = (), *, settle_seconds: int = 3
+) -> list[str]:
+    """The ``commands`` that stop the running ``units`` for ``run_id`` (recorded first, as the
+    switch records them). ``unsets``: the keys the switch will remove, so that the stop refuses
+    exactly what the switch would (a Redis password in plain text that is not removed)."""
+    valid_run_id(run_id)
+    names = check_host_services(list(units))
+    if not names:
+        raise ValueError("a stop needs at least one unit")
+    arguments = ["--action", "stop", "--run-id", run_id, "--settle-seconds", str(settle_seconds)]
+    for name in names:
+        arguments += ["--unit", name]
+    for key in unsets:
+        if not _KEY.match(key):
+            raise ValueError(f"{key!r} is not an environment variable name")
+        arguments += ["--unset", key]
+    return script_command(SERVICES_SCRIPT, arguments)
+
+
 def build_restore_commands(run_id: str, *, settle_seconds: int = 3) -> list[str]:
-    """The ``commands`` that put back every host service ``run_id`` switched."""
+    """The ``commands`` that put back every host service ``run_id`` switched or stopped."""
     valid_run_id(run_id)
     return script_command(
         SERVICES_SCRIPT, ["--action", "restore", "--run-id", run_id, "--settle-seconds", str(settle_seconds)]
@@ -159,6 +182,7 @@ __all__ = [
     "ServiceFileResult",
     "UnitResult",
     "build_restore_commands",
+    "build_stop_commands",
     "build_switch_commands",
     "host_service_values",
     "parse_host_services_result",

@@ -1,4 +1,5 @@
-"""CutOverHostServices and the compensation RestoreHostServices (see redis_migration/host/services.py).
+"""StopHostServices (the consistent mode's freeze), CutOverHostServices and the compensation
+RestoreHostServices (see redis_migration/host/services.py).
 
 Each sends ``host/host_services.sh`` through SSM Run Command and waits for it in the Lambda
 (seconds: a file rewritten and a few restarts), like the host's inspection and revert.
@@ -17,6 +18,7 @@ from redis_migration.host.services import (
     HostServicesResult,
     ServiceFileResult,
     build_restore_commands,
+    build_stop_commands,
     build_switch_commands,
     host_service_values,
     parse_host_services_result,
@@ -30,7 +32,8 @@ SERVICES_WAIT_SECONDS = 150
 
 
 class HostServicesInput(Model):
-    """CutOverHostServices: the request's ``hostServices`` and the run's target (the functions')."""
+    """CutOverHostServices and StopHostServices: the request's ``hostServices`` and the run's
+    target (the functions'; the stop reads only the keys to remove from it)."""
 
     instance_id: str
     # The execution's name: the host records each file before its first change under it.
@@ -104,6 +107,28 @@ def cut_over_host_services(given: HostServicesInput, aws: AwsClients) -> HostSer
     return _output(command_id, result)
 
 
+def stop_host_services(given: HostServicesInput, aws: AwsClients) -> HostServicesOutput:
+    """Record the units' environment files and stop the running units, so that nothing on the
+    instance writes to ElastiCache while the writers are frozen (the switch starts them again on
+    the self-hosted Redis; the restore, on ElastiCache). Refuses what the switch would refuse."""
+    if not given.services:
+        return HostServicesOutput(
+            command_id=None, changed=False, recorded=False, files=[], message="no host service"
+        )
+    try:
+        _, unsets = host_service_values(given.target)
+    except ValueError as error:
+        raise InvalidInput(f"target: {error}") from None
+    command_id, result = _run_services_script(
+        given.instance_id,
+        build_stop_commands(given.run_id, given.services, unsets),
+        f"redis-migration: stop host services for the freeze of {given.run_id}",
+        f"stopping {', '.join(given.services)} on {given.instance_id}",
+        aws,
+    )
+    return _output(command_id, result)
+
+
 def _output(
     command_id: str, result: HostServicesResult, leftovers: list[str] | None = None
 ) -> HostServicesOutput:
@@ -118,7 +143,8 @@ def _output(
 
 
 def restore_host_services(given: RestoreHostServicesInput, aws: AwsClients) -> HostServicesOutput:
-    """Put back every environment file the runs switched and restart (or start again) their units."""
+    """Put back every environment file the runs switched and restart (or start again) their units,
+    the ones the runs only stopped too."""
     outputs = [_restore_run(given.instance_id, run_id, aws) for run_id in given.run_ids]
     return HostServicesOutput(
         command_id=outputs[-1].command_id,
