@@ -114,6 +114,13 @@ REACHED_BY = {
     "RefreezeFunction": Scenario(
         execution_input={**CONSISTENT, **BAKE}, seed_keys=300, also_fail=("CheckBake",), rollback_fails=True
     ),
+    "StopHostServicesBack": Scenario(
+        execution_input={**CONSISTENT, **SERVICES},
+        seed_keys=300,
+        worker=True,
+        also_fail=("CheckBake",),
+        rollback_fails=True,
+    ),
     "CopyDataBack": Scenario(
         execution_input={**CONSISTENT, **BAKE}, seed_keys=300, also_fail=("CheckBake",), rollback_fails=True
     ),
