@@ -101,7 +101,8 @@ def test_the_copy_back_keeps_what_others_wrote_and_names_what_both_changed(setup
     assert run.described["error"] == "RollbackFailed", run.described.get("cause")
     named = " ".join(leftovers(run))
     assert "both changed 1 key(s) since the cutover" in named
-    assert "db0:shared (changed on both sides since the cutover)" in named
+    assert "db0:shared (created on both sides since the cutover)" in named
+    assert "1 of its 202 keys are missing or different on ElastiCache (first: db0:shared)" in named
     assert f"{setup.account.private_ip}:6379" in named
     # And the functions, their concurrency and the rules are as before
     changed = differences(before, after)
