@@ -78,9 +78,20 @@ def _after_cutover_markdown(report: AuditReport) -> list[str]:
         if record.copy_back:
             counters = record.copy_back.get("counters") or {}
             out.append(
-                f"- copied back to ElastiCache: {counters.get('changed')} keys changed since the cutover, "
-                f"{counters.get('extra')} deleted (done: {record.copy_back.get('done')})"
+                f"- copied back to ElastiCache: {counters.get('carried')} keys the switched writers wrote "
+                f"since the cutover, {counters.get('deleted')} they deleted; {counters.get('theirs')} "
+                f"written there by others kept; {counters.get('conflicts')} changed on both sides "
+                f"(done: {record.copy_back.get('done')})"
             )
+        if record.cleared:
+            kept = record.cleared.get("kept")
+            line = f"- the self-hosted Redis after the rollback: {_md(record.cleared.get('reason'))}"
+            if kept:
+                stranded = kept.get("stranded") or {}
+                line += (
+                    f"; {stranded.get('differing')} keys only it holds (first: {_md(stranded.get('first'))})"
+                )
+            out.append(line)
     for label, clients in (
         ("before", record.elasticache_clients_before),
         ("after", record.elasticache_clients_after),

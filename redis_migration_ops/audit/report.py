@@ -162,6 +162,8 @@ class AfterCutoverRecord(ReportModel):
 
     data: dict[str, Any] | None = None
     copy_back: dict[str, Any] | None = None
+    # ClearCopiedData: emptied (and why), or kept with what only it holds.
+    cleared: dict[str, Any] | None = None
     bake: dict[str, Any] | None = None
     host_services: dict[str, Any] | None = None
     host_services_restored: dict[str, Any] | None = None
@@ -539,9 +541,11 @@ class _Builder:
             else None
         )
         copy_back = self.last_result("CopyDataBack")
+        cleared = self.last_result("ClearCopiedData")
         record = AfterCutoverRecord(
             data=data,
             copy_back=copy_back if isinstance(copy_back, dict) else None,
+            cleared=cleared if isinstance(cleared, dict) else None,
             bake=output.get("bake") or self.last_result("CheckBake"),
             host_services=output.get("hostServices") or self.last_result("CutOverHostServices"),
             host_services_restored=self.last_result("RestoreHostServices"),
