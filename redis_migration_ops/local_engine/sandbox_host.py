@@ -63,6 +63,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from redis_migration_ops.local_engine.ec2.sandbox_cgroups import SandboxCgroups
+
 CLONE_NEWNET = 0x40000000
 
 # PATH and environment the SSM agent gives a command: the machine's environment never leaks in.
@@ -81,6 +83,7 @@ set -eu
 base=$1
 private_ip=$2
 max_lifetime_s=$3
+cgroups=$4
 mount -t tmpfs -o mode=0700,size=2g redis-migration-sandbox "$base"
 mkdir -p "$base/upper" "$base/work" "$base/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
@@ -92,6 +95,21 @@ mount --bind "$root/proc/sys" "$root/proc/sys"
 mount -o remount,bind,ro "$root/proc/sys"
 mount --bind /sys "$root/sys"
 mount -o remount,bind,ro "$root/sys"
+# The sandbox's own cgroups (ec2/sandbox_cgroups.py), writable, where its systemctl applies a
+# unit's limits; nothing else of the machine's cgroup tree is visible.
+if [ -n "$cgroups" ]; then
+    case "$cgroups" in
+        unified=*) mount --bind "${cgroups#unified=}" "$root/sys/fs/cgroup" ;;
+        *)
+            mount -t tmpfs -o mode=0755 cgroup "$root/sys/fs/cgroup"
+            for pair in $cgroups; do
+                mkdir -p "$root/sys/fs/cgroup/${pair%%=*}"
+                mount --bind "${pair#*=}" "$root/sys/fs/cgroup/${pair%%=*}"
+            done
+            mount -o remount,ro "$root/sys/fs/cgroup"
+            ;;
+    esac
+fi
 # A booted host starts with an empty /run and /tmp.
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
@@ -121,8 +139,9 @@ _FAKE_SYSTEMCTL = r'''#!/usr/bin/python3
 """Minimal systemctl for the redis-migration sandbox (no systemd there).
 
 Reads real unit files, runs ExecStart as User/Group with UMask and RuntimeDirectory, waits for
-READY=1 on NOTIFY_SOCKET for Type=notify, records MainPID. Not emulated: Restart=, sandboxing
-directives, the journal.
+READY=1 on NOTIFY_SOCKET for Type=notify, records MainPID. Puts each service in its own cgroup
+(/system.slice/<unit>) and applies its resource limits there as systemd does (src/core/cgroup.c),
+and its OOMScoreAdjust= to the process. Not emulated: Restart=, sandboxing directives, the journal.
 """
 import grp, json, os, pwd, shlex, signal, socket, sys, time
 
@@ -130,6 +149,9 @@ UNIT_DIRS = ["/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system"
 STATE_DIR = "/run/systemd/sandbox-state"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 90.0
+CGROUP_FS = "/sys/fs/cgroup"
+LEGACY_CONTROLLERS = ("memory", "cpu", "blkio")
+SIZE_SUFFIXES = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def unit_name(name):
@@ -269,6 +291,108 @@ def active_state(name):
     return "failed" if state == "active" else state
 
 
+def memory_setting(service, key):
+    """Bytes of MemoryMax=/MemoryHigh= (K/M/G/T suffixes, a percentage of RAM); None: infinity."""
+    values = service.get(key)
+    if not values or values[-1] in ("infinity", ""):
+        return None
+    value = values[-1]
+    if value.endswith("%"):
+        with open("/proc/meminfo") as f:
+            total = int(f.readline().split()[1]) * 1024
+        return int(total * float(value[:-1]) / 100)
+    if value[-1].upper() in SIZE_SUFFIXES:
+        return int(float(value[:-1]) * SIZE_SUFFIXES[value[-1].upper()])
+    return int(value)
+
+
+def weight_setting(service, key):
+    values = service.get(key)
+    return int(values[-1]) if values and values[-1].isdigit() else None
+
+
+def cgroup_layout():
+    if os.path.exists(os.path.join(CGROUP_FS, "cgroup.controllers")):
+        return "unified"
+    if any(os.path.isdir(os.path.join(CGROUP_FS, c)) for c in LEGACY_CONTROLLERS):
+        return "legacy"
+    return None
+
+
+def unit_cgroup(name):
+    return "/system.slice/" + name
+
+
+def write_attribute(path, value):
+    """Like systemd, a knob the kernel does not offer (or refuses) is skipped, not fatal."""
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+        return True
+    except OSError:
+        return False
+
+
+def prepare_cgroup(name, service):
+    """Create the unit's cgroup with its limits applied, as systemd does on this hierarchy; answer
+    the cgroup.procs files the service's process joins (empty: no cgroups to use).
+
+    cgroup v2: memory.max, memory.high, cpu.weight, io.weight. cgroup v1 (systemd's legacy
+    mapping): MemoryMax -> memory.limit_in_bytes; CPUWeight w -> cpu.shares w*1024/100;
+    IOWeight w -> blkio.weight w*500/100 where the kernel has that file; MemoryHigh has no v1
+    counterpart and systemd does not apply it there."""
+    layout = cgroup_layout()
+    if layout is None:
+        return []
+    memory_max = memory_setting(service, "MemoryMax")
+    memory_high = memory_setting(service, "MemoryHigh")
+    cpu_weight = weight_setting(service, "CPUWeight")
+    io_weight = weight_setting(service, "IOWeight")
+    relative = unit_cgroup(name)
+    remove_cgroup(name)
+    procs = []
+    if layout == "unified":
+        for parent in (CGROUP_FS, CGROUP_FS + "/system.slice"):
+            os.makedirs(parent, exist_ok=True)
+            write_attribute(parent + "/cgroup.subtree_control", "+memory +cpu +io")
+        path = CGROUP_FS + relative
+        os.makedirs(path, exist_ok=True)
+        write_attribute(path + "/memory.max", "max" if memory_max is None else memory_max)
+        write_attribute(path + "/memory.high", "max" if memory_high is None else memory_high)
+        write_attribute(path + "/cpu.weight", cpu_weight or 100)
+        write_attribute(path + "/io.weight", "default %d" % (io_weight or 100))
+        return [path + "/cgroup.procs"]
+    for controller in LEGACY_CONTROLLERS:
+        base = os.path.join(CGROUP_FS, controller)
+        if not os.path.isdir(base):
+            continue
+        path = base + relative
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:
+            continue
+        if controller == "memory":
+            write_attribute(path + "/memory.limit_in_bytes", -1 if memory_max is None else memory_max)
+        elif controller == "cpu":
+            shares = 1024 if cpu_weight is None else min(max(cpu_weight * 1024 // 100, 2), 262144)
+            write_attribute(path + "/cpu.shares", shares)
+        elif os.path.exists(path + "/blkio.weight"):
+            weight = 500 if io_weight is None else min(max(io_weight * 500 // 100, 10), 1000)
+            write_attribute(path + "/blkio.weight", weight)
+        procs.append(path + "/cgroup.procs")
+    return procs
+
+
+def remove_cgroup(name):
+    """Remove the unit's cgroup once its processes are gone (systemd does when a unit stops)."""
+    relative = unit_cgroup(name)
+    for base in [CGROUP_FS] + [os.path.join(CGROUP_FS, c) for c in LEGACY_CONTROLLERS]:
+        try:
+            os.rmdir(base + relative)
+        except OSError:
+            pass
+
+
 def load(name):
     path = find_unit(name)
     if path is None:
@@ -277,7 +401,7 @@ def load(name):
     return path, parse_unit(path, name)
 
 
-def spawn(service, argv, notify_path, extra_env=None):
+def spawn(service, argv, notify_path, extra_env=None, cgroups=()):
     user = service.get("User", ["root"])[-1]
     group = service.get("Group", [None])[-1]
     pw = pwd.getpwnam(user)
@@ -287,6 +411,12 @@ def spawn(service, argv, notify_path, extra_env=None):
     if pid == 0:
         try:
             os.setsid()
+            # Into the unit's cgroup and with its OOM score before anything runs, as systemd
+            # does before exec (systemd.exec(5), OOMScoreAdjust=).
+            for procs in cgroups:
+                write_attribute(procs, os.getpid())
+            if service.get("OOMScoreAdjust"):
+                write_attribute("/proc/self/oom_score_adj", int(service["OOMScoreAdjust"][-1]))
             devnull = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
@@ -345,7 +475,9 @@ def start(name):
         notify.bind(notify_path)
         os.chmod(notify_path, 0o666)
         notify.settimeout(0.2)
-    pid, _, _ = spawn(service, argv, notify_path, extra_env)
+    cgroups = prepare_cgroup(name, service)
+    pid, _, _ = spawn(service, argv, notify_path, extra_env, cgroups)
+    placed = {"cgroup": unit_cgroup(name)} if cgroups else {}
     if kind == "oneshot":
         _, status = os.waitpid(pid, 0)
         ok = os.waitstatus_to_exitcode(status) == 0
@@ -372,7 +504,8 @@ def start(name):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
         return 1
-    write_state(name, {"state": "active", "pid": pid})
+    entered = int(time.monotonic() * 1e6)
+    write_state(name, dict({"state": "active", "pid": pid, "entered_us": entered}, **placed))
     return 0
 
 
@@ -387,6 +520,7 @@ def stop(name):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
     write_state(name, {"state": "inactive", "pid": 0})
+    remove_cgroup(name)
     return 0
 
 
@@ -492,6 +626,20 @@ def main(args):
                         "%s (ignore_errors=%s)" % (file_path, "yes" if optional else "no")
                         for file_path, optional in environment_files(service)
                     ]
+                elif prop in ("MemoryMax", "MemoryHigh"):
+                    size = memory_setting(service, prop)
+                    values = ["infinity" if size is None else str(size)]
+                elif prop in ("CPUWeight", "IOWeight"):
+                    weight = weight_setting(service, prop)
+                    values = ["[not set]" if weight is None else str(weight)]
+                elif prop == "OOMScoreAdjust":
+                    values = [service.get("OOMScoreAdjust", ["0"])[-1]]
+                elif prop == "NRestarts":
+                    values = ["0"]  # Restart= is not emulated: nothing restarts by itself
+                elif prop == "ActiveEnterTimestampMonotonic":
+                    values = [str(st.get("entered_us", 0) if active else 0)]
+                elif prop == "ControlGroup":
+                    values = [st.get("cgroup", "") if active else ""]
                 else:
                     values = [""]
                 for value in values:
@@ -640,6 +788,7 @@ class SandboxHost:
         self._forwarders: dict[int, _LoopbackForwarder] = {}
         self._keeper: threading.Thread | None = None
         self._keeper_release = threading.Event()
+        self._cgroups = SandboxCgroups()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -664,13 +813,14 @@ class SandboxHost:
         if missing:
             raise SandboxError("cannot start a sandbox, missing: " + ", ".join(missing))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._cgroups = SandboxCgroups.create()
         self._unshare = self._spawn_from_keeper_thread(
             [
                 *([] if self.outlive_owner else _DIE_WITH_PARENT),
                 "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc",
                 "--propagation", "private",
                 "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
-                str(self.workdir), self.private_ip, str(self.max_lifetime_s),
+                str(self.workdir), self.private_ip, str(self.max_lifetime_s), self._cgroups.mount_argument,
             ]
         )  # fmt: skip
         try:
@@ -765,6 +915,8 @@ class SandboxHost:
                     stream.close()
             self._unshare = None
         self._release_keeper()
+        if not self.outlive_owner:
+            self._cgroups.remove()
 
     def __enter__(self) -> Self:
         self.start()
@@ -841,6 +993,17 @@ class SandboxHost:
         if state.get("state") != "active" or not state.get("pid"):
             return None
         return self.host_pid(int(state["pid"]))
+
+    def cgroup_path(self, controller: str, cgroup: str) -> Path | None:
+        """The machine's directory of the sandbox's ``cgroup`` (``/system.slice/<unit>``) on
+        ``controller`` (``memory``, ``cpu``, ``blkio``; the unified one on cgroup v2); None when the
+        sandbox has no cgroups (the machine offers none it may write)."""
+        return self._cgroups.path(controller, cgroup)
+
+    @property
+    def cgroup_controllers(self) -> list[str]:
+        """The controllers the sandbox applies limits with (empty: none; ``unified``: cgroup v2)."""
+        return sorted(self._cgroups.directories)
 
     def host_pid(self, pid_inside: int) -> int | None:
         """Translate a pid of the sandbox's PID namespace to the machine's pid (None if gone)."""

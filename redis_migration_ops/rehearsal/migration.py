@@ -39,6 +39,14 @@ from redis_migration_ops.local_engine.elasticache.endpoint import (
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
+from redis_migration_ops.rehearsal.cotenant import (
+    COTENANT_SERVICE,
+    cotenant_pid,
+    install_cotenant,
+    lateness_offset,
+    read_lateness,
+    summarize,
+)
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 from redis_migration_ops.rehearsal.sandbox_redis import (
     read_host_state,
@@ -335,6 +343,8 @@ class LocalSetup:
     sandbox: SandboxHost
     workdir: Path
     elasticache: ElastiCacheEndpoint | None = None
+    # The co-tenant (asterisk.service, a stand-in for Asterisk) the sandbox runs: its pid inside.
+    co_tenant_pid: int | None = None
 
     def snapshot(self) -> WorldSnapshot:
         """Functions, Redis rules and the host, each read where it lives (not from the workflow)."""
@@ -406,9 +416,11 @@ def local_setup(
     keep_running: bool = False,
     lambda_update_seconds: float = 0.0,
     parameters: dict[str, str] | None = None,
+    co_tenant: bool = True,
 ) -> Iterator[LocalSetup]:
     """Build the described account (an int: the sample with that many clients), deploy the template
-    and start the sandbox host; clean up after.
+    and start the sandbox host (running the co-tenant, a stand-in for Asterisk, unless
+    ``co_tenant`` is false); clean up after.
 
     ``lambda_update_seconds``: how long a Lambda update stays InProgress (the engine's model of
     AWS's latency; 0 keeps the suite fast). ``parameters``: stack parameters over the account's own
@@ -433,10 +445,13 @@ def local_setup(
         try:
             engine.register_sandbox(local.instance_id, sandbox)
             engine.map_address(local.private_ip, 6379, sandbox.loopback_address(6379))
+            # The service Redis must never hurt, as on the guide's instance: the workflow finds it
+            # as its default co-tenant, budgets its memory and watches it in the bake.
+            co_tenant_pid = install_cotenant(sandbox) if co_tenant else None
             # ElastiCache: a real redis-server (TLS, its token, its disabled commands renamed away)
             # behind the replication group's endpoint, its data in an AOF under the workdir.
             with start_elasticache_endpoint(engine, local, workdir / "elasticache") as elasticache:
-                yield LocalSetup(engine, local, sandbox, workdir, elasticache)
+                yield LocalSetup(engine, local, sandbox, workdir, elasticache, co_tenant_pid)
         finally:
             if not keep_running:
                 sandbox.stop()
@@ -504,6 +519,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             for point in points:
                 setup.engine.fail_at(point.state, point.k)
             before = setup.snapshot()
+            cotenant_from = lateness_offset(setup.sandbox)
             run_started = time.monotonic()
             name = stamp if len(inputs) == 1 else f"{stamp}-{number}"
             given = dict(execution_input)
@@ -514,6 +530,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             after = setup.snapshot()
             reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
             entry = run_report(run, setup, before, after)
+            entry["coTenant"] = cotenant_report(setup, cotenant_from)
             entry["run"] = number
             entry["input"] = given
             entry["failAt"] = [str(point) for point in points]
@@ -550,6 +567,21 @@ def _write_keys(setup: LocalSetup, run: RunResult, number: int, count: int) -> i
         raise RehearsalError("a migrated run left no password secret")
     port = int((run.output.get("target") or {}).get("REDIS_PORT") or 6379)
     return write_client_keys(setup.sandbox, password, count, port=port, prefix=f"run{number}")
+
+
+def cotenant_report(setup: LocalSetup, offset: int) -> dict[str, Any] | None:
+    """The co-tenant after a run: still the process it was (not restarted, not OOM-killed), and how
+    late its 20 ms wake-ups were while the run went on."""
+    if setup.co_tenant_pid is None:
+        return None
+    pid = cotenant_pid(setup.sandbox)
+    return {
+        "unit": COTENANT_SERVICE,
+        "pidBefore": setup.co_tenant_pid,
+        "pidNow": pid,
+        "alive": pid == setup.co_tenant_pid,
+        "lateness": summarize(read_lateness(setup.sandbox, offset)).as_dict(),
+    }
 
 
 def outcome_exit_code(run: RunResult, before: WorldSnapshot, after: WorldSnapshot) -> int:

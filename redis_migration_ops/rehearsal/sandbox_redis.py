@@ -9,8 +9,10 @@
   the migrated functions would.
 - :func:`read_host_state`: the host's state read directly from the sandbox (files through
   ``/proc/<pid>/root``, sockets from the network namespace's ``/proc/net/tcp``, the data through
-  the forwarder with the Python digest), not through SSM and not through the inspect script,
-  so a rehearsal's ``hostBefore``/``hostAfter`` check the scripts instead of trusting them.
+  the forwarder with the Python digest, Redis's unit's limits from the sandbox's ``systemctl
+  show`` and, as applied, from its cgroup on the machine and ``/proc/<pid>/oom_score_adj``), not
+  through SSM and not through the inspect script, so a rehearsal's ``hostBefore``/``hostAfter``
+  check the scripts instead of trusting them.
 
 Every connection is to 127.0.0.1 (the forwarder), whatever the instance's address is.
 """
@@ -27,6 +29,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis_migration.data.digest import DigestLimitExceeded, DigestUnstable, digest_redis
+from redis_migration.host.install import LIMITS_DROPIN_NAME
 from redis_migration.host.state import DEFAULT_DIGEST_MAX_KEYS
 from redis_migration.models import (
     ConfigFacts,
@@ -38,6 +41,7 @@ from redis_migration.models import (
     RedisFacts,
     ServerFacts,
     ServiceFacts,
+    UnitLimits,
 )
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxError, SandboxHost
@@ -245,6 +249,54 @@ def _redis_facts(sandbox: SandboxHost, port: int, digest_max_keys: int) -> Redis
     )
 
 
+def _number(text: str | None) -> int | None:
+    value = (text or "").strip()
+    return int(value) if value.lstrip("-").isdigit() and len(value) <= 18 else None
+
+
+def _read(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def read_unit_limits(sandbox: SandboxHost, pid_inside: int | None) -> UnitLimits:
+    """Redis's unit's limits: as the sandbox's systemd reports them, and as applied to its cgroup
+    on the machine (cgroup v1 here: memory.limit_in_bytes, cpu.shares, blkio.weight) and to its
+    process (``oom_score_adj``)."""
+    dropin_path = f"/etc/systemd/system/{SERVICE}.service.d/{LIMITS_DROPIN_NAME}"
+    dropin = sandbox.host_path(dropin_path)
+    properties = "-p MemoryHigh -p MemoryMax -p CPUWeight -p IOWeight -p OOMScoreAdjust -p ControlGroup"
+    shown = sandbox.run_command([f"systemctl show {properties} {SERVICE}"], 30).stdout
+    values = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+    group = values.get("ControlGroup") or None
+    applied: dict[str, int | None] = {}
+    machine_pid = sandbox.host_pid(pid_inside) if pid_inside else None
+    if group and machine_pid is not None:
+        applied["applied_memory_max"] = _number(
+            _read(sandbox.cgroup_path("memory", f"{group}/memory.limit_in_bytes"))
+        )
+        shares = _number(_read(sandbox.cgroup_path("cpu", f"{group}/cpu.shares")))
+        applied["applied_cpu_weight"] = None if shares is None else shares * 100 // 1024
+        blkio = _number(_read(sandbox.cgroup_path("blkio", f"{group}/blkio.weight")))
+        applied["applied_io_weight"] = None if blkio is None else blkio * 100 // 500
+        applied["applied_oom_score_adj"] = _number(_read(Path(f"/proc/{machine_pid}/oom_score_adj")))
+    return UnitLimits(
+        drop_in=dropin_path if dropin.exists() else None,
+        drop_in_sha256=hashlib.sha256(dropin.read_bytes()).hexdigest() if dropin.exists() else None,
+        memory_high=_number(values.get("MemoryHigh")),
+        memory_max=_number(values.get("MemoryMax")),
+        cpu_weight=_number(values.get("CPUWeight")),
+        io_weight=_number(values.get("IOWeight")),
+        oom_score_adjust=_number(values.get("OOMScoreAdjust")),
+        control_group=group,
+        **applied,
+    )
+
+
 def read_host_state(
     sandbox: SandboxHost, *, port: int = 6379, digest_max_keys: int = DEFAULT_DIGEST_MAX_KEYS
 ) -> HostState:
@@ -291,4 +343,5 @@ def read_host_state(
         mem_total_bytes=int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024,
         admin_secret=sandbox.host_path(ADMIN_SECRET_FILE).exists(),
         redis=redis_facts,
+        limits=read_unit_limits(sandbox, pid_inside),
     )
