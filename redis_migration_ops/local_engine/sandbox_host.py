@@ -5,6 +5,13 @@ sandbox its own mounts, network and process tree. Inside, a tmpfs holds an overl
 ``lowerdir=/`` whose upper layer takes every write, and the sandbox ``chroot``s into it: the
 install script sees the machine's real Debian (dpkg database, ``redis-server`` package, users)
 but nothing it writes reaches the machine, and the tmpfs vanishes with the mount namespace.
+Redis's data directory, ``/var/lib/redis``, is the exception that makes the sandbox behave like an
+instance: it is a directory on the machine's disk next to the workdir (``<workdir>-redis-data``,
+bind-mounted, removed by :meth:`SandboxHost.stop`), as an instance keeps it on its EBS volume.
+On tmpfs, every byte of the AOF and RDB would be unreclaimable memory charged to Redis's cgroup;
+on disk it is page cache the kernel reclaims before it reaches Redis's ``MemoryMax``, which is
+what the budget (``redis_migration/host/budget.py``) counts on. Redis's cgroup limits are real:
+see ``ec2/sandbox_cgroups.py`` and the ``systemctl`` below.
 ``/proc/sys`` and ``/sys`` are read-only inside, because ``vm.overcommit_memory`` and the THP
 switch are global to the kernel: a sandbox must not change them for the machine. The sandbox's
 network namespace has only ``lo`` with 127.0.0.1 and the instance's private IP, so Redis can
@@ -30,10 +37,17 @@ readiness through a real ``NOTIFY_SOCKET``, so the install script's systemd path
 The service's environment is systemd's: ``Environment=``, then each ``EnvironmentFile=`` in order
 (a later file overrides; a missing file fails the start unless its name starts with ``-``),
 parsed as systemd.exec(5) says for the cases our hosts use (comments, ``KEY=VALUE``, quotes);
-``StandardOutput=file:``/``append:`` send the output to a file. ``systemctl show`` answers
-``MainPID``, ``LoadState``, ``ActiveState``, ``FragmentPath`` and ``EnvironmentFiles`` (one line
-per file, ``PATH (ignore_errors=yes|no)``, as systemd prints them). Not emulated: ``Restart=``,
-the unit's sandboxing directives (``ProtectSystem=`` ...), specifiers, the journal.
+``StandardOutput=file:``/``append:`` send the output to a file. Each service gets a cgroup of its
+own, ``/system.slice/<unit>``, with the unit's ``MemoryMax=``, ``MemoryHigh=``, ``CPUWeight=`` and
+``IOWeight=`` applied as systemd applies them on the machine's hierarchy (cgroup v1 here:
+``memory.limit_in_bytes``, ``cpu.shares``, ``blkio.weight`` where the kernel has it; see
+``ec2/sandbox_cgroups.py``), and ``OOMScoreAdjust=`` is written to the process before it execs.
+``systemctl show`` answers ``MainPID``, ``LoadState``, ``ActiveState``, ``FragmentPath``,
+``EnvironmentFiles`` (one line per file, ``PATH (ignore_errors=yes|no)``, as systemd prints them),
+``MemoryMax``/``MemoryHigh`` (bytes or ``infinity``), ``CPUWeight``/``IOWeight`` (or
+``[not set]``), ``OOMScoreAdjust``, ``NRestarts``, ``ActiveEnterTimestampMonotonic`` and
+``ControlGroup``. Not emulated: ``Restart=`` (``NRestarts`` stays 0), the unit's sandboxing
+directives (``ProtectSystem=`` ...), specifiers, the journal.
 
 Reaching the sandbox's Redis from the machine: :meth:`SandboxHost.loopback_address` starts a
 forwarder listening on the machine's 127.0.0.1 whose dialing thread has entered the sandbox's
@@ -84,6 +98,7 @@ base=$1
 private_ip=$2
 max_lifetime_s=$3
 cgroups=$4
+redis_data=$5
 mount -t tmpfs -o mode=0700,size=2g redis-migration-sandbox "$base"
 mkdir -p "$base/upper" "$base/work" "$base/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
@@ -109,6 +124,16 @@ if [ -n "$cgroups" ]; then
             mount -o remount,ro "$root/sys/fs/cgroup"
             ;;
     esac
+fi
+# Redis's data on the machine's disk, as on an instance's EBS volume (its page cache reclaimable),
+# owned as the package made it.
+if [ -n "$redis_data" ]; then
+    mkdir -p "$root/var/lib/redis"
+    if [ -d /var/lib/redis ]; then
+        chown --reference=/var/lib/redis "$redis_data"
+        chmod --reference=/var/lib/redis "$redis_data"
+    fi
+    mount --bind "$redis_data" "$root/var/lib/redis"
 fi
 # A booted host starts with an empty /run and /tmp.
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
@@ -789,6 +814,8 @@ class SandboxHost:
         self._keeper: threading.Thread | None = None
         self._keeper_release = threading.Event()
         self._cgroups = SandboxCgroups()
+        # Redis's data directory on the machine's disk (see the module's docstring).
+        self.redis_data_dir = workdir.parent / f"{workdir.name}-redis-data"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -813,6 +840,8 @@ class SandboxHost:
         if missing:
             raise SandboxError("cannot start a sandbox, missing: " + ", ".join(missing))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.redis_data_dir, ignore_errors=True)
+        self.redis_data_dir.mkdir(parents=True)
         self._cgroups = SandboxCgroups.create()
         self._unshare = self._spawn_from_keeper_thread(
             [
@@ -821,6 +850,7 @@ class SandboxHost:
                 "--propagation", "private",
                 "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
                 str(self.workdir), self.private_ip, str(self.max_lifetime_s), self._cgroups.mount_argument,
+                str(self.redis_data_dir),
             ]
         )  # fmt: skip
         try:
@@ -917,6 +947,7 @@ class SandboxHost:
         self._release_keeper()
         if not self.outlive_owner:
             self._cgroups.remove()
+            shutil.rmtree(self.redis_data_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         self.start()

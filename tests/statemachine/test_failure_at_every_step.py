@@ -96,6 +96,7 @@ REACHED_BY = {
     ),
     "RecordBaseline": Scenario(execution_input=BAKE),
     "ReadSelfHostedHealth": Scenario(execution_input=BAKE),
+    "ReadHostHealth": Scenario(execution_input=BAKE),
     "CheckBake": Scenario(execution_input=BAKE),
     "CutOverHostServices": Scenario(execution_input=SERVICES, worker=True),
     "RestoreHostServices": Scenario(
