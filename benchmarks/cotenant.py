@@ -7,9 +7,10 @@ install script. Each phase, on an emptied Redis:
 
 1. the data copy: the workflow's own copier (``redis_migration.data.copy.copy_data``) moves
    ``--keys`` keys of ``--value-bytes`` from a source Redis (the ElastiCache stand-in's role) into
-   it; then
-2. a save and an AOF rewrite: BGSAVE, then BGREWRITEAOF (both fork; the rewrite waits for the
-   save), until both have finished;
+   it;
+2. half-way through the copy, a save and an AOF rewrite: BGSAVE, then BGREWRITEAOF (both fork; the
+   rewrite waits for the save), so the forks run under writes (copy-on-write), as ``save 300 1``
+   firing during a copy would; the phase ends when the copy, the save and the rewrite are done;
 
 and the co-tenant's wake-ups of the phase are its samples. Phases alternate between the two
 configurations, ``--rounds`` times each (the machine is shared: alternating spreads its load over
@@ -87,19 +88,30 @@ def child_copy(arguments: dict[str, Any]) -> None:
     )
 
 
-def copy_in_child(netns: str, password: str) -> dict[str, Any]:
-    arguments = {"netns": netns, "source_port": SOURCE_PORT, "password": password}
-    result = subprocess.run(
+def start_copy(netns: str, password: str) -> subprocess.Popen[str]:
+    """The copier in a child process (the password through stdin, never the command line)."""
+    child = subprocess.Popen(
         [sys.executable, __file__, "--child-copy"],
-        input=json.dumps(arguments),  # the password through stdin, never the command line
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=PHASE_DEADLINE_S,
-        check=False,
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"the copy failed: {result.stderr[-2000:]}")
-    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert child.stdin is not None
+    child.stdin.write(json.dumps({"netns": netns, "source_port": SOURCE_PORT, "password": password}))
+    child.stdin.close()
+    return child
+
+
+def finish_copy(child: subprocess.Popen[str]) -> dict[str, Any]:
+    # The child prints one line (or a traceback): far below a pipe's buffer, so waiting first is safe.
+    child.wait(timeout=PHASE_DEADLINE_S)
+    assert child.stdout is not None
+    assert child.stderr is not None
+    stdout, stderr = child.stdout.read(), child.stderr.read()
+    if child.returncode != 0:
+        raise RuntimeError(f"the copy failed: {stderr[-2000:]}")
+    answer: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return answer
 
 
@@ -212,10 +224,20 @@ def main() -> None:
             time.sleep(FLUSH_WAIT_S)
             offset = lateness_offset(sandbox)
             if work:
-                copied = copy_in_child(netns, password)
                 saves = client.info("persistence")["rdb_saves"]
-                client.bgsave()
-                client.bgrewriteaof()
+                copier = start_copy(netns, password)
+                while client.dbsize() < arguments.keys // 2 and copier.poll() is None:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the copy did not get half-way")
+                    time.sleep(0.02)
+                # SCHEDULE: an automatic AOF rewrite may already run; the save follows it
+                client.bgsave(schedule=True)
+                try:
+                    client.bgrewriteaof()
+                except redis.ResponseError as error:  # one already runs: that one counts
+                    if "already in progress" not in str(error):
+                        raise
+                copied = finish_copy(copier)
                 while time.monotonic() < deadline:
                     info = client.info("persistence")
                     busy = info["rdb_bgsave_in_progress"] or info["aof_rewrite_in_progress"]

@@ -4,14 +4,14 @@ Isolation (measured on this machine, as root): ``unshare --mount --net --pid --f
 sandbox its own mounts, network and process tree. Inside, a tmpfs holds an overlay
 ``lowerdir=/`` whose upper layer takes every write, and the sandbox ``chroot``s into it: the
 install script sees the machine's real Debian (dpkg database, ``redis-server`` package, users)
-but nothing it writes reaches the machine, and the tmpfs vanishes with the mount namespace.
-Redis's data directory, ``/var/lib/redis``, is the exception that makes the sandbox behave like an
-instance: it is a directory on the machine's disk next to the workdir (``<workdir>-redis-data``,
-bind-mounted, removed by :meth:`SandboxHost.stop`), as an instance keeps it on its EBS volume.
-On tmpfs, every byte of the AOF and RDB would be unreclaimable memory charged to Redis's cgroup;
-on disk it is page cache the kernel reclaims before it reaches Redis's ``MemoryMax``, which is
-what the budget (``redis_migration/host/budget.py``) counts on. Redis's cgroup limits are real:
-see ``ec2/sandbox_cgroups.py`` and the ``systemctl`` below.
+but nothing it writes reaches the machine's own files, and its mounts vanish with the mount
+namespace.
+The overlay's upper layer (what the sandbox writes) is on the machine's disk, next to the workdir
+(``<workdir>-disk``, removed by :meth:`SandboxHost.stop`), as an instance's root is on its EBS
+volume: on tmpfs, every byte of Redis's AOF and RDB would be unreclaimable memory charged to
+Redis's cgroup; on disk it is page cache the kernel reclaims before Redis reaches its
+``MemoryMax``, which is what the budget (``redis_migration/host/budget.py``) counts on. Redis's
+cgroup limits are real: see ``ec2/sandbox_cgroups.py`` and the ``systemctl`` below.
 ``/proc/sys`` and ``/sys`` are read-only inside, because ``vm.overcommit_memory`` and the THP
 switch are global to the kernel: a sandbox must not change them for the machine. The sandbox's
 network namespace has only ``lo`` with 127.0.0.1 and the instance's private IP, so Redis can
@@ -98,10 +98,12 @@ base=$1
 private_ip=$2
 max_lifetime_s=$3
 cgroups=$4
-redis_data=$5
+disk=$5
 mount -t tmpfs -o mode=0700,size=2g redis-migration-sandbox "$base"
-mkdir -p "$base/upper" "$base/work" "$base/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
+# The upper layer on the machine's disk (page cache the kernel can reclaim), or in the tmpfs.
+layer=${disk:-$base}
+mkdir -p "$layer/upper" "$layer/work" "$base/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$layer/upper,workdir=$layer/work" "$base/root"
 root=$base/root
 mount --rbind /dev "$root/dev"
 mount -t proc proc "$root/proc"
@@ -124,16 +126,6 @@ if [ -n "$cgroups" ]; then
             mount -o remount,ro "$root/sys/fs/cgroup"
             ;;
     esac
-fi
-# Redis's data on the machine's disk, as on an instance's EBS volume (its page cache reclaimable),
-# owned as the package made it.
-if [ -n "$redis_data" ]; then
-    mkdir -p "$root/var/lib/redis"
-    if [ -d /var/lib/redis ]; then
-        chown --reference=/var/lib/redis "$redis_data"
-        chmod --reference=/var/lib/redis "$redis_data"
-    fi
-    mount --bind "$redis_data" "$root/var/lib/redis"
 fi
 # A booted host starts with an empty /run and /tmp.
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
@@ -814,8 +806,8 @@ class SandboxHost:
         self._keeper: threading.Thread | None = None
         self._keeper_release = threading.Event()
         self._cgroups = SandboxCgroups()
-        # Redis's data directory on the machine's disk (see the module's docstring).
-        self.redis_data_dir = workdir.parent / f"{workdir.name}-redis-data"
+        # The overlay's upper layer on the machine's disk (see the module's docstring).
+        self.disk_dir = workdir.parent / f"{workdir.name}-disk"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -840,8 +832,8 @@ class SandboxHost:
         if missing:
             raise SandboxError("cannot start a sandbox, missing: " + ", ".join(missing))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.redis_data_dir, ignore_errors=True)
-        self.redis_data_dir.mkdir(parents=True)
+        shutil.rmtree(self.disk_dir, ignore_errors=True)
+        self.disk_dir.mkdir(parents=True, mode=0o700)
         self._cgroups = SandboxCgroups.create()
         self._unshare = self._spawn_from_keeper_thread(
             [
@@ -850,7 +842,7 @@ class SandboxHost:
                 "--propagation", "private",
                 "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
                 str(self.workdir), self.private_ip, str(self.max_lifetime_s), self._cgroups.mount_argument,
-                str(self.redis_data_dir),
+                str(self.disk_dir),
             ]
         )  # fmt: skip
         try:
@@ -947,7 +939,7 @@ class SandboxHost:
         self._release_keeper()
         if not self.outlive_owner:
             self._cgroups.remove()
-            shutil.rmtree(self.redis_data_dir, ignore_errors=True)
+            shutil.rmtree(self.disk_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         self.start()

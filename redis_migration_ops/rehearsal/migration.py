@@ -49,7 +49,9 @@ from redis_migration_ops.rehearsal.cotenant import (
 )
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 from redis_migration_ops.rehearsal.sandbox_redis import (
+    fill_to_maxmemory,
     read_host_state,
+    redis_memory_cgroup,
     start_existing_redis,
     write_client_keys,
 )
@@ -125,6 +127,9 @@ class RehearsalOptions:
     bake_regression: list[str] = field(default_factory=list)
     # Clients of ElastiCache the workflow does not switch (the bake sees their connections stay).
     elasticache_other_clients: int = 0
+    # After the last run, if it migrated: fill the self-hosted Redis to its maxmemory and save,
+    # and report the co-tenant and Redis's memory cgroup (``--fill-maxmemory``).
+    fill_maxmemory: bool = False
 
 
 @dataclass
@@ -540,6 +545,8 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             runs.append(entry)
             histories.append(run.history)
         setup.engine.clear_failures()
+        if options.fill_maxmemory and runs[-1]["exitCode"] == EXIT_MIGRATED:
+            runs[-1]["fillMaxmemory"] = fill_beside_the_co_tenant(setup)
     not_reached = [str(point) for point in options.fail_at if point not in reached]
     report = dict(runs[-1])
     report["runs"] = runs
@@ -581,6 +588,25 @@ def cotenant_report(setup: LocalSetup, offset: int) -> dict[str, Any] | None:
         "pidNow": pid,
         "alive": pid == setup.co_tenant_pid,
         "lateness": summarize(read_lateness(setup.sandbox, offset)).as_dict(),
+    }
+
+
+def fill_beside_the_co_tenant(setup: LocalSetup) -> dict[str, Any]:
+    """Redis filled to its maxmemory and saved, with the co-tenant beside it: what Redis reports,
+    its cgroup's peak against its limit (and OOM kills), its limits as applied, and the co-tenant
+    (the same process, and its wake-up lateness during the fill and the save)."""
+    password = setup.password()
+    if password is None:
+        raise RehearsalError("a migrated run left no password secret")
+    offset = lateness_offset(setup.sandbox)
+    filled = fill_to_maxmemory(setup.sandbox, password)
+    time.sleep(1.1)  # the co-tenant writes its samples once a second
+    state = read_host_state(setup.sandbox, digest_max_keys=0)
+    return {
+        **filled,
+        "redisMemoryCgroup": redis_memory_cgroup(setup.sandbox),
+        "limits": state.limits.model_dump(mode="json", by_alias=True),
+        "coTenant": cotenant_report(setup, offset),
     }
 
 

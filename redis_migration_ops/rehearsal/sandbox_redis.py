@@ -345,3 +345,69 @@ def read_host_state(
         redis=redis_facts,
         limits=read_unit_limits(sandbox, pid_inside),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis at its maxmemory, beside the co-tenant.
+
+FILL_VALUE_BYTES = 64 * 1024
+FILL_BATCH = 64
+FILL_DEADLINE_S = 300.0
+
+
+def fill_to_maxmemory(sandbox: SandboxHost, password: str, *, port: int = 6379) -> dict[str, object]:
+    """Write 64 KiB values to the self-hosted Redis until it evicts (it is at its maxmemory), then
+    save (BGSAVE, waited for): the heaviest a Redis at its limit gets. Bounded by twice maxmemory's
+    worth of writes and by time. Answers what it did and what Redis reports."""
+    client = _client(sandbox, port, password=password)
+    started = time.monotonic()
+    deadline = started + FILL_DEADLINE_S
+    memory = client.info("memory")
+    maxmemory = int(memory["maxmemory"])
+    evicted_before = int(client.info("stats")["evicted_keys"])
+    written = 0
+    limit = 2 * max(maxmemory, 1) // FILL_VALUE_BYTES + FILL_BATCH
+    evicted = 0
+    while written < limit and time.monotonic() < deadline:
+        pipe = client.pipeline(transaction=False)
+        for _ in range(FILL_BATCH):
+            pipe.set(f"fill:{written}", os.urandom(FILL_VALUE_BYTES))
+            written += 1
+        pipe.execute()
+        evicted = int(client.info("stats")["evicted_keys"]) - evicted_before
+        if evicted > 0:
+            break
+    saves = int(client.info("persistence")["rdb_saves"])
+    client.bgsave(schedule=True)
+    status = "timeout"
+    while time.monotonic() < deadline:
+        persistence = client.info("persistence")
+        if int(persistence["rdb_saves"]) > saves and not int(persistence["rdb_bgsave_in_progress"]):
+            status = str(persistence["rdb_last_bgsave_status"])
+            break
+        time.sleep(0.1)
+    return {
+        "maxmemory": maxmemory,
+        "usedMemory": int(client.info("memory")["used_memory"]),
+        "keysWritten": written,
+        "evictedKeys": evicted,
+        "saveStatus": status,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def redis_memory_cgroup(sandbox: SandboxHost) -> dict[str, int | None]:
+    """Redis's unit's memory cgroup on the machine: its limit, its peak and the OOM kills inside it
+    (cgroup v1: memory.limit_in_bytes, memory.max_usage_in_bytes, memory.oom_control; v2:
+    memory.max, memory.peak, memory.events). None where the sandbox has no such cgroup."""
+    group = sandbox.cgroup_path("memory", f"/system.slice/{SERVICE}.service")
+    if group is None or not group.is_dir():
+        return {"limitBytes": None, "peakBytes": None, "oomKills": None}
+    legacy = (group / "memory.limit_in_bytes").exists()
+    counters = _read(group / ("memory.oom_control" if legacy else "memory.events")) or ""
+    kills = next((line.split()[1] for line in counters.splitlines() if line.startswith("oom_kill ")), None)
+    return {
+        "limitBytes": _number(_read(group / ("memory.limit_in_bytes" if legacy else "memory.max"))),
+        "peakBytes": _number(_read(group / ("memory.max_usage_in_bytes" if legacy else "memory.peak"))),
+        "oomKills": int(kills) if kills is not None else None,
+    }

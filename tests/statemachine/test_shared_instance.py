@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from redis_migration_ops.local_engine.stepfunctions.instant_waits import WaitRecord
 from redis_migration_ops.rehearsal.cotenant import cotenant_pid
-from redis_migration_ops.rehearsal.migration import LocalSetup
-from tests.statemachine.conftest import differences
+from redis_migration_ops.rehearsal.migration import LocalSetup, fill_beside_the_co_tenant
+from tests.statemachine.conftest import assert_calls_allowed_and_each_statement_needed, differences
 
 BAKE_MINUTES = 2
 
@@ -48,6 +48,9 @@ def test_redis_runs_inside_its_budget_under_limits_read_back_and_the_bake_watche
     host = run.output["bake"]["host"]
     assert (host["read"], host["coTenants"], host["coTenantsActive"]) == (True, 1, 1)
     assert cotenant_pid(setup.sandbox) == setup.co_tenant_pid
+    # ... through SSM, with only what its role allows, each statement needed
+    actions = assert_calls_allowed_and_each_statement_needed(setup.engine, {"ReadHostHealthFunction"})
+    assert actions == {"ssm:SendCommand", "ssm:GetCommandInvocation"}
 
 
 def test_a_maxmemory_the_instance_cannot_hold_beside_its_co_tenant_is_refused_before_any_change(
@@ -90,3 +93,28 @@ def test_a_co_tenant_that_goes_down_during_the_bake_rolls_the_migration_back(set
     assert before == after, differences(before, after)
     assert after.host is not None
     assert after.host.limits.drop_in is None
+
+
+def test_redis_filled_to_its_maxmemory_and_saving_stays_inside_its_limit_beside_a_live_co_tenant(
+    setup: LocalSetup,
+) -> None:
+    # Given a migration with the smallest maxmemory (the fill stays quick)
+    run = setup.run({"maxmemory": "64mb"}, name="fill-maxmemory")
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    limits = run.output["plan"]["limits"]
+
+    # When Redis is filled until it evicts, then saves (what `rehearse --fill-maxmemory` reports)
+    filled = fill_beside_the_co_tenant(setup)
+
+    # Then Redis reached its maxmemory and saved, within its cgroup's limit, no OOM kill anywhere,
+    # and the co-tenant is the same process, still waking every 20 ms
+    assert filled["evictedKeys"] > 0
+    assert filled["saveStatus"] == "ok"
+    cgroup = filled["redisMemoryCgroup"]
+    assert cgroup["limitBytes"] == limits["memoryMax"]
+    assert 64 * 1024**2 < cgroup["peakBytes"] <= limits["memoryMax"]
+    assert cgroup["oomKills"] == 0
+    assert filled["limits"]["appliedOomScoreAdj"] == 1000
+    co_tenant = filled["coTenant"]
+    assert co_tenant["alive"], co_tenant
+    assert co_tenant["lateness"]["wakeups"] > 0
