@@ -22,14 +22,20 @@ drop-in (Redis restarted without it). An idle phase (no work) first shows the ma
 What the sandbox cannot be: the copier and the source Redis run on the same CPUs as the instance
 (on AWS the copier is a Lambda function and the source is ElastiCache); both run in the benchmark's
 own cgroup, in the sandbox's network namespace (no forwarder in the path), equally in both
-configurations. On this machine (cgroup v1) MemoryHigh and IOWeight are not applied (systemd does
-not apply MemoryHigh on v1; the kernel offers no blkio.weight here): the limits that act are
-MemoryMax, the CPU weight and the OOM score.
+configurations. Nor are the CPUs the instance's own: the machine is shared, and its other work
+competes with the co-tenant whatever Redis does (the idle phase shows how much).
+``--instance-cpus`` gives the sandbox's cgroup the largest CPU weight of the machine
+(``cpu.shares`` 262144) for the run, so that, as on an instance, the co-tenant and Redis compete
+with each other first; it takes CPU from whatever else runs on the machine, so it is off by default.
+On this machine (cgroup v1) MemoryHigh and IOWeight are not applied (systemd does not apply
+MemoryHigh on v1; the kernel offers no blkio.weight here): the limits that act are MemoryMax, the
+CPU weight and the OOM score.
 
 The last line reads ``co-tenant: p99 <A> ms with limits, <B> ms without, max <C> ms`` (C: the
 largest lateness with limits; the largest without is on the line before). Goal: A <= 2 ms.
 
     sudo .venv/bin/python benchmarks/cotenant.py [--keys 100000] [--value-bytes 512] [--rounds 3]
+        [--hold-mb 64] [--instance-cpus]
 """
 
 from __future__ import annotations
@@ -121,6 +127,11 @@ def main() -> None:
     parser.add_argument("--value-bytes", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hold-mb", type=int, default=64, help="memory the co-tenant holds")
+    parser.add_argument(
+        "--instance-cpus",
+        action="store_true",
+        help="give the sandbox the machine's largest CPU weight, as if the CPUs were the instance's",
+    )
     parser.add_argument("--child-copy", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child_copy:
@@ -158,6 +169,13 @@ def main() -> None:
         SandboxHost(Path(directory) / "host", PRIVATE_IP) as sandbox,
     ):
         print(f"cgroup controllers for the limits: {', '.join(sandbox.cgroup_controllers) or 'none'}")
+        sandbox_cpu = sandbox.cgroup_path("cpu", "/")
+        if arguments.instance_cpus:
+            if sandbox_cpu is None:
+                sys.exit("cotenant: --instance-cpus needs the cpu controller")
+            (sandbox_cpu / "cpu.shares").write_text("262144")
+            print("instance CPUs: the sandbox's cgroup has cpu.shares 262144")
+        print(f"machine load: {Path('/proc/loadavg').read_text().split()[0]} on {os.cpu_count()} CPUs")
         co_tenant = install_cotenant(sandbox, hold_mb=arguments.hold_mb)
         inspected = parse_inspect_result(
             sandbox.run_command(
