@@ -44,6 +44,8 @@ MAX_BAKE_MINUTES = 240
 # characters from ASCII letters, digits, ":", "-", "_", ".", "\" and "@"; we do not take "\").
 MAX_HOST_SERVICES = 20
 _UNIT_NAME = r"^[A-Za-z0-9:_.@-]{1,248}$"
+# A service unit as the steps hand it to the host scripts (normalised by ValidateInput).
+SERVICE_UNIT_NAME = r"^[A-Za-z0-9:_.@-]{1,248}\.service$"
 # The Redis server's own units: the install manages them; a host service is one of its clients.
 REDIS_SERVER_UNITS = frozenset({"redis-server.service", "redis.service", "valkey.service", "redis6.service"})
 # Co-tenants: the services that share the instance with Redis and come first (coTenants). By
@@ -833,10 +835,10 @@ class InspectHostInput(Model):
     port: int
     # The co-tenants to report (MigrationRequest.coTenants, .coTenantsIfPresent).
     co_tenants: Annotated[
-        list[Annotated[str, Field(pattern=_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
+        list[Annotated[str, Field(pattern=SERVICE_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
     ] = []
     co_tenants_if_present: Annotated[
-        list[Annotated[str, Field(pattern=_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
+        list[Annotated[str, Field(pattern=SERVICE_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
     ] = []
 
 

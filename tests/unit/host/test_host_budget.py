@@ -11,8 +11,16 @@ from redis_migration.errors import InvalidInput
 from redis_migration.host.budget import assess_budget, margin, redis_resident
 from redis_migration.host.install import InstallParameters, script_arguments
 from redis_migration.host.state import compare_host
-from redis_migration.models import HostState, RedisLimits, StackSettings, load_settings
+from redis_migration.models import (
+    HostState,
+    InspectHostInput,
+    RedisLimits,
+    StackSettings,
+    load_settings,
+    parse_model,
+)
 from redis_migration.steps.validate_input import validate_input
+from redis_migration.watch.host_health import HostHealthInput
 
 MIB = 1024**2
 GIB = 1024**3
@@ -213,3 +221,10 @@ def test_the_limits_go_to_the_install_script_and_are_part_of_the_host_as_before(
         f"limits drop-in sha256: none before, {'a' * 64} after",
         f"unit memory max: none before, {900 * MIB} after",
     ]
+
+
+def test_the_steps_take_service_units_only_naming_the_field() -> None:
+    with pytest.raises(InvalidInput, match=r"HostHealthInput: coTenants\.0: String should match pattern"):
+        parse_model(HostHealthInput, {"instanceId": "i-0123456789abcdef0", "coTenants": ["asterisk; reboot"]})
+    with pytest.raises(InvalidInput, match=r"InspectHostInput: coTenantsIfPresent\.0"):
+        parse_model(InspectHostInput, {"instanceId": "i-1", "port": 6379, "coTenantsIfPresent": ["asterisk"]})

@@ -36,6 +36,7 @@ from redis_migration.host.scripts import script_command
 from redis_migration.host.state import valid_service_unit
 from redis_migration.models import (
     MAX_CO_TENANTS,
+    SERVICE_UNIT_NAME,
     BakeThresholds,
     CoTenantFacts,
     HostFactsModel,
@@ -53,7 +54,9 @@ class HostHealthInput(Model):
     """ReadHostHealth's input: the instance and the co-tenants the preflight found there."""
 
     instance_id: str
-    co_tenants: Annotated[list[str], Field(max_length=MAX_CO_TENANTS)] = []
+    co_tenants: Annotated[
+        list[Annotated[str, Field(pattern=SERVICE_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
+    ] = []
 
 
 class HostHealthReading(HostFactsModel):
