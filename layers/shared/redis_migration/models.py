@@ -399,7 +399,7 @@ class BakeThresholds(Model):
     co-tenant service is no longer active or restarted, or when, compared with the preflight's
     reading, memory pressure (PSI ``some`` avg60) rose by more than ``memoryPressureMarginPercent``
     points, swapping (pages in and out a second) by more than ``swapPagesPerSecondMargin``, or
-    the 1-minute load per CPU by more than ``loadPerCpuMargin``; and when the instance could not
+    the 5-minute load average per CPU by more than ``loadPerCpuMargin``; and when the instance could not
     be read in ``hostUnreadableChecks`` consecutive checks (the bake would be blind to it).
     """
 

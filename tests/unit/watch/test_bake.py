@@ -423,7 +423,8 @@ def machine(**changes: Any) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "memTotalBytes": 4 * 1024**3,
         "cpus": 2,
-        "load1": 0.6,
+        "load1": 0.9,
+        "load5": 0.6,
         "swapInPages": 100,
         "swapOutPages": 300,
         "uptimeSeconds": 10_000.0,
@@ -481,7 +482,7 @@ def test_a_quiet_instance_passes_and_its_figures_are_in_the_check(world: World) 
         # 400 pages swapped in 10,000 s before (0.04/s); 30,000 more in the 60 s since
         (reading(swapInPages=20_100, swapOutPages=10_300, uptimeSeconds=10_060.0),
          "SwapActivity", "instance", (500.0, 256.04, 0.04)),
-        (reading(load1=5.4), "HostLoad", "instance", (2.7, 2.3, 0.3)),
+        (reading(load5=5.4), "HostLoad", "instance", (2.7, 2.3, 0.3)),
     ],
 )  # fmt: skip
 def test_the_instance_regresses_the_bake_like_a_function(
