@@ -160,6 +160,15 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             "self-hosted Redis, as the functions would.",
         ),
     ] = 0,
+    fill_maxmemory: Annotated[
+        bool,
+        typer.Option(
+            "--fill-maxmemory",
+            help="After the last run, if it migrated: fill the self-hosted Redis to its maxmemory and "
+            "save, beside the co-tenant (the sandbox's stand-in for Asterisk); the report's "
+            "fillMaxmemory shows Redis's memory cgroup against its limit and the co-tenant's lateness.",
+        ),
+    ] = False,
     existing_redis: Annotated[
         int,
         typer.Option(
@@ -278,6 +287,7 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         account=account,
         inputs=documents,
         write_keys=write_keys,
+        fill_maxmemory=fill_maxmemory,
         existing_redis=existing_redis,
         seed_keys=seed_keys,
         seed_commands=seed_commands,

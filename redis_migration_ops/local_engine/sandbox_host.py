@@ -4,7 +4,14 @@ Isolation (measured on this machine, as root): ``unshare --mount --net --pid --f
 sandbox its own mounts, network and process tree. Inside, a tmpfs holds an overlay
 ``lowerdir=/`` whose upper layer takes every write, and the sandbox ``chroot``s into it: the
 install script sees the machine's real Debian (dpkg database, ``redis-server`` package, users)
-but nothing it writes reaches the machine, and the tmpfs vanishes with the mount namespace.
+but nothing it writes reaches the machine's own files, and its mounts vanish with the mount
+namespace.
+The overlay's upper layer (what the sandbox writes) is on the machine's disk, next to the workdir
+(``<workdir>-disk``, removed by :meth:`SandboxHost.stop`), as an instance's root is on its EBS
+volume: on tmpfs, every byte of Redis's AOF and RDB would be unreclaimable memory charged to
+Redis's cgroup; on disk it is page cache the kernel reclaims before Redis reaches its
+``MemoryMax``, which is what the budget (``redis_migration/host/budget.py``) counts on. Redis's
+cgroup limits are real: see ``ec2/sandbox_cgroups.py`` and the ``systemctl`` below.
 ``/proc/sys`` and ``/sys`` are read-only inside, because ``vm.overcommit_memory`` and the THP
 switch are global to the kernel: a sandbox must not change them for the machine. The sandbox's
 network namespace has only ``lo`` with 127.0.0.1 and the instance's private IP, so Redis can
@@ -30,10 +37,17 @@ readiness through a real ``NOTIFY_SOCKET``, so the install script's systemd path
 The service's environment is systemd's: ``Environment=``, then each ``EnvironmentFile=`` in order
 (a later file overrides; a missing file fails the start unless its name starts with ``-``),
 parsed as systemd.exec(5) says for the cases our hosts use (comments, ``KEY=VALUE``, quotes);
-``StandardOutput=file:``/``append:`` send the output to a file. ``systemctl show`` answers
-``MainPID``, ``LoadState``, ``ActiveState``, ``FragmentPath`` and ``EnvironmentFiles`` (one line
-per file, ``PATH (ignore_errors=yes|no)``, as systemd prints them). Not emulated: ``Restart=``,
-the unit's sandboxing directives (``ProtectSystem=`` ...), specifiers, the journal.
+``StandardOutput=file:``/``append:`` send the output to a file. Each service gets a cgroup of its
+own, ``/system.slice/<unit>``, with the unit's ``MemoryMax=``, ``MemoryHigh=``, ``CPUWeight=`` and
+``IOWeight=`` applied as systemd applies them on the machine's hierarchy (cgroup v1 here:
+``memory.limit_in_bytes``, ``cpu.shares``, ``blkio.weight`` where the kernel has it; see
+``ec2/sandbox_cgroups.py``), and ``OOMScoreAdjust=`` is written to the process before it execs.
+``systemctl show`` answers ``MainPID``, ``LoadState``, ``ActiveState``, ``FragmentPath``,
+``EnvironmentFiles`` (one line per file, ``PATH (ignore_errors=yes|no)``, as systemd prints them),
+``MemoryMax``/``MemoryHigh`` (bytes or ``infinity``), ``CPUWeight``/``IOWeight`` (or
+``[not set]``), ``OOMScoreAdjust``, ``NRestarts``, ``ActiveEnterTimestampMonotonic`` and
+``ControlGroup``. Not emulated: ``Restart=`` (``NRestarts`` stays 0), the unit's sandboxing
+directives (``ProtectSystem=`` ...), specifiers, the journal.
 
 Reaching the sandbox's Redis from the machine: :meth:`SandboxHost.loopback_address` starts a
 forwarder listening on the machine's 127.0.0.1 whose dialing thread has entered the sandbox's
@@ -63,6 +77,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from redis_migration_ops.local_engine.ec2.sandbox_cgroups import SandboxCgroups
+
 CLONE_NEWNET = 0x40000000
 
 # PATH and environment the SSM agent gives a command: the machine's environment never leaks in.
@@ -81,9 +97,13 @@ set -eu
 base=$1
 private_ip=$2
 max_lifetime_s=$3
+cgroups=$4
+disk=$5
 mount -t tmpfs -o mode=0700,size=2g redis-migration-sandbox "$base"
-mkdir -p "$base/upper" "$base/work" "$base/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
+# The upper layer on the machine's disk (page cache the kernel can reclaim), or in the tmpfs.
+layer=${disk:-$base}
+mkdir -p "$layer/upper" "$layer/work" "$base/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$layer/upper,workdir=$layer/work" "$base/root"
 root=$base/root
 mount --rbind /dev "$root/dev"
 mount -t proc proc "$root/proc"
@@ -92,6 +112,21 @@ mount --bind "$root/proc/sys" "$root/proc/sys"
 mount -o remount,bind,ro "$root/proc/sys"
 mount --bind /sys "$root/sys"
 mount -o remount,bind,ro "$root/sys"
+# The sandbox's own cgroups (ec2/sandbox_cgroups.py), writable, where its systemctl applies a
+# unit's limits; nothing else of the machine's cgroup tree is visible.
+if [ -n "$cgroups" ]; then
+    case "$cgroups" in
+        unified=*) mount --bind "${cgroups#unified=}" "$root/sys/fs/cgroup" ;;
+        *)
+            mount -t tmpfs -o mode=0755 cgroup "$root/sys/fs/cgroup"
+            for pair in $cgroups; do
+                mkdir -p "$root/sys/fs/cgroup/${pair%%=*}"
+                mount --bind "${pair#*=}" "$root/sys/fs/cgroup/${pair%%=*}"
+            done
+            mount -o remount,ro "$root/sys/fs/cgroup"
+            ;;
+    esac
+fi
 # A booted host starts with an empty /run and /tmp.
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
@@ -121,8 +156,9 @@ _FAKE_SYSTEMCTL = r'''#!/usr/bin/python3
 """Minimal systemctl for the redis-migration sandbox (no systemd there).
 
 Reads real unit files, runs ExecStart as User/Group with UMask and RuntimeDirectory, waits for
-READY=1 on NOTIFY_SOCKET for Type=notify, records MainPID. Not emulated: Restart=, sandboxing
-directives, the journal.
+READY=1 on NOTIFY_SOCKET for Type=notify, records MainPID. Puts each service in its own cgroup
+(/system.slice/<unit>) and applies its resource limits there as systemd does (src/core/cgroup.c),
+and its OOMScoreAdjust= to the process. Not emulated: Restart=, sandboxing directives, the journal.
 """
 import grp, json, os, pwd, shlex, signal, socket, sys, time
 
@@ -130,6 +166,9 @@ UNIT_DIRS = ["/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system"
 STATE_DIR = "/run/systemd/sandbox-state"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 90.0
+CGROUP_FS = "/sys/fs/cgroup"
+LEGACY_CONTROLLERS = ("memory", "cpu", "blkio")
+SIZE_SUFFIXES = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def unit_name(name):
@@ -269,6 +308,108 @@ def active_state(name):
     return "failed" if state == "active" else state
 
 
+def memory_setting(service, key):
+    """Bytes of MemoryMax=/MemoryHigh= (K/M/G/T suffixes, a percentage of RAM); None: infinity."""
+    values = service.get(key)
+    if not values or values[-1] in ("infinity", ""):
+        return None
+    value = values[-1]
+    if value.endswith("%"):
+        with open("/proc/meminfo") as f:
+            total = int(f.readline().split()[1]) * 1024
+        return int(total * float(value[:-1]) / 100)
+    if value[-1].upper() in SIZE_SUFFIXES:
+        return int(float(value[:-1]) * SIZE_SUFFIXES[value[-1].upper()])
+    return int(value)
+
+
+def weight_setting(service, key):
+    values = service.get(key)
+    return int(values[-1]) if values and values[-1].isdigit() else None
+
+
+def cgroup_layout():
+    if os.path.exists(os.path.join(CGROUP_FS, "cgroup.controllers")):
+        return "unified"
+    if any(os.path.isdir(os.path.join(CGROUP_FS, c)) for c in LEGACY_CONTROLLERS):
+        return "legacy"
+    return None
+
+
+def unit_cgroup(name):
+    return "/system.slice/" + name
+
+
+def write_attribute(path, value):
+    """Like systemd, a knob the kernel does not offer (or refuses) is skipped, not fatal."""
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+        return True
+    except OSError:
+        return False
+
+
+def prepare_cgroup(name, service):
+    """Create the unit's cgroup with its limits applied, as systemd does on this hierarchy; answer
+    the cgroup.procs files the service's process joins (empty: no cgroups to use).
+
+    cgroup v2: memory.max, memory.high, cpu.weight, io.weight. cgroup v1 (systemd's legacy
+    mapping): MemoryMax -> memory.limit_in_bytes; CPUWeight w -> cpu.shares w*1024/100;
+    IOWeight w -> blkio.weight w*500/100 where the kernel has that file; MemoryHigh has no v1
+    counterpart and systemd does not apply it there."""
+    layout = cgroup_layout()
+    if layout is None:
+        return []
+    memory_max = memory_setting(service, "MemoryMax")
+    memory_high = memory_setting(service, "MemoryHigh")
+    cpu_weight = weight_setting(service, "CPUWeight")
+    io_weight = weight_setting(service, "IOWeight")
+    relative = unit_cgroup(name)
+    remove_cgroup(name)
+    procs = []
+    if layout == "unified":
+        for parent in (CGROUP_FS, CGROUP_FS + "/system.slice"):
+            os.makedirs(parent, exist_ok=True)
+            write_attribute(parent + "/cgroup.subtree_control", "+memory +cpu +io")
+        path = CGROUP_FS + relative
+        os.makedirs(path, exist_ok=True)
+        write_attribute(path + "/memory.max", "max" if memory_max is None else memory_max)
+        write_attribute(path + "/memory.high", "max" if memory_high is None else memory_high)
+        write_attribute(path + "/cpu.weight", cpu_weight or 100)
+        write_attribute(path + "/io.weight", "default %d" % (io_weight or 100))
+        return [path + "/cgroup.procs"]
+    for controller in LEGACY_CONTROLLERS:
+        base = os.path.join(CGROUP_FS, controller)
+        if not os.path.isdir(base):
+            continue
+        path = base + relative
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:
+            continue
+        if controller == "memory":
+            write_attribute(path + "/memory.limit_in_bytes", -1 if memory_max is None else memory_max)
+        elif controller == "cpu":
+            shares = 1024 if cpu_weight is None else min(max(cpu_weight * 1024 // 100, 2), 262144)
+            write_attribute(path + "/cpu.shares", shares)
+        elif os.path.exists(path + "/blkio.weight"):
+            weight = 500 if io_weight is None else min(max(io_weight * 500 // 100, 10), 1000)
+            write_attribute(path + "/blkio.weight", weight)
+        procs.append(path + "/cgroup.procs")
+    return procs
+
+
+def remove_cgroup(name):
+    """Remove the unit's cgroup once its processes are gone (systemd does when a unit stops)."""
+    relative = unit_cgroup(name)
+    for base in [CGROUP_FS] + [os.path.join(CGROUP_FS, c) for c in LEGACY_CONTROLLERS]:
+        try:
+            os.rmdir(base + relative)
+        except OSError:
+            pass
+
+
 def load(name):
     path = find_unit(name)
     if path is None:
@@ -277,7 +418,7 @@ def load(name):
     return path, parse_unit(path, name)
 
 
-def spawn(service, argv, notify_path, extra_env=None):
+def spawn(service, argv, notify_path, extra_env=None, cgroups=()):
     user = service.get("User", ["root"])[-1]
     group = service.get("Group", [None])[-1]
     pw = pwd.getpwnam(user)
@@ -287,6 +428,12 @@ def spawn(service, argv, notify_path, extra_env=None):
     if pid == 0:
         try:
             os.setsid()
+            # Into the unit's cgroup and with its OOM score before anything runs, as systemd
+            # does before exec (systemd.exec(5), OOMScoreAdjust=).
+            for procs in cgroups:
+                write_attribute(procs, os.getpid())
+            if service.get("OOMScoreAdjust"):
+                write_attribute("/proc/self/oom_score_adj", int(service["OOMScoreAdjust"][-1]))
             devnull = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
@@ -345,7 +492,9 @@ def start(name):
         notify.bind(notify_path)
         os.chmod(notify_path, 0o666)
         notify.settimeout(0.2)
-    pid, _, _ = spawn(service, argv, notify_path, extra_env)
+    cgroups = prepare_cgroup(name, service)
+    pid, _, _ = spawn(service, argv, notify_path, extra_env, cgroups)
+    placed = {"cgroup": unit_cgroup(name)} if cgroups else {}
     if kind == "oneshot":
         _, status = os.waitpid(pid, 0)
         ok = os.waitstatus_to_exitcode(status) == 0
@@ -372,7 +521,8 @@ def start(name):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
         return 1
-    write_state(name, {"state": "active", "pid": pid})
+    entered = int(time.monotonic() * 1e6)
+    write_state(name, dict({"state": "active", "pid": pid, "entered_us": entered}, **placed))
     return 0
 
 
@@ -387,6 +537,7 @@ def stop(name):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
     write_state(name, {"state": "inactive", "pid": 0})
+    remove_cgroup(name)
     return 0
 
 
@@ -492,6 +643,20 @@ def main(args):
                         "%s (ignore_errors=%s)" % (file_path, "yes" if optional else "no")
                         for file_path, optional in environment_files(service)
                     ]
+                elif prop in ("MemoryMax", "MemoryHigh"):
+                    size = memory_setting(service, prop)
+                    values = ["infinity" if size is None else str(size)]
+                elif prop in ("CPUWeight", "IOWeight"):
+                    weight = weight_setting(service, prop)
+                    values = ["[not set]" if weight is None else str(weight)]
+                elif prop == "OOMScoreAdjust":
+                    values = [service.get("OOMScoreAdjust", ["0"])[-1]]
+                elif prop == "NRestarts":
+                    values = ["0"]  # Restart= is not emulated: nothing restarts by itself
+                elif prop == "ActiveEnterTimestampMonotonic":
+                    values = [str(st.get("entered_us", 0) if active else 0)]
+                elif prop == "ControlGroup":
+                    values = [st.get("cgroup", "") if active else ""]
                 else:
                     values = [""]
                 for value in values:
@@ -640,6 +805,9 @@ class SandboxHost:
         self._forwarders: dict[int, _LoopbackForwarder] = {}
         self._keeper: threading.Thread | None = None
         self._keeper_release = threading.Event()
+        self._cgroups = SandboxCgroups()
+        # The overlay's upper layer on the machine's disk (see the module's docstring).
+        self.disk_dir = workdir.parent / f"{workdir.name}-disk"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -664,13 +832,17 @@ class SandboxHost:
         if missing:
             raise SandboxError("cannot start a sandbox, missing: " + ", ".join(missing))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.disk_dir, ignore_errors=True)
+        self.disk_dir.mkdir(parents=True, mode=0o700)
+        self._cgroups = SandboxCgroups.create()
         self._unshare = self._spawn_from_keeper_thread(
             [
                 *([] if self.outlive_owner else _DIE_WITH_PARENT),
                 "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc",
                 "--propagation", "private",
                 "/bin/sh", "-c", _SETUP_SCRIPT, "sandbox-setup",
-                str(self.workdir), self.private_ip, str(self.max_lifetime_s),
+                str(self.workdir), self.private_ip, str(self.max_lifetime_s), self._cgroups.mount_argument,
+                str(self.disk_dir),
             ]
         )  # fmt: skip
         try:
@@ -765,6 +937,9 @@ class SandboxHost:
                     stream.close()
             self._unshare = None
         self._release_keeper()
+        if not self.outlive_owner:
+            self._cgroups.remove()
+            shutil.rmtree(self.disk_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         self.start()
@@ -841,6 +1016,17 @@ class SandboxHost:
         if state.get("state") != "active" or not state.get("pid"):
             return None
         return self.host_pid(int(state["pid"]))
+
+    def cgroup_path(self, controller: str, cgroup: str) -> Path | None:
+        """The machine's directory of the sandbox's ``cgroup`` (``/system.slice/<unit>``) on
+        ``controller`` (``memory``, ``cpu``, ``blkio``; the unified one on cgroup v2); None when the
+        sandbox has no cgroups (the machine offers none it may write)."""
+        return self._cgroups.path(controller, cgroup)
+
+    @property
+    def cgroup_controllers(self) -> list[str]:
+        """The controllers the sandbox applies limits with (empty: none; ``unified``: cgroup v2)."""
+        return sorted(self._cgroups.directories)
 
     def host_pid(self, pid_inside: int) -> int | None:
         """Translate a pid of the sandbox's PID namespace to the machine's pid (None if gone)."""

@@ -40,9 +40,19 @@ from redis_migration_ops.local_engine.elasticache.endpoint import (
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
+from redis_migration_ops.rehearsal.cotenant import (
+    COTENANT_SERVICE,
+    cotenant_pid,
+    install_cotenant,
+    lateness_offset,
+    read_lateness,
+    summarize,
+)
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 from redis_migration_ops.rehearsal.sandbox_redis import (
+    fill_to_maxmemory,
     read_host_state,
+    redis_memory_cgroup,
     start_existing_redis,
     write_client_keys,
 )
@@ -118,6 +128,9 @@ class RehearsalOptions:
     bake_regression: list[str] = field(default_factory=list)
     # Clients of ElastiCache the workflow does not switch (the bake sees their connections stay).
     elasticache_other_clients: int = 0
+    # After the last run, if it migrated: fill the self-hosted Redis to its maxmemory and save,
+    # and report the co-tenant and Redis's memory cgroup (``--fill-maxmemory``).
+    fill_maxmemory: bool = False
 
 
 @dataclass
@@ -363,6 +376,8 @@ class LocalSetup:
     sandbox: SandboxHost
     workdir: Path
     elasticache: ElastiCacheEndpoint | None = None
+    # The co-tenant (asterisk.service, a stand-in for Asterisk) the sandbox runs: its pid inside.
+    co_tenant_pid: int | None = None
 
     def snapshot(self) -> WorldSnapshot:
         """Functions, Redis rules and the host, each read where it lives (not from the workflow)."""
@@ -435,9 +450,11 @@ def local_setup(
     keep_running: bool = False,
     lambda_update_seconds: float = 0.0,
     parameters: dict[str, str] | None = None,
+    co_tenant: bool = True,
 ) -> Iterator[LocalSetup]:
     """Build the described account (an int: the sample with that many clients), deploy the template
-    and start the sandbox host; clean up after.
+    and start the sandbox host (running the co-tenant, a stand-in for Asterisk, unless
+    ``co_tenant`` is false); clean up after.
 
     ``lambda_update_seconds``: how long a Lambda update stays InProgress (the engine's model of
     AWS's latency; 0 keeps the suite fast). ``parameters``: stack parameters over the account's own
@@ -462,10 +479,13 @@ def local_setup(
         try:
             engine.register_sandbox(local.instance_id, sandbox)
             engine.map_address(local.private_ip, 6379, sandbox.loopback_address(6379))
+            # The service Redis must never hurt, as on the guide's instance: the workflow finds it
+            # as its default co-tenant, budgets its memory and watches it in the bake.
+            co_tenant_pid = install_cotenant(sandbox) if co_tenant else None
             # ElastiCache: a real redis-server (TLS, its token, its disabled commands renamed away)
             # behind the replication group's endpoint, its data in an AOF under the workdir.
             with start_elasticache_endpoint(engine, local, workdir / "elasticache") as elasticache:
-                yield LocalSetup(engine, local, sandbox, workdir, elasticache)
+                yield LocalSetup(engine, local, sandbox, workdir, elasticache, co_tenant_pid)
         finally:
             if not keep_running:
                 sandbox.stop()
@@ -533,6 +553,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             for point in points:
                 setup.engine.fail_at(point.state, point.k)
             before = setup.snapshot()
+            cotenant_from = lateness_offset(setup.sandbox)
             run_started = time.monotonic()
             name = stamp if len(inputs) == 1 else f"{stamp}-{number}"
             given = dict(execution_input)
@@ -543,6 +564,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             after = setup.snapshot()
             reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
             entry = run_report(run, setup, before, after)
+            entry["coTenant"] = cotenant_report(setup, cotenant_from)
             entry["run"] = number
             entry["input"] = given
             entry["failAt"] = [str(point) for point in points]
@@ -552,6 +574,8 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             runs.append(entry)
             histories.append(run.history)
         setup.engine.clear_failures()
+        if options.fill_maxmemory and runs[-1]["exitCode"] == EXIT_MIGRATED:
+            runs[-1]["fillMaxmemory"] = fill_beside_the_co_tenant(setup)
     not_reached = [str(point) for point in options.fail_at if point not in reached]
     report = dict(runs[-1])
     report["runs"] = runs
@@ -579,6 +603,40 @@ def _write_keys(setup: LocalSetup, run: RunResult, number: int, count: int) -> i
         raise RehearsalError("a migrated run left no password secret")
     port = int((run.output.get("target") or {}).get("REDIS_PORT") or 6379)
     return write_client_keys(setup.sandbox, password, count, port=port, prefix=f"run{number}")
+
+
+def cotenant_report(setup: LocalSetup, offset: int) -> dict[str, Any] | None:
+    """The co-tenant after a run: still the process it was (not restarted, not OOM-killed), and how
+    late its 20 ms wake-ups were while the run went on."""
+    if setup.co_tenant_pid is None:
+        return None
+    pid = cotenant_pid(setup.sandbox)
+    return {
+        "unit": COTENANT_SERVICE,
+        "pidBefore": setup.co_tenant_pid,
+        "pidNow": pid,
+        "alive": pid == setup.co_tenant_pid,
+        "lateness": summarize(read_lateness(setup.sandbox, offset)).as_dict(),
+    }
+
+
+def fill_beside_the_co_tenant(setup: LocalSetup) -> dict[str, Any]:
+    """Redis filled to its maxmemory and saved, with the co-tenant beside it: what Redis reports,
+    its cgroup's peak against its limit (and OOM kills), its limits as applied, and the co-tenant
+    (the same process, and its wake-up lateness during the fill and the save)."""
+    password = setup.password()
+    if password is None:
+        raise RehearsalError("a migrated run left no password secret")
+    offset = lateness_offset(setup.sandbox)
+    filled = fill_to_maxmemory(setup.sandbox, password)
+    time.sleep(1.1)  # the co-tenant writes its samples once a second
+    state = read_host_state(setup.sandbox, digest_max_keys=0)
+    return {
+        **filled,
+        "redisMemoryCgroup": redis_memory_cgroup(setup.sandbox),
+        "limits": state.limits.model_dump(mode="json", by_alias=True),
+        "coTenant": cotenant_report(setup, offset),
+    }
 
 
 def outcome_exit_code(run: RunResult, before: WorldSnapshot, after: WorldSnapshot) -> int:

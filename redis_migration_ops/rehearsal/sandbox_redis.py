@@ -9,8 +9,10 @@
   the migrated functions would.
 - :func:`read_host_state`: the host's state read directly from the sandbox (files through
   ``/proc/<pid>/root``, sockets from the network namespace's ``/proc/net/tcp``, the data through
-  the forwarder with the Python digest), not through SSM and not through the inspect script,
-  so a rehearsal's ``hostBefore``/``hostAfter`` check the scripts instead of trusting them.
+  the forwarder with the Python digest, Redis's unit's limits from the sandbox's ``systemctl
+  show`` and, as applied, from its cgroup on the machine and ``/proc/<pid>/oom_score_adj``), not
+  through SSM and not through the inspect script, so a rehearsal's ``hostBefore``/``hostAfter``
+  check the scripts instead of trusting them.
 
 Every connection is to 127.0.0.1 (the forwarder), whatever the instance's address is.
 """
@@ -27,6 +29,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis_migration.data.digest import DigestLimitExceeded, DigestUnstable, digest_redis
+from redis_migration.host.install import LIMITS_DROPIN_NAME
 from redis_migration.host.state import DEFAULT_DIGEST_MAX_KEYS
 from redis_migration.models import (
     ConfigFacts,
@@ -38,6 +41,7 @@ from redis_migration.models import (
     RedisFacts,
     ServerFacts,
     ServiceFacts,
+    UnitLimits,
 )
 
 from redis_migration_ops.local_engine.sandbox_host import SandboxError, SandboxHost
@@ -245,6 +249,54 @@ def _redis_facts(sandbox: SandboxHost, port: int, digest_max_keys: int) -> Redis
     )
 
 
+def _number(text: str | None) -> int | None:
+    value = (text or "").strip()
+    return int(value) if value.lstrip("-").isdigit() and len(value) <= 18 else None
+
+
+def _read(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def read_unit_limits(sandbox: SandboxHost, pid_inside: int | None) -> UnitLimits:
+    """Redis's unit's limits: as the sandbox's systemd reports them, and as applied to its cgroup
+    on the machine (cgroup v1 here: memory.limit_in_bytes, cpu.shares, blkio.weight) and to its
+    process (``oom_score_adj``)."""
+    dropin_path = f"/etc/systemd/system/{SERVICE}.service.d/{LIMITS_DROPIN_NAME}"
+    dropin = sandbox.host_path(dropin_path)
+    properties = "-p MemoryHigh -p MemoryMax -p CPUWeight -p IOWeight -p OOMScoreAdjust -p ControlGroup"
+    shown = sandbox.run_command([f"systemctl show {properties} {SERVICE}"], 30).stdout
+    values = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+    group = values.get("ControlGroup") or None
+    applied: dict[str, int | None] = {}
+    machine_pid = sandbox.host_pid(pid_inside) if pid_inside else None
+    if group and machine_pid is not None:
+        applied["applied_memory_max"] = _number(
+            _read(sandbox.cgroup_path("memory", f"{group}/memory.limit_in_bytes"))
+        )
+        shares = _number(_read(sandbox.cgroup_path("cpu", f"{group}/cpu.shares")))
+        applied["applied_cpu_weight"] = None if shares is None else shares * 100 // 1024
+        blkio = _number(_read(sandbox.cgroup_path("blkio", f"{group}/blkio.weight")))
+        applied["applied_io_weight"] = None if blkio is None else blkio * 100 // 500
+        applied["applied_oom_score_adj"] = _number(_read(Path(f"/proc/{machine_pid}/oom_score_adj")))
+    return UnitLimits(
+        drop_in=dropin_path if dropin.exists() else None,
+        drop_in_sha256=hashlib.sha256(dropin.read_bytes()).hexdigest() if dropin.exists() else None,
+        memory_high=_number(values.get("MemoryHigh")),
+        memory_max=_number(values.get("MemoryMax")),
+        cpu_weight=_number(values.get("CPUWeight")),
+        io_weight=_number(values.get("IOWeight")),
+        oom_score_adjust=_number(values.get("OOMScoreAdjust")),
+        control_group=group,
+        **applied,
+    )
+
+
 def read_host_state(
     sandbox: SandboxHost, *, port: int = 6379, digest_max_keys: int = DEFAULT_DIGEST_MAX_KEYS
 ) -> HostState:
@@ -291,4 +343,71 @@ def read_host_state(
         mem_total_bytes=int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024,
         admin_secret=sandbox.host_path(ADMIN_SECRET_FILE).exists(),
         redis=redis_facts,
+        limits=read_unit_limits(sandbox, pid_inside),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis at its maxmemory, beside the co-tenant.
+
+FILL_VALUE_BYTES = 64 * 1024
+FILL_BATCH = 64
+FILL_DEADLINE_S = 300.0
+
+
+def fill_to_maxmemory(sandbox: SandboxHost, password: str, *, port: int = 6379) -> dict[str, object]:
+    """Write 64 KiB values to the self-hosted Redis until it evicts (it is at its maxmemory), then
+    save (BGSAVE, waited for): the heaviest a Redis at its limit gets. Bounded by twice maxmemory's
+    worth of writes and by time. Answers what it did and what Redis reports."""
+    client = _client(sandbox, port, password=password)
+    started = time.monotonic()
+    deadline = started + FILL_DEADLINE_S
+    memory = client.info("memory")
+    maxmemory = int(memory["maxmemory"])
+    evicted_before = int(client.info("stats")["evicted_keys"])
+    written = 0
+    limit = 2 * max(maxmemory, 1) // FILL_VALUE_BYTES + FILL_BATCH
+    evicted = 0
+    while written < limit and time.monotonic() < deadline:
+        pipe = client.pipeline(transaction=False)
+        for _ in range(FILL_BATCH):
+            pipe.set(f"fill:{written}", os.urandom(FILL_VALUE_BYTES))
+            written += 1
+        pipe.execute()
+        evicted = int(client.info("stats")["evicted_keys"]) - evicted_before
+        if evicted > 0:
+            break
+    saves = int(client.info("persistence")["rdb_saves"])
+    client.bgsave(schedule=True)
+    status = "timeout"
+    while time.monotonic() < deadline:
+        persistence = client.info("persistence")
+        if int(persistence["rdb_saves"]) > saves and not int(persistence["rdb_bgsave_in_progress"]):
+            status = str(persistence["rdb_last_bgsave_status"])
+            break
+        time.sleep(0.1)
+    return {
+        "maxmemory": maxmemory,
+        "usedMemory": int(client.info("memory")["used_memory"]),
+        "keysWritten": written,
+        "evictedKeys": evicted,
+        "saveStatus": status,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def redis_memory_cgroup(sandbox: SandboxHost) -> dict[str, int | None]:
+    """Redis's unit's memory cgroup on the machine: its limit, its peak and the OOM kills inside it
+    (cgroup v1: memory.limit_in_bytes, memory.max_usage_in_bytes, memory.oom_control; v2:
+    memory.max, memory.peak, memory.events). None where the sandbox has no such cgroup."""
+    group = sandbox.cgroup_path("memory", f"/system.slice/{SERVICE}.service")
+    if group is None or not group.is_dir():
+        return {"limitBytes": None, "peakBytes": None, "oomKills": None}
+    legacy = (group / "memory.limit_in_bytes").exists()
+    counters = _read(group / ("memory.oom_control" if legacy else "memory.events")) or ""
+    kills = next((line.split()[1] for line in counters.splitlines() if line.startswith("oom_kill ")), None)
+    return {
+        "limitBytes": _number(_read(group / ("memory.limit_in_bytes" if legacy else "memory.max"))),
+        "peakBytes": _number(_read(group / ("memory.max_usage_in_bytes" if legacy else "memory.peak"))),
+        "oomKills": int(kills) if kills is not None else None,
+    }

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 from redis_migration.data.digest import digest_redis
+from redis_migration.host.budget import assess_budget
 from redis_migration.host.rules import assess_host
 from redis_migration.host.state import build_inspect_commands, parse_inspect_result
 from redis_migration.models import HostState
@@ -175,14 +176,14 @@ def test_the_rules_on_the_real_host(running: HostState) -> None:
     assert len(tiny.problems) == 2
     assert tiny.problems[0].startswith("maxmemory: 1kb is below the floor of 64.0 MiB")
     assert tiny.problems[1].startswith("maxmemory: 1kb is below the 300 keys' ")
-    # More than half of the machine's memory is refused, naming the limit
+    # More than the instance can hold (beside its fork and what runs there) is refused, naming it:
+    # the inspect read the instance's figures, so the budget judges it (host/budget.py)
     assert running.mem_total_bytes is not None
+    assert running.machine is not None
+    assert running.machine.mem_total_bytes == running.mem_total_bytes
     huge = f"{running.mem_total_bytes // 1024**2}mb"
-    assert (
-        assess_host(running, 6379, huge, "allkeys-lru")
-        .problems[0]
-        .startswith(f"maxmemory: {huge} is more than 50% of the instance's")
-    )
+    assert assess_host(running, 6379, huge, "allkeys-lru").problems == []
+    assert assess_budget(running, huge).problems[0].startswith(f"maxmemory: {huge} does not fit")
 
 
 def test_a_digest_limit_gives_a_reason(sandbox: SandboxHost, running: HostState) -> None:

@@ -17,6 +17,7 @@ SCRIPTS = [
     "host/inspect_redis.sh",
     "host/revert_redis_host.sh",
     "host/host_services.sh",
+    "host/read_host_health.sh",
 ]
 
 

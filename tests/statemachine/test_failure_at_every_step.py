@@ -100,6 +100,7 @@ REACHED_BY = {
     ),
     "RecordBaseline": Scenario(execution_input=BAKE),
     "ReadSelfHostedHealth": Scenario(execution_input=BAKE),
+    "ReadHostHealth": Scenario(execution_input=BAKE),
     "CheckBake": Scenario(execution_input=BAKE),
     "CutOverHostServices": Scenario(execution_input=SERVICES, worker=True),
     # Consistent mode stops the worker with the freeze; the rollback starts it again as it was.

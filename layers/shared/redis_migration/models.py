@@ -11,7 +11,16 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from redis_migration.errors import InvalidInput
@@ -35,8 +44,14 @@ MAX_BAKE_MINUTES = 240
 # characters from ASCII letters, digits, ":", "-", "_", ".", "\" and "@"; we do not take "\").
 MAX_HOST_SERVICES = 20
 _UNIT_NAME = r"^[A-Za-z0-9:_.@-]{1,248}$"
+# A service unit as the steps hand it to the host scripts (normalised by ValidateInput).
+SERVICE_UNIT_NAME = r"^[A-Za-z0-9:_.@-]{1,248}\.service$"
 # The Redis server's own units: the install manages them; a host service is one of its clients.
 REDIS_SERVER_UNITS = frozenset({"redis-server.service", "redis.service", "valkey.service", "redis6.service"})
+# Co-tenants: the services that share the instance with Redis and come first (coTenants). By
+# default the telephony server of the guide's instance, when it is there, and the hostServices.
+MAX_CO_TENANTS = 20
+DEFAULT_CO_TENANT = "asterisk.service"
 
 _NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 _ENV_KEY = r"^[A-Za-z][A-Za-z0-9_]{0,127}$"
@@ -171,6 +186,89 @@ class RedisFacts(HostFactsModel):
     digest_reason: str | None = None  # why there is no digest
 
 
+class PressureFacts(HostFactsModel):
+    """One line of ``/proc/pressure/<resource>`` (PSI): the share of time in which some (or all)
+    non-idle tasks were stalled on the resource, over 10 and 60 seconds, and the total in µs."""
+
+    some_avg10: float | None = None
+    some_avg60: float | None = None
+    some_total_us: int | None = None
+    full_avg10: float | None = None
+    full_avg60: float | None = None
+    full_total_us: int | None = None
+
+
+class MachineFacts(HostFactsModel):
+    """The instance as a whole (``machine_facts.sh``): memory, swap, CPUs, load, swapping, PSI."""
+
+    mem_total_bytes: int | None = None
+    mem_available_bytes: int | None = None
+    swap_total_bytes: int | None = None
+    swap_free_bytes: int | None = None
+    cpus: int | None = None
+    load1: float | None = None
+    load5: float | None = None
+    # Pages swapped in and out since boot (/proc/vmstat pswpin, pswpout) and the uptime they were
+    # read at: two readings give the swap activity between them.
+    swap_in_pages: int | None = None
+    swap_out_pages: int | None = None
+    uptime_seconds: float | None = None
+    # None: the kernel has no PSI (CONFIG_PSI off, or psi=0 on its command line).
+    memory_pressure: PressureFacts | None = None
+    io_pressure: PressureFacts | None = None
+    cpu_pressure: PressureFacts | None = None
+
+
+class CoTenantFacts(HostFactsModel):
+    """A service that shares the instance with Redis, as systemd and ``/proc`` report it."""
+
+    unit: str
+    load_state: str | None = None  # loaded, not-found, masked
+    active_state: str | None = None  # active, inactive, failed, activating ...
+    main_pid: int | None = None
+    # NRestarts (automatic restarts since the unit was loaded) and when it last became active
+    # (CLOCK_MONOTONIC µs): either changing means the service restarted.
+    n_restarts: int | None = None
+    active_enter_us: int | None = None
+    rss_bytes: int | None = None  # VmRSS summed over the unit's processes
+    processes: int | None = None
+    # The unit's CPUWeight/IOWeight (None: not set, systemd's default 100) and its main process's
+    # oom_score_adj as the kernel holds it.
+    cpu_weight: int | None = None
+    io_weight: int | None = None
+    oom_score_adj: int | None = None
+    # Named by the operator (coTenants, hostServices): absent is a problem, not a note.
+    required: bool = False
+
+    @property
+    def mark(self) -> str:
+        """What changes when the service restarts: main pid, last activation, restart count."""
+        return f"{self.main_pid}/{self.active_enter_us}/{self.n_restarts}"
+
+
+class UnitLimits(HostFactsModel):
+    """Redis's unit's resource limits: as systemd reports them and as the kernel applies them.
+
+    ``memoryHigh``/``memoryMax`` in bytes (None: infinity), ``cpuWeight``/``ioWeight`` (None: not
+    set), ``oomScoreAdjust`` as configured. ``applied*``: read from the unit's cgroup and from
+    ``/proc/<main pid>/oom_score_adj`` (None: not running, or the kernel offers no such knob).
+    """
+
+    drop_in: str | None = None  # the install's drop-in (path), when present
+    drop_in_sha256: str | None = None
+    memory_high: int | None = None
+    memory_max: int | None = None
+    cpu_weight: int | None = None
+    io_weight: int | None = None
+    oom_score_adjust: int | None = None
+    control_group: str | None = None
+    applied_memory_high: int | None = None
+    applied_memory_max: int | None = None
+    applied_cpu_weight: int | None = None
+    applied_io_weight: int | None = None
+    applied_oom_score_adj: int | None = None
+
+
 class HostState(HostFactsModel):
     """``inspect_redis.sh``'s facts (also recorded by the install and reported by the revert)."""
 
@@ -184,6 +282,10 @@ class HostState(HostFactsModel):
     mem_total_bytes: int | None = None
     admin_secret: bool = False
     redis: RedisFacts | None = None
+    # Redis's unit's limits (the install's drop-in), the instance and its co-tenants (the inspect).
+    limits: UnitLimits = UnitLimits()
+    machine: MachineFacts | None = None
+    co_tenants: list[CoTenantFacts] = []
 
 
 class Model(BaseModel):
@@ -292,6 +394,13 @@ class BakeThresholds(Model):
 
     ``selfHostedUnhealthyChecks``: consecutive checks in which the self-hosted Redis did not answer
     (one missed reading is a blip; two in a row, a minute apart, are not).
+
+    The instance Redis shares (see docs/operations.md, "Sharing the instance") regresses when a
+    co-tenant service is no longer active or restarted, or when, compared with the preflight's
+    reading, memory pressure (PSI ``some`` avg60) rose by more than ``memoryPressureMarginPercent``
+    points, swapping (pages in and out a second) by more than ``swapPagesPerSecondMargin``, or
+    the 5-minute load average per CPU by more than ``loadPerCpuMargin``; and when the instance could not
+    be read in ``hostUnreadableChecks`` consecutive checks (the bake would be blind to it).
     """
 
     error_increase_percent: Annotated[int, Field(ge=0, le=10_000)] = 100
@@ -300,6 +409,10 @@ class BakeThresholds(Model):
     throttle_margin: Annotated[int, Field(ge=0, le=1_000_000)] = 5
     elasticache_max_connections: Annotated[int, Field(ge=0, le=65_000)] = 6
     self_hosted_unhealthy_checks: Annotated[int, Field(ge=1, le=60)] = 2
+    memory_pressure_margin_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
+    swap_pages_per_second_margin: Annotated[int, Field(ge=0, le=10_000_000)] = 256
+    load_per_cpu_margin: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    host_unreadable_checks: Annotated[int, Field(ge=1, le=60)] = 3
 
 
 WaveTarget = StrictInt | StrictStr
@@ -342,6 +455,24 @@ def check_host_services(units: list[str]) -> list[str]:
             raise ValueError(f"[{index}]: {unit!r} is a .{kind} unit; list the .service that reads Redis")
         if name in REDIS_SERVER_UNITS:
             raise ValueError(f"[{index}]: {unit!r} is the Redis server itself, not a client of it")
+        if name in normalised:
+            raise ValueError(f"[{index}]: {unit!r} is listed twice")
+        normalised.append(name)
+    return normalised
+
+
+def check_co_tenants(units: list[str]) -> list[str]:
+    """``coTenants``: the systemd service units that share the instance with Redis and come first
+    (``.service`` added when the type is left out), each once, never Redis's own unit. Raises
+    ValueError naming the bad element."""
+    normalised: list[str] = []
+    for index, unit in enumerate(units):
+        name = unit if unit.endswith(".service") else unit + ".service"
+        kind = unit.rsplit(".", 1)[-1] if "." in unit else ""
+        if kind in {"socket", "timer", "target", "path", "mount", "scope", "slice", "device", "swap"}:
+            raise ValueError(f"[{index}]: {unit!r} is a .{kind} unit; name the .service that runs it")
+        if name in REDIS_SERVER_UNITS:
+            raise ValueError(f"[{index}]: {unit!r} is the Redis server itself, not a co-tenant of it")
         if name in normalised:
             raise ValueError(f"[{index}]: {unit!r} is listed twice")
         normalised.append(name)
@@ -398,6 +529,18 @@ class MigrationInput(Model):
         list[Annotated[str, Field(pattern=_UNIT_NAME)]], Field(max_length=MAX_HOST_SERVICES)
     ] = []
 
+    # The services that share the instance and come first: their memory is in the preflight's
+    # budget, Redis's limits yield to them, the bake watches them. None: asterisk.service when the
+    # instance has it, and the hostServices; [] : none.
+    co_tenants: Annotated[
+        list[Annotated[str, Field(pattern=_UNIT_NAME)]] | None, Field(max_length=MAX_CO_TENANTS)
+    ] = None
+
+    @field_validator("co_tenants")
+    @classmethod
+    def _co_tenant_units(cls, units: list[str] | None) -> list[str] | None:
+        return None if units is None else check_co_tenants(units)
+
     @field_validator("cutover_waves")
     @classmethod
     def _sane_waves(cls, waves: list[int | str] | None) -> list[int | str] | None:
@@ -448,6 +591,10 @@ class MigrationRequest(Model):
     bake_thresholds: BakeThresholds = BakeThresholds()
     cutover_waves: list[int | str] | None = None
     host_services: list[str] = []
+    # The co-tenants the host is inspected for: those named (absent is a problem) and those taken
+    # when present (asterisk.service by default).
+    co_tenants: list[str] = []
+    co_tenants_if_present: list[str] = []
 
     @property
     def secret_name(self) -> str:
@@ -595,6 +742,48 @@ class DataPlan(Model):
     slowest_writer: str | None = None
 
 
+class MemoryBudget(Model):
+    """The instance's memory as the preflight shares it (host/budget.py explains each figure).
+
+    Redis needs ``redisResident`` (maxmemory plus its overhead) and, while it saves or rewrites
+    its AOF, up to ``forkWorstCase`` more (copy-on-write); the co-tenants hold ``coTenants``
+    (measured); ``margin`` is kept for the kernel and the rest. ``fits``: the sum is at most
+    ``instance``.
+    """
+
+    instance: int
+    maxmemory: int
+    redis_resident: int
+    fork_worst_case: int
+    co_tenants: int
+    co_tenant_rss: dict[str, int]
+    margin: int
+    needed: int
+    fits: bool
+    # The largest maxmemory that would fit as the instance is now, and the smallest instance
+    # this maxmemory fits on (both for the refusal's "ways on").
+    largest_maxmemory: int
+    smallest_instance: int
+    swap: int | None = None
+    cpus: int | None = None
+
+
+class RedisLimits(Model):
+    """The systemd drop-in the install writes for Redis's unit (see docs/operations.md)."""
+
+    memory_high: Annotated[int, Field(ge=MIN_MAXMEMORY_BYTES, le=MAX_MEMORY_SIZE_BYTES)]
+    memory_max: Annotated[int, Field(ge=MIN_MAXMEMORY_BYTES, le=MAX_MEMORY_SIZE_BYTES)]
+    cpu_weight: Annotated[int, Field(ge=1, le=10_000)]
+    io_weight: Annotated[int, Field(ge=1, le=10_000)]
+    oom_score_adjust: Annotated[int, Field(ge=-1000, le=1000)]
+
+    @model_validator(mode="after")
+    def _high_not_above_max(self) -> RedisLimits:
+        if self.memory_high > self.memory_max:
+            raise ValueError("memoryHigh must not be above memoryMax")
+        return self
+
+
 class MigrationPlan(Model):
     """CheckPreconditions' (or PrepareRollback's) output: small whatever the number of functions.
 
@@ -626,6 +815,10 @@ class MigrationPlan(Model):
     data: DataPlan | None = None
     # The canary waves over ``batches`` (one wave of every batch without cutoverWaves).
     waves: list[CutoverWave] = []
+    # The instance's memory as the preflight shared it, and the limits the install gives Redis
+    # (None: the host was not read, or a record of a run made before they existed).
+    budget: MemoryBudget | None = None
+    limits: RedisLimits | None = None
 
 
 class PreconditionsInput(Model):
@@ -643,6 +836,13 @@ class InspectHostInput(Model):
     instance_id: str
     # The port the run wants Redis on: reported free, held by our Redis, or by another process.
     port: int
+    # The co-tenants to report (MigrationRequest.coTenants, .coTenantsIfPresent).
+    co_tenants: Annotated[
+        list[Annotated[str, Field(pattern=SERVICE_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
+    ] = []
+    co_tenants_if_present: Annotated[
+        list[Annotated[str, Field(pattern=SERVICE_UNIT_NAME)]], Field(max_length=MAX_CO_TENANTS)
+    ] = []
 
 
 class HostInspection(Model):
@@ -713,6 +913,8 @@ class InstallInput(Model):
     maxmemory: str
     maxmemory_policy: str
     bind_all_interfaces: bool
+    # The drop-in for Redis's unit (the plan's); None: the install leaves the unit's limits alone.
+    limits: RedisLimits | None = None
 
 
 class InstallCommand(Model):
@@ -734,6 +936,8 @@ class CheckInstallOutput(Model):
     takeover: str | None = None
     keys_before: int | None = None
     keys_after: int | None = None
+    # The limits drop-in of Redis's unit was written or changed (Redis restarted onto it).
+    limits_changed: bool | None = None
 
 
 class ProbeInput(Model):

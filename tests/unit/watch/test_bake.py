@@ -413,3 +413,128 @@ def test_2000_functions_are_read_in_requests_of_500_and_the_payloads_stay_small(
     # ... and what travels in the execution stays small (the numbers per function are in S3)
     assert len(baseline.model_dump_json(by_alias=True)) < 2048
     assert len(check.model_dump_json(by_alias=True)) < 4096
+
+
+# ---------------------------------------------------------------------------------------------
+# The instance Redis shares (ReadHostHealth's reading against the preflight's inspect)
+
+
+def machine(**changes: Any) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "memTotalBytes": 4 * 1024**3,
+        "cpus": 2,
+        "load1": 0.9,
+        "load5": 0.6,
+        "swapInPages": 100,
+        "swapOutPages": 300,
+        "uptimeSeconds": 10_000.0,
+        "memoryPressure": {"someAvg10": 0.0, "someAvg60": 1.5, "someTotalUs": 10},
+    }
+    figures.update(changes)
+    return figures
+
+
+def unit(name: str = "asterisk.service", **changes: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "unit": name,
+        "loadState": "loaded",
+        "activeState": "active",
+        "mainPid": 900,
+        "nRestarts": 0,
+        "activeEnterUs": 5_000_000,
+        "rssBytes": 600 * 1024**2,
+    }
+    facts.update(changes)
+    return facts
+
+
+HOST_BEFORE = {"machine": machine(), "coTenants": [unit(), unit("campaign-worker.service", mainPid=700)]}
+
+
+def reading(*units: dict[str, Any], **figures: Any) -> dict[str, Any]:
+    return {"ok": True, "machine": machine(**figures), "coTenants": list(units) or HOST_BEFORE["coTenants"]}
+
+
+def test_a_quiet_instance_passes_and_its_figures_are_in_the_check(world: World) -> None:
+    baseline = world.baseline()
+    world.node_connections[0] = 2  # every client left ElastiCache
+    checks = world.bake(
+        baseline,
+        T0 + timedelta(minutes=1),
+        host=reading(uptimeSeconds=10_060.0),
+        host_before=HOST_BEFORE,
+    )
+    assert checks[-1].status == "passed"
+    host = checks[-1].host
+    assert (host.read, host.co_tenants, host.co_tenants_active) == (True, 2, 2)
+    assert (host.memory_pressure, host.load_per_cpu) == (1.5, 0.3)
+    assert "instance: 2/2 co-tenants active, memory pressure 1.5%, load 0.3/CPU" in checks[-1].summary
+
+
+@pytest.mark.parametrize(
+    ("given", "code", "subject", "numbers"),
+    [
+        (reading(unit(activeState="failed"), unit("campaign-worker.service", mainPid=700)),
+         "CoTenantDown", "asterisk.service", (0, 1, None)),
+        (reading(unit(mainPid=901, activeEnterUs=9_000_000), unit("campaign-worker.service", mainPid=700)),
+         "CoTenantRestarted", "asterisk.service", (1, 0, None)),
+        (reading(memoryPressure={"someAvg60": 12.0}), "MemoryPressure", "instance", (12.0, 11.5, 1.5)),
+        # 400 pages swapped in 10,000 s before (0.04/s); 30,000 more in the 60 s since
+        (reading(swapInPages=20_100, swapOutPages=10_300, uptimeSeconds=10_060.0),
+         "SwapActivity", "instance", (500.0, 256.04, 0.04)),
+        (reading(load5=5.4), "HostLoad", "instance", (2.7, 2.3, 0.3)),
+    ],
+)  # fmt: skip
+def test_the_instance_regresses_the_bake_like_a_function(
+    world: World, given: dict[str, Any], code: str, subject: str, numbers: tuple[float, float, float | None]
+) -> None:
+    # Given the preflight's reading of the instance, and a bake that reads it worse
+    baseline = world.baseline()
+
+    check = world.check(baseline, None, T0 + timedelta(minutes=1), host=given, host_before=HOST_BEFORE)
+
+    # Then it regresses at once, naming what, where, and the numbers
+    assert check.status == "regressed"
+    found = [(r.code, r.subject, (r.observed, r.allowed, r.baseline)) for r in check.regressions]
+    assert found == [(code, subject, numbers)]
+    assert f"{code} {subject}" in check.summary
+
+
+def test_a_service_the_run_restarts_is_compared_with_its_first_reading_in_the_bake(world: World) -> None:
+    # Given the worker restarted by CutOverHostServices before the bake (new pid)
+    baseline = world.baseline()
+    restarted = unit("campaign-worker.service", mainPid=750, activeEnterUs=8_000_000)
+    start = T0 + timedelta(minutes=1)
+    given = {"host_before": HOST_BEFORE, "restarted_by_run": ["campaign-worker.service"]}
+
+    minute = timedelta(minutes=1)
+    first = world.check(baseline, None, start, host=reading(unit(), restarted), **given)
+    again = world.check(baseline, first, start + minute, host=reading(unit(), restarted), **given)
+    twice = unit("campaign-worker.service", mainPid=760, activeEnterUs=9_000_000)
+    later = world.check(baseline, again, start + 2 * minute, host=reading(unit(), twice), **given)
+
+    # Then the run's own restart is not a regression, a second one is
+    assert (first.status, again.status) == ("baking", "baking")
+    assert first.host.marks == {"campaign-worker.service": "750/8000000/0"}
+    assert later.status == "regressed"
+    assert [(r.code, r.subject) for r in later.regressions] == [
+        ("CoTenantRestarted", "campaign-worker.service")
+    ]
+
+
+def test_an_instance_unread_three_times_in_a_row_regresses_and_a_missing_psi_is_not_a_regression(
+    world: World,
+) -> None:
+    baseline = world.baseline()
+    start = T0 + timedelta(minutes=1)
+    unread = {"ok": False, "reason": "HostInspectionFailed: SSM agent offline"}
+    no_psi = reading(memoryPressure=None)
+    checks = [world.check(baseline, None, start, host=no_psi, host_before=HOST_BEFORE)]
+    for minute in range(1, 4):
+        at = start + timedelta(minutes=minute)
+        checks.append(world.check(baseline, checks[-1], at, host=unread, host_before=HOST_BEFORE))
+    assert [c.status for c in checks] == ["baking", "baking", "baking", "regressed"]
+    assert checks[0].host.memory_pressure is None
+    assert checks[-1].regressions[0].code == "HostUnwatched"
+    assert checks[-1].host.unreadable_streak == 3
+    assert checks[-1].host.reason == "HostInspectionFailed: SSM agent offline"

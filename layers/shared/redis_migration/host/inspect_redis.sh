@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Reports this host's Redis as it is, changing nothing: platform, package, binary and version,
 # config file (SHA-256, ours or not), service (enabled, active, main pid, listening ports), who
-# holds a requested port, memory, and, when Redis answers on loopback (as our admin user, or
-# without auth for a Redis that has none), its memory, persistence, key counts and a canonical
-# digest of its data (up to --digest-max-keys keys).
+# holds a requested port, memory, the limits of Redis's unit, and, when Redis answers on loopback
+# (as our admin user, or without auth for a Redis that has none), its memory, persistence, key
+# counts and a canonical digest of its data (up to --digest-max-keys keys). Also the instance as a
+# whole (memory, swap, CPUs, load, PSI) and each co-tenant service (--co-tenant UNIT: named, so
+# reported even when absent; --co-tenant-if-present UNIT: reported only when the host has it).
 #
 # Sent through SSM Run Command like the install (`bash -s -- ARGS <<'INSPECT_REDIS_SCRIPT'`), with
-# host/common.sh and host/redis_facts.sh in front. No secret is given or printed: the admin
+# host/common.sh, host/redis_facts.sh and host/machine_facts.sh in front. No secret is given or printed: the admin
 # credential, when the install created it, is read from its root-only file on the host.
 #
 # Output: at most a few lines, then always, as the last line of stdout:
@@ -22,6 +24,8 @@ OS_RELEASE_FILE="${OS_RELEASE_FILE:-/etc/os-release}"
 LOCK_FILE=/run/lock/redis-migration.lock
 RESULT_PRINTED=false
 FACTS_JSON=null
+CO_TENANTS=""
+CO_TENANTS_IF_PRESENT=""
 
 # (say, json_string, json_or_null, fail, need_value, on_exit: common.sh; the facts: redis_facts.sh)
 print_result() {
@@ -39,6 +43,12 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --port) need_value "$@"; PORT=$2; shift 2 ;;
         --digest-max-keys) need_value "$@"; DIGEST_MAX_KEYS=$2; shift 2 ;;
+        --co-tenant | --co-tenant-if-present)
+            need_value "$@"
+            [[ "$2" =~ $CO_TENANT_UNIT_RE ]] || fail BadArgument "$1 takes a systemd .service unit name"
+            if [ "$1" = --co-tenant ]; then CO_TENANTS="$CO_TENANTS $2"; else CO_TENANTS_IF_PRESENT="$CO_TENANTS_IF_PRESENT $2"; fi
+            shift 2
+            ;;
         *) fail BadArgument "unknown argument (value not shown)" ;;
     esac
 done
@@ -56,5 +66,8 @@ flock -s -w 120 9 || fail Busy "an install, backup or revert still holds $LOCK_F
 
 platform_table
 collect_host_facts "$PORT" "$DIGEST_MAX_KEYS"
+collect_machine_facts
+collect_co_tenants "$CO_TENANTS" "$CO_TENANTS_IF_PRESENT"
+FACTS_JSON="${FACTS_JSON%\}},\"machine\":$MACHINE_JSON,\"coTenants\":$CO_TENANTS_JSON}"
 print_result true "" "inspected; nothing was changed"
 exit 0

@@ -17,9 +17,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from redis_migration.host.scripts import host_script, script_command
-from redis_migration.models import parse_memory_size
+from redis_migration.models import RedisLimits, parse_memory_size
 
 RESULT_MARKER = "REDIS_INSTALL_RESULT "
+# The install's systemd drop-in for Redis's unit (redis_facts.sh, LIMITS_DROPIN_NAME), under
+# /etc/systemd/system/<unit>.service.d/.
+LIMITS_DROPIN_NAME = "60-redis-migration-limits.conf"
 HEREDOC_DELIMITER = "INSTALL_REDIS_SCRIPT"
 SCRIPT_RESOURCE = "host/install_redis.sh"
 
@@ -65,6 +68,8 @@ class InstallParameters(BaseModel):
     # The execution's name: the host's state before this run is recorded under it once, for
     # the revert (host/revert_redis_host.sh --run-id). None: nothing is recorded.
     run_id: str | None = None
+    # The drop-in for Redis's unit (memory, CPU and IO weights, OOM score); None: left alone.
+    limits: RedisLimits | None = None
 
     @field_validator("bind_addresses")
     @classmethod
@@ -125,6 +130,8 @@ class InstallResult(BaseModel):
     takeover: str | None = None
     keys_before: int | None = Field(default=None, alias="keysBefore")
     keys_after: int | None = Field(default=None, alias="keysAfter")
+    # The limits drop-in was written (or changed) by this call.
+    limits_changed: bool = Field(default=False, alias="limitsChanged")
     error: str | None = None
     message: str = ""
 
@@ -142,6 +149,18 @@ def install_script() -> str:
 def script_arguments(params: InstallParameters) -> list[str]:
     """The script's arguments for ``params``, unquoted."""
     run_id = ["--run-id", params.run_id] if params.run_id is not None else []
+    limits = params.limits
+    limit_arguments = (
+        [
+            "--memory-high", str(limits.memory_high),
+            "--memory-max", str(limits.memory_max),
+            "--cpu-weight", str(limits.cpu_weight),
+            "--io-weight", str(limits.io_weight),
+            "--oom-score-adjust", str(limits.oom_score_adjust),
+        ]
+        if limits is not None
+        else []
+    )  # fmt: skip
     return [
         "--port", str(params.port),
         "--bind", " ".join(params.bind_addresses),
@@ -151,6 +170,7 @@ def script_arguments(params: InstallParameters) -> list[str]:
         "--al2023-server", params.al2023_server,
         "--min-version", params.min_version,
         *run_id,
+        *limit_arguments,
     ]  # fmt: skip
 
 

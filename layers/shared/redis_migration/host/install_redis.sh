@@ -11,9 +11,15 @@
 # privilege ACL user for inspection, digest and revert; see redis_facts.sh) is generated here on
 # first install, kept in a root-only file, and only its SHA-256 goes into the config.
 #
+# Limits (all five or none: --memory-high BYTES --memory-max BYTES --cpu-weight N --io-weight N
+# --oom-score-adjust N): a systemd drop-in for Redis's unit so that Redis yields to the services it
+# shares the instance with (docs/operations.md, "Sharing the instance"); a change restarts Redis,
+# since systemd applies OOMScoreAdjust when it starts the process. Without them the unit's limits
+# are left as they are.
+#
 # Before its first change, with --run-id ID (the execution's name), the host's state is recorded
 # once under /var/lib/redis-migration/runs/ID/ (config copy or "absent", kernel settings files,
-# service enabled/active, ports, the inspect facts), for revert_redis_host.sh. A retried install
+# the limits drop-in, service enabled/active, ports, the inspect facts), for revert_redis_host.sh. A retried install
 # with the same id keeps the first record; the newest 20 records are kept.
 #
 # Refused before any change: a port held by another process (PortInUse); an existing Redis whose
@@ -26,7 +32,8 @@
 # Output: short progress lines, then always, as the last line of stdout:
 #   REDIS_INSTALL_RESULT {"ok":...,"changed":...,"server":...,"version":...,"configSha256":...,
 #                         "service":...,"port":...,"runId":...,"recorded":...,"takeover":...,
-#                         "keysBefore":...,"keysAfter":...,"error":...,"message":...}
+#                         "keysBefore":...,"keysAfter":...,"limitsChanged":...,"error":...,
+#                         "message":...}
 # GetCommandInvocation keeps the first 24,000 characters of stdout (the console 2,500), so
 # package-manager chatter goes to a log file.
 #
@@ -45,6 +52,11 @@ MAXMEMORY_POLICY="allkeys-lru"
 AL2023_SERVER="valkey"
 MIN_VERSION="7.0"
 RUN_ID=""
+MEMORY_HIGH=""
+MEMORY_MAX=""
+CPU_WEIGHT=""
+IO_WEIGHT=""
+OOM_SCORE_ADJUST=""
 
 OS_RELEASE_FILE="${OS_RELEASE_FILE:-/etc/os-release}"
 INSTALL_LOG=/var/log/redis-migration-install.log
@@ -73,6 +85,7 @@ KEYS_BEFORE=""
 EXPIRES_BEFORE=0
 KEYS_AFTER=""
 RECORD_TMP=""
+LIMITS_CHANGED=false
 
 # (say, json_string, json_or_null, fail, need_value and on_exit come from host/common.sh, the
 # platform table, facts and Redis helpers from host/redis_facts.sh, both sent in front of this
@@ -82,11 +95,11 @@ note() { NOTES="$NOTES; $1"; say "note: $1"; }
 print_result() {
     local ok=$1 error=$2 message=$3
     RESULT_PRINTED=true
-    printf 'REDIS_INSTALL_RESULT {"ok":%s,"changed":%s,"server":%s,"version":%s,"configSha256":%s,"service":%s,"port":%s,"runId":%s,"recorded":%s,"takeover":%s,"keysBefore":%s,"keysAfter":%s,"error":%s,"message":%s}\n' \
+    printf 'REDIS_INSTALL_RESULT {"ok":%s,"changed":%s,"server":%s,"version":%s,"configSha256":%s,"service":%s,"port":%s,"runId":%s,"recorded":%s,"takeover":%s,"keysBefore":%s,"keysAfter":%s,"limitsChanged":%s,"error":%s,"message":%s}\n' \
         "$ok" "$CHANGED" "$(json_or_null "$SERVER_NAME")" "$(json_or_null "$SERVER_VERSION")" \
         "$(json_or_null "$CONFIG_SHA256")" "$(json_string "$SERVICE_STATE")" "$PORT" "$(json_or_null "$RUN_ID")" \
         "$RECORDED" "$(json_or_null "$TAKEOVER")" "${KEYS_BEFORE:-null}" "${KEYS_AFTER:-null}" \
-        "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
+        "$LIMITS_CHANGED" "$(json_or_null "$error")" "$(json_string "${message:0:300}")"
 }
 
 # shellcheck disable=SC2317  # invoked by on_exit (common.sh)
@@ -113,6 +126,11 @@ while [ "$#" -gt 0 ]; do
         --al2023-server) need_value "$@"; AL2023_SERVER=$2; shift 2 ;;
         --min-version) need_value "$@"; MIN_VERSION=$2; shift 2 ;;
         --run-id) need_value "$@"; RUN_ID=$2; shift 2 ;;
+        --memory-high) need_value "$@"; MEMORY_HIGH=$2; shift 2 ;;
+        --memory-max) need_value "$@"; MEMORY_MAX=$2; shift 2 ;;
+        --cpu-weight) need_value "$@"; CPU_WEIGHT=$2; shift 2 ;;
+        --io-weight) need_value "$@"; IO_WEIGHT=$2; shift 2 ;;
+        --oom-score-adjust) need_value "$@"; OOM_SCORE_ADJUST=$2; shift 2 ;;
         *) fail BadArgument "unknown argument (value not shown)" ;;
     esac
 done
@@ -143,6 +161,24 @@ case "$AL2023_SERVER" in valkey | refuse) ;; *) fail BadArgument "--al2023-serve
 # A Step Functions execution name: 1-80 characters; a directory name here.
 if [ -n "$RUN_ID" ] && { ! [[ "$RUN_ID" =~ ^[A-Za-z0-9._@+=-]{1,80}$ ]] || [[ "$RUN_ID" =~ ^\.+$ ]]; }; then
     fail BadArgument "--run-id takes 1-80 letters, digits or . _ @ + = -"
+fi
+
+LIMITS_GIVEN="$MEMORY_HIGH$MEMORY_MAX$CPU_WEIGHT$IO_WEIGHT$OOM_SCORE_ADJUST"
+if [ -n "$LIMITS_GIVEN" ]; then
+    for value in "$MEMORY_HIGH" "$MEMORY_MAX"; do
+        if ! [[ "$value" =~ ^[0-9]{8,15}$ ]] || [ "$value" -lt 67108864 ]; then
+            fail BadArgument "--memory-high and --memory-max take a number of bytes, at least 64 MiB"
+        fi
+    done
+    [ "$MEMORY_HIGH" -le "$MEMORY_MAX" ] || fail BadArgument "--memory-high must not be above --memory-max"
+    for value in "$CPU_WEIGHT" "$IO_WEIGHT"; do
+        if ! [[ "$value" =~ ^[0-9]{1,5}$ ]] || [ "$value" -lt 1 ] || [ "$value" -gt 10000 ]; then
+            fail BadArgument "--cpu-weight and --io-weight take 1-10000"
+        fi
+    done
+    if ! [[ "$OOM_SCORE_ADJUST" =~ ^-?[0-9]{1,4}$ ]] || [ "$OOM_SCORE_ADJUST" -lt -1000 ] || [ "$OOM_SCORE_ADJUST" -gt 1000 ]; then
+        fail BadArgument "--oom-score-adjust takes -1000 to 1000"
+    fi
 fi
 
 [ "$(id -u)" -eq 0 ] || fail NotRoot "must run as root (SSM Run Command does)"
@@ -341,6 +377,7 @@ if [ -n "$RUN_ID" ] && [ ! -f "$RUNS_DIR/$RUN_ID/state" ]; then
         record_file "$CONFIG_FILE" config
         record_file "$SYSCTL_FILE" sysctl
         record_file "$THP_TMPFILES" thp
+        record_file "$(limits_dropin)" limits
         record_value SERVICE "$SERVICE"
         record_value ENABLED "$FACT_ENABLED"
         record_value ACTIVE "$FACT_ACTIVE"
@@ -542,6 +579,25 @@ if install_file "$TMP" "$CONFIG_FILE" "$SERVICE_USER:$SERVICE_USER" 0640; then
 fi
 CONFIG_SHA256=$(sha256_of "$CONFIG_FILE")
 
+# ---------------------------------------------------------------------------- limits
+
+# The unit's resource limits: memory (MemoryHigh throttles and reclaims, MemoryMax is the hard
+# bound, enforced inside Redis's cgroup), CPU and IO weights below the co-tenants', and an OOM
+# score that makes the kernel's OOM killer choose Redis first. systemd.resource-control(5),
+# systemd.exec(5): https://man7.org/linux/man-pages/man5/systemd.resource-control.5.html
+if [ -n "$LIMITS_GIVEN" ]; then
+    LIMITS_FILE=$(limits_dropin)
+    mkdir -p "$(dirname "$LIMITS_FILE")" || fail ConfigWriteFailed "cannot create $(dirname "$LIMITS_FILE")"
+    TMP=$(temp_next_to "$LIMITS_FILE")
+    printf '# Written by redis-migration: Redis yields to the services it shares this instance with\n# (docs/operations.md, "Sharing the instance"); the run'"'"'s revert puts back what was here.\n[Service]\nMemoryAccounting=yes\nMemoryHigh=%s\nMemoryMax=%s\nCPUWeight=%s\nIOWeight=%s\nOOMScoreAdjust=%s\n' \
+        "$MEMORY_HIGH" "$MEMORY_MAX" "$CPU_WEIGHT" "$IO_WEIGHT" "$OOM_SCORE_ADJUST" >"$TMP"
+    if install_file "$TMP" "$LIMITS_FILE" root:root 0644; then
+        LIMITS_CHANGED=true
+        say "limits: wrote $LIMITS_FILE"
+        systemctl daemon-reload >>"$INSTALL_LOG" 2>&1 || fail ServiceFailedToStart "systemctl daemon-reload failed"
+    fi
+fi
+
 # ---------------------------------------------------------------------------- service
 
 if [ "$(systemctl is-enabled "$SERVICE" 2>/dev/null)" != enabled ]; then
@@ -550,7 +606,7 @@ if [ "$(systemctl is-enabled "$SERVICE" 2>/dev/null)" != enabled ]; then
 fi
 
 STARTED=false
-if [ "$CONFIG_CHANGED" = true ] || [ "$SERVER_CHANGED" = true ]; then
+if [ "$CONFIG_CHANGED" = true ] || [ "$SERVER_CHANGED" = true ] || [ "$LIMITS_CHANGED" = true ]; then
     say "service: restarting $SERVICE"
     systemctl restart "$SERVICE" >>"$INSTALL_LOG" 2>&1 ||
         fail ServiceFailedToStart "systemctl restart $SERVICE failed: $(tail -c 300 "$LOG_DIR/redis.log" 2>/dev/null | tr '\n' ' ')"

@@ -329,6 +329,68 @@ data_digest() {
     return 1
 }
 
+# ---------------------------------------------------------------------------- Redis's unit's limits
+
+# The install's systemd drop-in for Redis's unit (docs/operations.md, "Sharing the instance").
+LIMITS_DROPIN_NAME=60-redis-migration-limits.conf
+
+limits_dropin() {
+    printf '/etc/systemd/system/%s.service.d/%s' "${SERVICE:-redis-server}" "$LIMITS_DROPIN_NAME"
+}
+
+bytes_or_null() {
+    # A byte count as systemd or a cgroup file prints it; "infinity", "max" or v1's "no limit"
+    # (about 2^63) are null.
+    if [[ "$1" =~ ^[0-9]{1,18}$ ]]; then printf '%s' "$1"; else printf 'null'; fi
+}
+
+int_or_null() {
+    if [[ "$1" =~ ^-?[0-9]{1,9}$ ]]; then printf '%s' "$1"; else printf 'null'; fi
+}
+
+# Redis's unit's limits, as systemd reports them and as the kernel applies them (the unit's cgroup
+# on the unified hierarchy or on the v1 controllers, and /proc/<main pid>/oom_score_adj). $1: the
+# main pid (empty when not running). Sets LIMITS_JSON.
+collect_unit_limits() {
+    local pid=$1 dropin show cg value shares blkio
+    local amh=null amm=null acw=null aiw=null aoa=null sha=null path=null
+    dropin=$(limits_dropin)
+    if [ -f "$dropin" ]; then
+        path=$(json_string "$dropin")
+        sha=$(json_string "$(sha256_of "$dropin")")
+    fi
+    show=$(systemctl show -p MemoryHigh -p MemoryMax -p CPUWeight -p IOWeight -p OOMScoreAdjust -p ControlGroup \
+        "${SERVICE:-none}" 2>/dev/null)
+    cg=$(sed -n 's/^ControlGroup=//p' <<<"$show" | head -n 1)
+    if [ -n "$pid" ] && [ -n "$cg" ]; then
+        if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+            amm=$(bytes_or_null "$(cat "/sys/fs/cgroup$cg/memory.max" 2>/dev/null)")
+            amh=$(bytes_or_null "$(cat "/sys/fs/cgroup$cg/memory.high" 2>/dev/null)")
+            acw=$(int_or_null "$(cat "/sys/fs/cgroup$cg/cpu.weight" 2>/dev/null)")
+            aiw=$(int_or_null "$(sed -n 's/^default //p' "/sys/fs/cgroup$cg/io.weight" 2>/dev/null)")
+        else
+            # The v1 controllers, as systemd maps its settings onto them (src/core/cgroup.c):
+            # MemoryMax -> memory.limit_in_bytes, CPUWeight w -> cpu.shares w*1024/100, IOWeight w ->
+            # blkio.weight w*500/100; MemoryHigh has no v1 counterpart and is not applied there.
+            amm=$(bytes_or_null "$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null)")
+            shares=$(cat "/sys/fs/cgroup/cpu$cg/cpu.shares" "/sys/fs/cgroup/cpu,cpuacct$cg/cpu.shares" 2>/dev/null | head -n 1)
+            [[ "$shares" =~ ^[0-9]{1,9}$ ]] && acw=$((shares * 100 / 1024))
+            blkio=$(cat "/sys/fs/cgroup/blkio$cg/blkio.weight" 2>/dev/null)
+            [[ "$blkio" =~ ^[0-9]{1,9}$ ]] && aiw=$((blkio * 100 / 500))
+        fi
+        value=$(cat "/proc/$pid/oom_score_adj" 2>/dev/null)
+        aoa=$(int_or_null "$value")
+    fi
+    LIMITS_JSON=$(printf '{"dropIn":%s,"dropInSha256":%s,"memoryHigh":%s,"memoryMax":%s,"cpuWeight":%s,"ioWeight":%s,"oomScoreAdjust":%s,"controlGroup":%s,"appliedMemoryHigh":%s,"appliedMemoryMax":%s,"appliedCpuWeight":%s,"appliedIoWeight":%s,"appliedOomScoreAdj":%s}' \
+        "$path" "$sha" \
+        "$(bytes_or_null "$(sed -n 's/^MemoryHigh=//p' <<<"$show" | head -n 1)")" \
+        "$(bytes_or_null "$(sed -n 's/^MemoryMax=//p' <<<"$show" | head -n 1)")" \
+        "$(int_or_null "$(sed -n 's/^CPUWeight=//p' <<<"$show" | head -n 1)")" \
+        "$(int_or_null "$(sed -n 's/^IOWeight=//p' <<<"$show" | head -n 1)")" \
+        "$(int_or_null "$(sed -n 's/^OOMScoreAdjust=//p' <<<"$show" | head -n 1)")" \
+        "$(json_or_null "$cg")" "$amh" "$amm" "$acw" "$aiw" "$aoa")
+}
+
 # ---------------------------------------------------------------------------- the host's facts
 
 # Everything inspect reports, into FACTS_JSON. $1: the port the caller asks about; $2: the most
@@ -386,11 +448,12 @@ collect_host_facts() {
                 "$(json_or_null "$DIGEST")" "${DIGEST_KEYS:-null}" "$(json_or_null "$DIGEST_REASON")")
         fi
     fi
+    collect_unit_limits "$pid"
     # shellcheck disable=SC2034  # read by the install and revert scripts
     FACT_ACTIVE=$active FACT_ENABLED=$enabled FACT_PID=$pid FACT_PORTS=$ports FACT_CONFIG_SHA=$config_sha
     # shellcheck disable=SC2034  # read by the install and revert scripts
     FACT_DATA_DIR=$data_dir FACT_RDB=$rdb FACT_AOF=$aof FACT_OURS=$ours
-    FACTS_JSON=$(printf '{"os":{"id":%s,"version":%s,"platform":%s,"problem":%s},"package":{"name":%s,"installed":%s,"version":%s},"server":{"binary":%s,"version":%s},"config":{"path":%s,"sha256":%s,"ours":%s,"dataDir":%s},"files":{"rdb":%s,"aof":%s},"service":{"name":%s,"enabled":%s,"active":%s,"mainPid":%s,"listenPorts":[%s]},"port":{"number":%s,"status":%s,"process":%s,"pid":%s},"memTotalBytes":%s,"adminSecret":%s,"redis":%s}' \
+    FACTS_JSON=$(printf '{"os":{"id":%s,"version":%s,"platform":%s,"problem":%s},"package":{"name":%s,"installed":%s,"version":%s},"server":{"binary":%s,"version":%s},"config":{"path":%s,"sha256":%s,"ours":%s,"dataDir":%s},"files":{"rdb":%s,"aof":%s},"service":{"name":%s,"enabled":%s,"active":%s,"mainPid":%s,"listenPorts":[%s]},"port":{"number":%s,"status":%s,"process":%s,"pid":%s},"memTotalBytes":%s,"adminSecret":%s,"redis":%s,"limits":%s}' \
         "$(json_or_null "$OS_ID")" "$(json_or_null "$OS_VERSION")" "$(json_or_null "$PLATFORM")" "$(json_or_null "$PLATFORM_PROBLEM")" \
         "$(json_or_null "${PACKAGE:-}")" "$installed" "$(json_or_null "$pkg_version")" \
         "$(json_or_null "${SERVER_BIN:-}")" "$(json_or_null "$server_version")" \
@@ -399,7 +462,7 @@ collect_host_facts() {
         "$(json_or_null "${SERVICE:-}")" "$(json_or_null "$enabled")" "$(json_or_null "$active")" "${pid:-null}" \
         "$(tr ' ' ',' <<<"$ports")" \
         "$port" "$(json_string "$PORT_STATUS")" "$(json_or_null "$PORT_PROCESS")" "${PORT_PID:-null}" \
-        "${mem_total:-null}" "$([ -f "$ADMIN_SECRET_FILE" ] && echo true || echo false)" "$redis_json")
+        "${mem_total:-null}" "$([ -f "$ADMIN_SECRET_FILE" ] && echo true || echo false)" "$redis_json" "$LIMITS_JSON")
 }
 
 # ---------------------------------------------------------------------------- keeping the data

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Puts this host back as it was before run --run-id ID, from the record install_redis.sh wrote
 # (/var/lib/redis-migration/runs/ID/): the previous config file (atomically; removed again when
-# there was none), the kernel settings files, the service's enabled state, and the service
-# running on the old config or stopped, as it was. The data is kept:
-#   - Redis restarts only when the running config differs from the one put back (or the
+# there was none), the kernel settings files, the limits drop-in of Redis's unit, the service's
+# enabled state, and the service running on the old config (and limits) or stopped, as it was. The data is kept:
+#   - Redis restarts only when the running config or limits differ from the ones put back (or the
 #     service was not running, or listens on other ports);
 #   - before a restart onto a config without AOF (or a stop), a BGSAVE makes dump.rdb current, the
 #     only file such a config loads; after a restart the key count is checked (DataLoss).
@@ -115,6 +115,8 @@ R_ACTIVE=$(recorded ACTIVE)
 R_PORTS=$(recorded PORTS)
 R_APPENDONLY_LIVE=$(recorded APPENDONLY_LIVE)
 R_STARTED_CONFIG=$(recorded STARTED_CONFIG)
+# Records written before the install managed limits have no LIMITS_PRESENT: there was no drop-in.
+R_LIMITS_PRESENT=$(recorded LIMITS_PRESENT)
 CONFIG_FILE=${R_CONFIG_FILE:-$CONFIG_FILE}
 FIRST_PORT=${R_PORTS%% *}
 FIRST_PORT=${FIRST_PORT:-6379}
@@ -140,12 +142,18 @@ if [ "$STARTED_NOW" != "$R_STARTED_CONFIG" ] && [ "$STARTED_NOW" != "$TARGET_SHA
     RUNNING_DIFFERS=true
 fi
 
+# The limits drop-in: systemd applies a unit's limits (OOMScoreAdjust at least) when it starts it.
+LIMITS_FILE=$(limits_dropin)
+if [ "$R_LIMITS_PRESENT" = true ]; then TARGET_LIMITS_SHA=$(sha256_of "$RECORD/limits"); else TARGET_LIMITS_SHA=absent; fi
+LIMITS_DIFFER=false
+[ "$(sha256_of "$LIMITS_FILE")" != "$TARGET_LIMITS_SHA" ] && LIMITS_DIFFER=true
+
 # What the revert will do to the server: restart it on the config put back, stop it, or neither.
 CURRENT_SHA=$(sha256_of "$CONFIG_FILE")
 ACTION=none
 if [ "$R_ACTIVE" = active ]; then
     if [ "$NOW_ACTIVE" != active ] || [ "$CURRENT_SHA" != "$TARGET_SHA" ] || [ "$RUNNING_DIFFERS" = true ] ||
-        [ "$NOW_PORTS" != "$R_PORTS" ]; then
+        [ "$NOW_PORTS" != "$R_PORTS" ] || [ "$LIMITS_DIFFER" = true ]; then
         ACTION=restart
     fi
 elif [ "$NOW_ACTIVE" = active ]; then
@@ -202,6 +210,11 @@ put_back() {
 if put_back "$RECORD/config" "$CONFIG_FILE" "$R_CONFIG_PRESENT"; then
     CHANGED=true CONFIG_RESTORED=true
     say "config: put back $CONFIG_FILE as before run $RUN_ID"
+fi
+if [ "$LIMITS_DIFFER" = true ] && put_back "$RECORD/limits" "$LIMITS_FILE" "$R_LIMITS_PRESENT"; then
+    CHANGED=true
+    say "limits: put back the drop-in of $SERVICE as before run $RUN_ID"
+    systemctl daemon-reload >>"$LOG" 2>&1 || fail RevertFailed "systemctl daemon-reload failed"
 fi
 KERNEL_CHANGED=false
 put_back "$RECORD/sysctl" "$SYSCTL_FILE" "$(recorded SYSCTL_PRESENT)" && KERNEL_CHANGED=true

@@ -11,9 +11,11 @@ The numbers, and why:
   the same limit. Far below that (``1kb``) every write evicts or is refused right after the
   restart. The guide's value is 512 MiB; ElastiCache's smallest node has 0.5 GiB.
 - ``maxmemory`` at most half of the instance's memory (:data:`MAX_SHARE_OF_MEMORY`), with a
-  warning above a quarter (:data:`WARN_SHARE_OF_MEMORY`). ``maxmemory`` bounds the dataset, not
-  the process: fragmentation adds 10-50 %, and a BGSAVE or AOF rewrite forks, so under writes
-  copy-on-write can approach twice the dataset for the length of the save. The box is the
+  warning above a quarter (:data:`WARN_SHARE_OF_MEMORY`), when the inspect did not read the
+  instance's co-tenants; when it did, the budget (host/budget.py) replaces this rule.
+  ``maxmemory`` bounds the dataset, not the process: fragmentation adds 10-50 %, and a BGSAVE or
+  AOF rewrite forks, so under writes copy-on-write can approach twice the dataset for the length
+  of the save. The box is the
   campaign system's Asterisk server (the guide's setting): a Redis that pushes it into the OOM
   killer takes the telephony down with it. Half is the most that can still fork safely; a
   quarter leaves Asterisk its room even during a save.
@@ -82,7 +84,9 @@ def _check_maxmemory(
             "(Redis's own buffers count against it; every write would evict or fail)"
         )
     total = state.mem_total_bytes
-    if total:
+    # An inspect that read the instance and its co-tenants gets the whole budget instead
+    # (host/budget.py): maxmemory, the fork, what already runs there and a margin.
+    if total and state.machine is None:
         if size > total * MAX_SHARE_OF_MEMORY:
             problems.append(
                 f"maxmemory: {maxmemory} is more than {MAX_SHARE_OF_MEMORY:.0%} of the instance's "

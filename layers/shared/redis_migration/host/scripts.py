@@ -3,8 +3,9 @@
 ``AWS-RunShellScript`` runs its commands with ``/bin/sh`` (dash on Debian and Ubuntu), so each
 script is fed to ``bash -s`` as a quoted here-document, with ``host/common.sh`` (the shell
 helpers every script uses) in front, and ``host/redis_facts.sh`` (platform table, talking to the
-local Redis, data digest, host facts) for the scripts that look at Redis: the host needs nothing
-of ours installed beforehand.
+local Redis, data digest, host facts) for the scripts that look at Redis, and ``host/machine_facts.sh``
+(the instance and its co-tenant services) for those that watch the instance: the host needs
+nothing of ours installed beforehand.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pathlib import PurePosixPath
 
 COMMON = "host/common.sh"
 FACTS = "host/redis_facts.sh"
+MACHINE = "host/machine_facts.sh"
 
 # The shared parts each script is sent with, in order, in front of it.
 INCLUDES: dict[str, tuple[str, ...]] = {
     "host/install_redis.sh": (COMMON, FACTS),
-    "host/inspect_redis.sh": (COMMON, FACTS),
+    "host/inspect_redis.sh": (COMMON, FACTS, MACHINE),
+    "host/read_host_health.sh": (COMMON, MACHINE),
     "host/revert_redis_host.sh": (COMMON, FACTS),
     "host/host_services.sh": (COMMON,),
 }

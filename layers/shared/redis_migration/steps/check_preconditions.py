@@ -23,6 +23,7 @@ from redis_migration.clients.preflight import (
 from redis_migration.clients.waves import plan_waves
 from redis_migration.errors import InvalidInput, PreconditionFailed
 from redis_migration.executions import refuse_concurrent_migration
+from redis_migration.host.budget import assess_budget
 from redis_migration.host.rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
@@ -68,8 +69,11 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     # The host first: what cannot be undone there (a maxmemory below the data already held, a
     # port another process holds, an existing Redis we cannot take over) is refused now.
     host = assess_host(given.host_before, request.redis_port, request.maxmemory, request.maxmemory_policy)
-    problems = [*host.problems, *problems, *network.problems]
-    warnings = [*host.warnings, *warnings, *network.warnings]
+    # The instance's memory is shared with services that come first: Redis, its fork and what
+    # already runs there must fit, and Redis gets limits that make it yield (host/budget.py).
+    budget = assess_budget(given.host_before, request.maxmemory)
+    problems = [*host.problems, *budget.problems, *problems, *network.problems]
+    warnings = [*host.warnings, *budget.warnings, *warnings, *network.warnings]
     plans = [
         plan_function(
             config,
@@ -163,6 +167,8 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         host_before=given.host_before,
         data=data,
         waves=waves,
+        budget=budget.budget,
+        limits=budget.limits,
     )
 
 

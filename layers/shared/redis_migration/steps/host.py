@@ -27,7 +27,9 @@ def inspect_host(given: InspectHostInput, aws: AwsClients) -> HostInspection:
         require_ssm_online(given.instance_id, aws)
         invocation = run_host_command(
             given.instance_id,
-            build_inspect_commands(given.port),
+            build_inspect_commands(
+                given.port, co_tenants=given.co_tenants, co_tenants_if_present=given.co_tenants_if_present
+            ),
             "redis-migration: inspect the host (read-only)",
             aws,
             wait_seconds=INSPECT_WAIT_SECONDS,

@@ -37,6 +37,8 @@ def install_redis(given: InstallInput, settings: StackSettings, aws: AwsClients)
             # The host records its state before this run's first change under this id; the
             # compensation (RevertRedisHost) puts that back.
             run_id=given.run_id,
+            # The drop-in that keeps Redis inside its share of the instance (host/budget.py).
+            limits=given.limits,
         )
         del secret
         sent = aws.ssm.send_command(
@@ -99,4 +101,5 @@ def check_install(given: InstallCommand, settings: StackSettings, aws: AwsClient
         takeover=result.takeover,
         keys_before=result.keys_before,
         keys_after=result.keys_after,
+        limits_changed=result.limits_changed,
     )

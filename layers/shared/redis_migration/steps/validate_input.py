@@ -6,7 +6,13 @@ The first state. A bad input fails here, naming every bad field, before anything
 from __future__ import annotations
 
 from redis_migration.errors import InvalidInput
-from redis_migration.models import MigrationInput, MigrationRequest, StackSettings, parse_model
+from redis_migration.models import (
+    DEFAULT_CO_TENANT,
+    MigrationInput,
+    MigrationRequest,
+    StackSettings,
+    parse_model,
+)
 
 
 def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
@@ -25,6 +31,7 @@ def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
         problems += bad
     if problems:
         raise InvalidInput(f"MigrationInput: {'; '.join(problems)}")
+    co_tenants, co_tenants_if_present = co_tenant_units(given)
     return MigrationRequest(
         project_name=settings.project_name,
         environment=settings.environment,
@@ -47,7 +54,22 @@ def validate_input(raw: object, settings: StackSettings) -> MigrationRequest:
         bake_thresholds=given.bake_thresholds,
         cutover_waves=given.cutover_waves,
         host_services=given.host_services,
+        co_tenants=co_tenants,
+        co_tenants_if_present=co_tenants_if_present,
     )
+
+
+def co_tenant_units(given: MigrationInput) -> tuple[list[str], list[str]]:
+    """The co-tenants to inspect: (named, taken when present).
+
+    Named ones (``coTenants``, or by default the ``hostServices``, which the run restarts and must
+    exist anyway) must be on the instance; the guide's telephony server is taken by default when
+    it is there, so an instance without Asterisk is not refused for it.
+    """
+    if given.co_tenants is not None:
+        return list(given.co_tenants), []
+    named = list(given.host_services)
+    return named, [] if DEFAULT_CO_TENANT in named else [DEFAULT_CO_TENANT]
 
 
 def stack_scoped_field_problems(given: MigrationInput, settings: StackSettings) -> list[str]:

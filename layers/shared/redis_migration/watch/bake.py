@@ -18,7 +18,12 @@ The guide's "test all Lambda functions with the new endpoint", made a measuremen
   client should have left them (only the final wave's bake judges them; before it, the functions
   of later waves still use ElastiCache). The self-hosted Redis is read by the workflow with the
   RedisHealth function (its answer is CheckBake's ``selfHosted``): its connected clients are
-  reported, and it regresses when it does not answer in consecutive checks.
+  reported, and it regresses when it does not answer in consecutive checks. The instance Redis
+  shares is read by the ReadHostHealth function (CheckBake's ``host``) and compared with the
+  preflight's reading (``hostBefore``): a co-tenant down or restarted, memory pressure, swapping or
+  load grown past their margins regress the bake like a function's errors
+  (:mod:`redis_migration.watch.host_health`); an instance unread in ``hostUnreadableChecks``
+  consecutive checks too, since the bake would be blind to it.
 
 The bake's clock is the workflow's: each check adds the wait it asked for (``nextCheckSeconds``,
 which the ASL's Wait state waits) to ``waitedSeconds``, and the bake is over when the waits add
@@ -40,11 +45,20 @@ from redis_migration.errors import BakeRecordMismatch
 from redis_migration.models import (
     MAX_BAKE_MINUTES,
     BakeThresholds,
+    HostState,
+    MachineFacts,
     Model,
     PlanDocument,
     RecordLocation,
 )
 from redis_migration.records import get_record, plan_key, put_record
+from redis_migration.watch.host_health import (
+    HostHealthReading,
+    host_findings,
+    load_per_cpu,
+    memory_pressure,
+    swap_rate,
+)
 from redis_migration.watch.metric_data import MetricSeries, SeriesValues, read_metrics
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
@@ -59,7 +73,16 @@ SUMMARY_CHARACTERS = 900
 
 BakeStatus = Literal["baking", "passed", "regressed"]
 RegressionCode = Literal[
-    "FunctionErrors", "FunctionThrottles", "ElastiCacheStillConnected", "SelfHostedRedisUnhealthy"
+    "FunctionErrors",
+    "FunctionThrottles",
+    "ElastiCacheStillConnected",
+    "SelfHostedRedisUnhealthy",
+    "CoTenantDown",
+    "CoTenantRestarted",
+    "MemoryPressure",
+    "SwapActivity",
+    "HostLoad",
+    "HostUnwatched",
 ]
 
 
@@ -161,6 +184,7 @@ class BakeRegression(Model):
     observed: float
     allowed: float
     baseline: float | None = None
+    detail: str | None = None
 
 
 class ElastiCacheReading(Model):
@@ -180,6 +204,25 @@ class SelfHostedSummary(Model):
     min_clients: int | None = None
     max_clients: int | None = None
     unhealthy_streak: int = 0
+
+
+class HostSummary(Model):
+    """The instance Redis shares, as the bake last read it (see watch/host_health.py)."""
+
+    read: bool = False  # read at least once in this bake
+    ok: bool | None = None  # the last reading
+    reason: str | None = None
+    unreadable_streak: int = 0
+    co_tenants: int = 0  # watched: active at the preflight
+    co_tenants_active: int | None = None
+    memory_pressure: float | None = None  # PSI memory some avg60, percent
+    swap_pages_per_second: float | None = None
+    load_per_cpu: float | None = None
+    # The restart marks of the services the run restarts itself (hostServices), from their first
+    # reading in this bake; every other co-tenant is compared with the preflight.
+    marks: dict[str, str] = {}
+    # The last reading's figures: the next check's swap rate is measured from them.
+    machine: MachineFacts | None = None
 
 
 class BakeCheck(Model):
@@ -206,6 +249,7 @@ class BakeCheck(Model):
     elasticache: ElastiCacheReading
     self_hosted: SelfHostedSummary
     regressions: list[BakeRegression]
+    host: HostSummary = HostSummary()
     regression_count: int
     metric_requests: int
     result_key: str | None = None
@@ -215,7 +259,10 @@ class BakeCheck(Model):
 class BakeCheckInput(Model):
     """CheckBake's input. ``progress``: the previous check's output (None for the first);
     ``batchesSwitched``: the plan batches switched so far (the wave's ``endBatch``; None: all);
-    ``selfHosted``: the RedisHealth function's answer read just before (None: not read)."""
+    ``selfHosted``: the RedisHealth function's answer read just before (None: not read);
+    ``host``: the ReadHostHealth function's reading of the instance (None: not read), compared
+    with ``hostBefore`` (the preflight's inspect); ``restartedByRun``: the services the run
+    restarts on purpose (``hostServices``)."""
 
     record: RecordLocation
     baseline: BakeBaseline
@@ -223,6 +270,9 @@ class BakeCheckInput(Model):
     batches_switched: Annotated[int | None, Field(ge=1)] = None
     final_wave: bool = True
     self_hosted: SelfHostedReading | None = None
+    host: HostHealthReading | None = None
+    host_before: HostState | None = None
+    restarted_by_run: list[str] = []
 
 
 class BakeCheckRecord(Model):
@@ -451,21 +501,98 @@ def _self_hosted(reading: SelfHostedReading | None, previous: SelfHostedSummary 
     )
 
 
+def _instance(
+    given: BakeCheckInput, previous: HostSummary | None, thresholds: BakeThresholds
+) -> tuple[HostSummary, list[BakeRegression]]:
+    """This check's view of the instance and its regressions (see watch/host_health.py)."""
+    previous = previous or HostSummary()
+    reading = given.host
+    if reading is None:
+        return previous, []
+    if not reading.ok:
+        streak = previous.unreadable_streak + 1
+        summary = previous.model_copy(
+            update={
+                "ok": False,
+                "reason": (reading.reason or reading.message or reading.error or "")[:200] or None,
+                "unreadable_streak": streak,
+            }
+        )
+        regressions = []
+        if streak >= thresholds.host_unreadable_checks:
+            regressions.append(
+                BakeRegression(
+                    code="HostUnwatched",
+                    subject="instance",
+                    observed=streak,
+                    allowed=thresholds.host_unreadable_checks - 1,
+                    detail=summary.reason,
+                )
+            )
+        return summary, regressions
+    before = given.host_before
+    restarted = set(given.restarted_by_run)
+    marks = dict(previous.marks)
+    for unit in reading.co_tenants:
+        if unit.unit in restarted and unit.unit not in marks and unit.active_state == "active":
+            marks[unit.unit] = unit.mark
+    watched = {
+        unit.unit: marks.get(unit.unit, unit.mark) if unit.unit in restarted else unit.mark
+        for unit in (before.co_tenants if before is not None else [])
+        if unit.active_state == "active"
+    }
+    before_machine = before.machine if before is not None else None
+    findings = host_findings(
+        reading, before=before_machine, previous=previous.machine, marks=watched, thresholds=thresholds
+    )
+    summary = HostSummary(
+        read=True,
+        ok=True,
+        unreadable_streak=0,
+        co_tenants=len(watched),
+        co_tenants_active=sum(
+            1 for unit in reading.co_tenants if unit.unit in watched and unit.active_state == "active"
+        ),
+        memory_pressure=memory_pressure(reading.machine),
+        swap_pages_per_second=_rounded(swap_rate(previous.machine or before_machine, reading.machine)),
+        load_per_cpu=_rounded(load_per_cpu(reading.machine)),
+        marks=marks,
+        machine=reading.machine,
+    )
+    regressions = [BakeRegression(**finding.model_dump()) for finding in findings]
+    return summary, regressions
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def _summary(check: dict[str, Any], regressions: Sequence[BakeRegression]) -> str:
     head = (
         f"bake {check['status']} after {check['waited_seconds'] // 60} min ({check['checks']} checks): "
         f"{check['functions_watched']} functions, {check['errors']} errors and {check['throttles']} "
         f"throttles (before: {check['baseline_errors']} and {check['baseline_throttles']})"
     )
+    host: HostSummary | None = check.get("host")
+    if host is not None and host.read:
+        head += (
+            f"; instance: {host.co_tenants_active}/{host.co_tenants} co-tenants active, memory pressure "
+            f"{_shown(host.memory_pressure, '%')}, load {_shown(host.load_per_cpu, '/CPU')}"
+        )
     if regressions:
         named = "; ".join(
             f"{item.code} {item.subject}: {item.observed:g} > {item.allowed:g} allowed"
             + (f" ({item.baseline:g} before)" if item.baseline is not None else "")
+            + (f" [{item.detail}]" if item.detail else "")
             for item in regressions[:5]
         )
         more = f" (+{len(regressions) - 5} more)" if len(regressions) > 5 else ""
         head += f"; regressed: {named}{more}"
     return head[:SUMMARY_CHARACTERS]
+
+
+def _shown(value: float | None, unit: str) -> str:
+    return "unknown" if value is None else f"{value:g}{unit}"
 
 
 def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None = None) -> BakeCheck:
@@ -575,6 +702,10 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
                 allowed=thresholds.self_hosted_unhealthy_checks - 1,
             )
         )
+    host, host_regressions = _instance(
+        given, None if fresh or progress is None else progress.host, thresholds
+    )
+    regressions += host_regressions
 
     status: BakeStatus = "regressed" if regressions else ("passed" if final else "baking")
     done = status != "baking"
@@ -605,6 +736,7 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
             judged=judged,
         ),
         "self_hosted": self_hosted,
+        "host": host,
         "regressions": regressions[:NAMED_REGRESSIONS],
         "regression_count": len(regressions),
         "metric_requests": reading.requests,
