@@ -3,7 +3,8 @@
 `redis-migration describe-account --output FILE` calls :func:`describe_account`. It only lists and
 describes (Lambda ``ListFunctions``/``ListVersionsByFunction``/``ListAliases``/``ListTags``/
 ``GetFunctionConcurrency``; EC2 ``Describe*``; ElastiCache ``Describe*``/``ListTagsForResource``;
-Secrets Manager ``DescribeSecret``) and never reads a secret's value. The *values* of variables
+Secrets Manager ``DescribeSecret``; SSM ``DescribeInstanceInformation``, the instance's OS) and never
+reads a secret's value. The *values* of variables
 whose names look secret (:func:`is_sensitive_key`), and passwords inside URLs, are replaced by
 :data:`~redis_migration_ops.account.description.REDACTED`; a function whose variables the
 caller cannot decrypt (``Environment.Error``) is recorded as such, with its KMS key.
@@ -40,6 +41,7 @@ from redis_migration_ops.account.description import (
     Function,
     FunctionVersion,
     Instance,
+    InstancePlatform,
     Route,
     RouteTable,
     Rule,
@@ -378,7 +380,35 @@ class _Describer:
             ],
             instance_type=instance.get("InstanceType") or "t3.small",
             os_name=self._os_name(instance),
+            platform=self._platform(instance["InstanceId"]),
             tags=_tags(instance.get("Tags")),
+        )
+
+    def _platform(self, instance_id: str) -> InstancePlatform | None:
+        """The OS SSM's agent reports (the preflight refuses one whose packages offer no Redis 7)."""
+        try:
+            listed = self.reader.pages(
+                "ssm",
+                "describe_instance_information",
+                "InstanceInformationList",
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}],
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            self.notes.append(f"instance {instance_id}: its OS could not be read from SSM ({code})")
+            return None
+        info = next((row for row in listed if row.get("InstanceId") == instance_id), None)
+        if info is None or not info.get("PlatformName"):
+            self.notes.append(
+                f"instance {instance_id}: not managed by SSM (no agent registered); the migration's "
+                "install runs through SSM Run Command"
+            )
+            return None
+        kind = info.get("PlatformType") or "Linux"
+        return InstancePlatform(
+            name=info["PlatformName"],
+            version=str(info.get("PlatformVersion") or ""),
+            type=kind if kind in {"Linux", "Windows", "MacOS"} else "Linux",
         )
 
     def _os_name(self, instance: dict[str, Any]) -> str | None:

@@ -178,6 +178,23 @@ class SecurityGroup(Model):
 # The instance, the ElastiCache source, the secrets.
 
 
+class InstancePlatform(Model):
+    """The OS as SSM's agent reports it (``DescribeInstanceInformation``): ``PlatformName`` and
+    ``PlatformVersion`` are os-release's ``NAME`` and ``VERSION_ID`` (``Ubuntu``, ``22.04``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    version: Annotated[str, Field(max_length=64)]
+    type: Literal["Linux", "Windows", "MacOS"] = "Linux"
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        # YAML reads 22.04 as the number 22.04 and 22.10 as 22.1: a version must be quoted.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'a version is text: quote it ("{value}")')  # noqa: TRY004 - pydantic wants ValueError
+        return value
+
+
 class Instance(Model):
     """The EC2 instance that will run the self-hosted Redis (a sandbox host in a rehearsal)."""
 
@@ -186,8 +203,11 @@ class Instance(Model):
     private_ip: ipaddress.IPv4Address | None = None  # default: one the subnet assigns
     security_groups: Annotated[list[str], Field(min_length=1)]
     instance_type: str = "t3.small"
-    # For the record only (the sandbox host runs this machine's OS): e.g. "Amazon Linux 2023".
+    # The image's description, for the record (the local instance gets an image that matches it).
     os_name: str | None = None
+    # The OS SSM reports. A rehearsal's SSM answers with it, so the preflight decides as it would on
+    # AWS (e.g. refuses Ubuntu 22.04); absent, it answers the sandbox host's own OS (this machine's).
+    platform: InstancePlatform | None = None
     tags: Tags = {}
 
 

@@ -74,6 +74,11 @@ from redis_migration_ops.local_engine.lambda_.update_latency import LambdaUpdate
 from redis_migration_ops.local_engine.lambda_.versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.sns.publish_limits import SnsPublishLimits
+from redis_migration_ops.local_engine.ssm.instance_information import (
+    ManagedInstances,
+    Platform,
+    SsmInstanceInformation,
+)
 from redis_migration_ops.local_engine.ssm.run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
 from redis_migration_ops.local_engine.ssm.waiter_wakeup import SsmWaiterWakeup
 from redis_migration_ops.local_engine.stepfunctions.asl_parse_cache import AslParseCache
@@ -174,6 +179,7 @@ class LocalEngine:
         self._waits = WaitRecorder()
         self._injector = FailureInjector()
         self._ssm = SsmSandboxes()
+        self._managed = ManagedInstances()
         self._routes = AddressMap()
         self._principals = PrincipalRegistry()
         self._iam_calls = IamRecorder()
@@ -196,6 +202,7 @@ class LocalEngine:
             self._update_latency,
             FunctionVpcId(),
             SandboxSsm(self._ssm),
+            SsmInstanceInformation(self._ssm, self._managed),
             NetworkGuard(self._routes),
             SnsPublishLimits(),
             ThreadContextPropagation(),
@@ -590,6 +597,11 @@ class LocalEngine:
     def register_sandbox(self, instance_id: str, sandbox: Sandbox) -> None:
         """Make SSM Run Command on ``instance_id`` run on ``sandbox``."""
         self._ssm.register(instance_id, sandbox)
+
+    def record_instance_platform(self, instance_id: str, platform: Platform) -> None:
+        """``instance_id``'s SSM agent reports ``platform`` (an account file's recorded OS), not the
+        sandbox's own (``ssm/instance_information.py``)."""
+        self._managed.record(instance_id, platform)
 
     @property
     def ssm_commands(self) -> list[SentCommand]:

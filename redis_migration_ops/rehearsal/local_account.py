@@ -35,6 +35,7 @@ from redis_migration_ops.account.description import (
     Rule,
 )
 from redis_migration_ops.local_engine.engine import LocalEngine
+from redis_migration_ops.local_engine.ssm.instance_information import Platform
 
 # A function whose variables describe-account could not decrypt is rebuilt with this one variable,
 # encrypted with its (local) KMS key: what matters is that its environment is KMS-encrypted.
@@ -367,6 +368,13 @@ class _Builder:
             arguments["TagSpecifications"] = specs
         created = self.ec2.run_instances(**arguments)["Instances"][0]
         self.account.instance_id = created["InstanceId"]
+        if instance.platform is not None:
+            # SSM reports the described OS, whatever the sandbox host runs (ssm/instance_information.py).
+            described = instance.platform
+            self.engine.record_instance_platform(
+                created["InstanceId"],
+                Platform(name=described.name, version=described.version, type=described.type),
+            )
         self.account.private_ip = created["PrivateIpAddress"]
         chosen = self.d.stack.redis_security_group
         self.account.redis_group_id = self.account.security_groups[chosen or instance.security_groups[0]]

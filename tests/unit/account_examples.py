@@ -58,6 +58,7 @@ instance:
   securityGroups: [redis-host]
   instanceType: t3.medium
   osName: Amazon Linux 2023
+  platform: {{name: Amazon Linux, version: "2023"}}
   tags: {{Name: asterisk, Role: pbx}}
 elasticache:
   endpoint: {ENDPOINT}

@@ -168,7 +168,16 @@ def test_only_read_only_calls_are_made(described: Described) -> None:
         "DescribeNatGateways",
         "DescribeVpcEndpoints",
         "DescribeReplicationGroups",
+        "DescribeInstanceInformation",
     } <= set(described.operations)
+
+
+def test_the_instances_os_is_what_ssm_reports(described: Described) -> None:
+    # SSM's managed-node inventory (the local engine answers with the account's recorded OS):
+    # a rehearsal of the described account answers the same, so its preflight decides as AWS would
+    platform = described.description.instance.platform
+    assert platform is not None
+    assert (platform.type, platform.name, platform.version) == ("Linux", "Amazon Linux", "2023")
 
 
 def test_what_it_found_is_summarised(described: Described) -> None:
