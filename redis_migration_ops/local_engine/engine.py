@@ -94,6 +94,7 @@ from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
 )
 from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
+from redis_migration_ops.local_engine.stepfunctions.stop_execution import StopExecutionWakesTaskTokens
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
     KeySpec,
@@ -196,6 +197,7 @@ class LocalEngine:
             StateDataLimit(),
             InstantWaits(self._waits, self._ssm.wait_idle),
             FailureInjection(self._injector),
+            StopExecutionWakesTaskTokens(),
             InProcessLambda(self._registry),
             LambdaRevisionId(),
             LambdaVersionsAndAliases(),
