@@ -42,6 +42,7 @@ from redis_migration_ops.account.description import (
     FunctionVersion,
     Instance,
     InstancePlatform,
+    ReservedCacheNodes,
     Route,
     RouteTable,
     Rule,
@@ -212,6 +213,7 @@ class _Describer:
                 elasticache=cache,
                 secrets=list(secrets.values()),
                 functions=functions,
+                reserved_cache_nodes=self._reserved_cache_nodes(),
                 notes=self.notes,
             )
         except ValidationError as error:
@@ -383,6 +385,38 @@ class _Describer:
             platform=self._platform(instance["InstanceId"]),
             tags=_tags(instance.get("Tags")),
         )
+
+    def _reserved_cache_nodes(self) -> list[ReservedCacheNodes]:
+        """The active reserved cache nodes (the decommission's saving leaves out the nodes they cover)."""
+        try:
+            rows = self.reader.pages("elasticache", "describe_reserved_cache_nodes", "ReservedCacheNodes")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            self.notes.append(f"reserved cache nodes could not be read ({code})")
+            return []
+        years = {365 * 24 * 3600: 1, 3 * 365 * 24 * 3600: 3}
+        found = []
+        for row in rows:
+            if row.get("State") != "active":
+                continue
+            duration = int(row.get("Duration") or 0)
+            if duration not in years:
+                self.notes.append(
+                    f"reserved cache nodes {row.get('ReservedCacheNodeId')}: a term of {duration} s is "
+                    "neither one nor three years; described as one year"
+                )
+            found.append(
+                ReservedCacheNodes(
+                    id=str(row["ReservedCacheNodeId"]),
+                    node_type=str(row["CacheNodeType"]),
+                    count=int(row.get("CacheNodeCount") or 1),
+                    start=row["StartTime"],
+                    years=3 if years.get(duration) == 3 else 1,
+                    offering_type=str(row.get("OfferingType") or "No Upfront"),
+                    product_description=str(row.get("ProductDescription") or "redis"),
+                )
+            )
+        return found
 
     def _platform(self, instance_id: str) -> InstancePlatform | None:
         """The OS SSM's agent reports (the preflight refuses one whose packages offer no Redis 7)."""

@@ -25,6 +25,7 @@ import ipaddress
 import json
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -406,6 +407,19 @@ class Function(Model):
 # The whole account.
 
 
+class ReservedCacheNodes(Model):
+    """A reserved-node purchase (DescribeReservedCacheNodes): paid for its whole term whether or not
+    nodes run, so the decommission's saving leaves out the nodes it may cover."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9-]+\.[a-z0-9]+$")]
+    count: Annotated[int, Field(ge=1, le=1000)] = 1
+    start: datetime
+    years: Literal[1, 3] = 1
+    offering_type: str = "No Upfront"
+    product_description: str = "redis"
+
+
 class StackSettings(Model):
     """How the rehearsal deploys the stack into the local account (``sam deploy`` parameters)."""
 
@@ -432,6 +446,8 @@ class AccountDescription(Model):
     secrets: list[Secret] = []
     functions: list[Function] = []
     stack: StackSettings = StackSettings()
+    # The account's active reserved cache nodes (ElastiCache bills them whatever runs).
+    reserved_cache_nodes: list[ReservedCacheNodes] = []
     # Facts describe-account could not represent (for the reader; the builder ignores them).
     notes: list[str] = []
 

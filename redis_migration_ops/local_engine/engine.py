@@ -45,6 +45,11 @@ from redis_migration_ops.local_engine.elasticache.member_clusters import (
 )
 from redis_migration_ops.local_engine.elasticache.metrics import ElastiCacheMetrics, publish_usage
 from redis_migration_ops.local_engine.elasticache.parameter_groups import ElastiCacheParameterGroups
+from redis_migration_ops.local_engine.elasticache.reserved_nodes import (
+    ElastiCacheReservedNodes,
+    ReservedCacheNodesRegistry,
+    ReservedNodes,
+)
 from redis_migration_ops.local_engine.elasticache.snapshots import ElastiCacheSnapshots
 from redis_migration_ops.local_engine.elasticache.subnet_groups import ElastiCacheSubnetGroupDeletion
 from redis_migration_ops.local_engine.elasticache.timing import (
@@ -73,6 +78,7 @@ from redis_migration_ops.local_engine.lambda_.revision_id import LambdaRevisionI
 from redis_migration_ops.local_engine.lambda_.update_latency import LambdaUpdateLatency
 from redis_migration_ops.local_engine.lambda_.versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
+from redis_migration_ops.local_engine.s3.object_ownership import S3ObjectOwnership
 from redis_migration_ops.local_engine.sns.publish_limits import SnsPublishLimits
 from redis_migration_ops.local_engine.ssm.instance_information import (
     ManagedInstances,
@@ -181,6 +187,7 @@ class LocalEngine:
         self._injector = FailureInjector()
         self._ssm = SsmSandboxes()
         self._managed = ManagedInstances()
+        self._reserved_nodes = ReservedCacheNodesRegistry()
         self._routes = AddressMap()
         self._principals = PrincipalRegistry()
         self._iam_calls = IamRecorder()
@@ -207,6 +214,7 @@ class LocalEngine:
             SsmInstanceInformation(self._ssm, self._managed),
             NetworkGuard(self._routes),
             SnsPublishLimits(),
+            S3ObjectOwnership(),
             ThreadContextPropagation(),
             IamEnforcement(self._principals, self._iam_calls, self._iam),
             LambdaKmsEnvironment(self._iam_calls, self._iam),
@@ -215,6 +223,7 @@ class LocalEngine:
             ElastiCacheSnapshots(self._elasticache),
             ElastiCacheSubnetGroupDeletion(self._elasticache),
             ElastiCacheParameterGroups(self._elasticache),
+            ElastiCacheReservedNodes(self._reserved_nodes),
             SecurityGroupDependencies(self._elasticache),
             GetMetricDataLimits(),
             AslParseCache(),
@@ -600,6 +609,10 @@ class LocalEngine:
         """Make SSM Run Command on ``instance_id`` run on ``sandbox``."""
         self._ssm.register(instance_id, sandbox)
 
+    def record_reserved_cache_nodes(self, reservations: list[ReservedNodes]) -> None:
+        """The account holds exactly these reserved cache nodes (``elasticache/reserved_nodes.py``)."""
+        self._reserved_nodes.record(reservations)
+
     def record_instance_platform(self, instance_id: str, platform: Platform) -> None:
         """``instance_id``'s SSM agent reports ``platform`` (an account file's recorded OS), not the
         sandbox's own (``ssm/instance_information.py``)."""
@@ -639,17 +652,27 @@ class LocalEngine:
         connections: float,
         get_commands: float = 0.0,
         set_commands: float = 0.0,
+        bytes_used: float | None = None,
     ) -> int:
         """Publish what ElastiCache would for each node of the group over ``start``..``end``: a datapoint a
-        minute of ``connections`` clients (plus ElastiCache's own) and commands per minute
-        (``elasticache_metrics``). Answers the datapoints per node and metric."""
+        minute of ``connections`` clients (plus ElastiCache's own) and commands per minute, and
+        ``bytes_used`` as ``BytesUsedForCache`` when given (``elasticache_metrics``). Answers the
+        datapoints per node and metric."""
         self._require_running()
         group = self.client("elasticache").describe_replication_groups(
             ReplicationGroupId=replication_group_id
         )
         members = list(group["ReplicationGroups"][0].get("MemberClusters") or [])
         return publish_usage(
-            self.account_id, self.region, members, start, end, connections, get_commands, set_commands
+            self.account_id,
+            self.region,
+            members,
+            start,
+            end,
+            connections,
+            get_commands,
+            set_commands,
+            bytes_used,
         )
 
     @property

@@ -34,6 +34,7 @@ from redis_migration_ops.account.description import (
     Function,
     Rule,
 )
+from redis_migration_ops.local_engine.elasticache.reserved_nodes import ReservedNodes
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.ssm.instance_information import Platform
 
@@ -368,6 +369,21 @@ class _Builder:
             arguments["TagSpecifications"] = specs
         created = self.ec2.run_instances(**arguments)["Instances"][0]
         self.account.instance_id = created["InstanceId"]
+        if self.d.reserved_cache_nodes:
+            self.engine.record_reserved_cache_nodes(
+                [
+                    ReservedNodes(
+                        reservation_id=r.id,
+                        node_type=r.node_type,
+                        count=r.count,
+                        start=r.start,
+                        years=r.years,
+                        offering_type=r.offering_type,
+                        product_description=r.product_description,
+                    )
+                    for r in self.d.reserved_cache_nodes
+                ]
+            )
         if instance.platform is not None:
             # SSM reports the described OS, whatever the sandbox host runs (ssm/instance_information.py).
             described = instance.platform

@@ -128,6 +128,8 @@ stack:
   projectName: campaign
   environment: test
   probeSecurityGroups: [workers]
+reservedCacheNodes:
+- {{id: ri-campaign-cache, nodeType: cache.t4g.medium, count: 1, start: "2026-01-15T00:00:00Z", years: 3}}
 """
 
 
