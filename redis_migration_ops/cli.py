@@ -7,6 +7,8 @@ before, 4 the rollback failed and something is left to do by hand.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import secrets
 import sys
@@ -46,7 +48,9 @@ from redis_migration_ops.operations import (
     rollback_input,
     validated_input,
 )
+from redis_migration_ops.rehearsal.approval import APPROVAL_ANSWERED
 from redis_migration_ops.rehearsal.decommission import rehearse_decommission
+from redis_migration_ops.rehearsal.interruption import Interrupted, stop_on_signals
 from redis_migration_ops.rehearsal.migration import (
     EXIT_UNEXPECTED,
     EXIT_USAGE,
@@ -98,10 +102,41 @@ def _progress_printer(quiet: bool) -> Any:
         elif kind == "ExecutionFailed":
             details = event.get("executionFailedEventDetails", {})
             console.print(f"  [red]■ execution failed: {details.get('error')}[/red]")
+        elif kind == APPROVAL_ANSWERED:
+            _print_approval(event["approvalAnsweredEventDetails"])
         elif kind == "ExecutionSucceeded":
             console.print("  [green]■ execution succeeded[/green]")
 
     return progress
+
+
+def _print_approval(answered: dict[str, Any]) -> None:
+    """The approval request, as its notification carries it, and how the rehearsal answered it."""
+    request = answered.get("request") or {}
+    functions = ", ".join(str(name) for name in request.get("functions") or [])
+    count = request.get("functionCount")
+    more = (
+        f", ... {count} in all"
+        if isinstance(count, int) and count > len(request.get("functions") or [])
+        else ""
+    )
+    console.print(
+        f"    approval requested: switch {count} function(s) ({escape(functions)}{more}) to "
+        f"{escape(str(request.get('newRedis')))}, release {escape(str(request.get('release')))}",
+        soft_wrap=True,
+    )
+    if answered.get("decision") == "approved":
+        console.print(
+            "    [green]approved by the rehearsal[/green] (the default; --reject rehearses a rejection). "
+            "On AWS: redis-migration approve EXECUTION (or reject EXECUTION --reason ...)",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            "    [yellow]rejected by the rehearsal[/yellow] (--reject): it rolls back before any function "
+            "is switched. On AWS: redis-migration reject EXECUTION --reason ...",
+            soft_wrap=True,
+        )
 
 
 class DataCopyMode(StrEnum):
@@ -246,6 +281,22 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             "exporting the final snapshot (--fail-at reaches its states too).",
         ),
     ] = False,
+    approve: Annotated[
+        bool,
+        typer.Option(
+            "--approve",
+            help='Approve the approval gate of a run that asks for one ("requireApproval": true), as '
+            "`redis-migration approve` would. The default.",
+        ),
+    ] = False,
+    reject: Annotated[
+        bool,
+        typer.Option(
+            "--reject",
+            help="Reject it instead, as `redis-migration reject` would: the run rolls back before any "
+            "function is switched (ApprovalRejected, exit 3).",
+        ),
+    ] = False,
 ) -> None:
     """Rehearse a whole migration locally: no AWS account, the real workflow, a real Redis.
 
@@ -255,6 +306,14 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     per run under `runs`, with the functions, rules and host before and after), DIR/history.json
     and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
+    if approve and reject:
+        console.print("[red]error:[/red] --approve and --reject: choose one", soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE)
+    # The interpreter's last garbage collection walks the local engine's whole heap (moto's backends,
+    # botocore's models): 7-15 s on 2 busy cores after everything has stopped. Nothing needs
+    # collecting when the process ends, so the objects are frozen out of it at exit.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     if account_file is not None and functions is not None:
         console.print(
             "[red]error:[/red] --functions is for the sample account; --account FILE lists its own",
@@ -293,6 +352,7 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         seed_commands=seed_commands,
         data_copy=data_copy.value if data_copy is not None else None,
         bake_regression=list(bake_regression or []),
+        approval="reject" if reject else "approve",
     )
     what = (
         f"the account in {account_file} ({len(account.redis_clients())} client function(s))"
@@ -306,10 +366,24 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         + (f", {existing_redis} keys in an existing Redis" if existing_redis else "")
         + (f", {seed_keys} keys in ElastiCache" if seed_keys else "")
         + (f", dataCopy {data_copy.value}" if data_copy is not None else "")
+        + (
+            f", {'rejecting' if reject else 'approving'} its approval gate"
+            + ("" if reject else " (--reject to rehearse a rejection)")
+            if any(document.get("requireApproval") is True for document in documents)
+            else ""
+        )
     )
     try:
         run = rehearse_decommission if decommission else rehearse
-        result = run(options, _progress_printer(quiet=False))
+        with stop_on_signals():
+            result = run(options, _progress_printer(quiet=False))
+    except Interrupted as stopped:
+        console.print(
+            f"[red]interrupted ({stopped}):[/red] the rehearsal stopped; its sandbox host, ElastiCache "
+            "stand-in and servers were stopped; no report was written",
+            soft_wrap=True,
+        )
+        raise typer.Exit(stopped.exit_code) from None
     except (RehearsalError, LocalEngineError, SandboxError) as error:
         console.print(f"[red]cannot rehearse:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_UNEXPECTED) from None

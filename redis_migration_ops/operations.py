@@ -32,7 +32,14 @@ from redis_migration.errors import RecordUnreadable
 from redis_migration.models import MigrationInput, RecordLocation, describe_validation_error
 from redis_migration.records import get_record
 
-from redis_migration_ops.audit.history import HistoryIndex, not_a_succeeded_migration, parse_json
+from redis_migration_ops.audit.history import (
+    APPROVAL_REJECTED,
+    APPROVAL_STATE,
+    HistoryIndex,
+    not_a_succeeded_migration,
+    parse_json,
+    pending_task_message,
+)
 from redis_migration_ops.decommission import APPROVAL_STATE as DECOMMISSION_APPROVAL_STATE
 from redis_migration_ops.decommission import (
     DECOMMISSION_FAIL_STATES,
@@ -53,8 +60,6 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 STATE_MACHINE_ARN_ENV = "REDIS_MIGRATION_STATE_MACHINE_ARN"
-APPROVAL_STATE = "WaitForApproval"
-APPROVAL_REJECTED = "ApprovalRejected"
 MAX_EXECUTION_NAME = 80
 # Statuses in which an execution may still change (PENDING_REDRIVE: a redrive was asked for).
 _LIVE_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
@@ -507,28 +512,8 @@ def pending_task_token(history: list[Event], state_name: str) -> str | None:
 
     The token is in the TaskScheduled event's parameters: ``Message`` (a JSON string) → ``taskToken``.
     """
-    index = HistoryIndex(history)
-    entered = [
-        event for event in history if index.state_name(event) == state_name and index.is_entered(event)
-    ]
-    if not entered:
-        return None
-    latest = entered[-1]
-    token: str | None = None
-    for event in history:
-        if event["id"] <= latest["id"] or index.owning_entered_id(event) != latest["id"]:
-            continue
-        if event["type"] in {"TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskAborted"}:
-            return None
-        if event["type"] == "TaskStateExited":
-            return None
-        details = event.get("taskScheduledEventDetails")
-        if details:
-            parameters = parse_json(details.get("parameters"))
-            message = parse_json(parameters.get("Message")) if isinstance(parameters, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("taskToken"), str):
-                token = message["taskToken"]
-    return token
+    message = pending_task_message(history, state_name)
+    return str(message["taskToken"]) if message is not None else None
 
 
 def rollback_input(described: Mapping[str, Any]) -> dict[str, Any]:

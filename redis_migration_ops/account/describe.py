@@ -3,7 +3,8 @@
 `redis-migration describe-account --output FILE` calls :func:`describe_account`. It only lists and
 describes (Lambda ``ListFunctions``/``ListVersionsByFunction``/``ListAliases``/``ListTags``/
 ``GetFunctionConcurrency``; EC2 ``Describe*``; ElastiCache ``Describe*``/``ListTagsForResource``;
-Secrets Manager ``DescribeSecret``) and never reads a secret's value. The *values* of variables
+Secrets Manager ``DescribeSecret``; SSM ``DescribeInstanceInformation``, the instance's OS) and never
+reads a secret's value. The *values* of variables
 whose names look secret (:func:`is_sensitive_key`), and passwords inside URLs, are replaced by
 :data:`~redis_migration_ops.account.description.REDACTED`; a function whose variables the
 caller cannot decrypt (``Environment.Error``) is recorded as such, with its KMS key.
@@ -40,6 +41,8 @@ from redis_migration_ops.account.description import (
     Function,
     FunctionVersion,
     Instance,
+    InstancePlatform,
+    ReservedCacheNodes,
     Route,
     RouteTable,
     Rule,
@@ -210,6 +213,7 @@ class _Describer:
                 elasticache=cache,
                 secrets=list(secrets.values()),
                 functions=functions,
+                reserved_cache_nodes=self._reserved_cache_nodes(),
                 notes=self.notes,
             )
         except ValidationError as error:
@@ -378,7 +382,67 @@ class _Describer:
             ],
             instance_type=instance.get("InstanceType") or "t3.small",
             os_name=self._os_name(instance),
+            platform=self._platform(instance["InstanceId"]),
             tags=_tags(instance.get("Tags")),
+        )
+
+    def _reserved_cache_nodes(self) -> list[ReservedCacheNodes]:
+        """The active reserved cache nodes (the decommission's saving leaves out the nodes they cover)."""
+        try:
+            rows = self.reader.pages("elasticache", "describe_reserved_cache_nodes", "ReservedCacheNodes")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            self.notes.append(f"reserved cache nodes could not be read ({code})")
+            return []
+        years = {365 * 24 * 3600: 1, 3 * 365 * 24 * 3600: 3}
+        found = []
+        for row in rows:
+            if row.get("State") != "active":
+                continue
+            duration = int(row.get("Duration") or 0)
+            if duration not in years:
+                self.notes.append(
+                    f"reserved cache nodes {row.get('ReservedCacheNodeId')}: a term of {duration} s is "
+                    "neither one nor three years; described as one year"
+                )
+            found.append(
+                ReservedCacheNodes(
+                    id=str(row["ReservedCacheNodeId"]),
+                    node_type=str(row["CacheNodeType"]),
+                    count=int(row.get("CacheNodeCount") or 1),
+                    start=row["StartTime"],
+                    years=3 if years.get(duration) == 3 else 1,
+                    offering_type=str(row.get("OfferingType") or "No Upfront"),
+                    product_description=str(row.get("ProductDescription") or "redis"),
+                )
+            )
+        return found
+
+    def _platform(self, instance_id: str) -> InstancePlatform | None:
+        """The OS SSM's agent reports (the preflight refuses one whose packages offer no Redis 7)."""
+        try:
+            listed = self.reader.pages(
+                "ssm",
+                "describe_instance_information",
+                "InstanceInformationList",
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}],
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            self.notes.append(f"instance {instance_id}: its OS could not be read from SSM ({code})")
+            return None
+        info = next((row for row in listed if row.get("InstanceId") == instance_id), None)
+        if info is None or not info.get("PlatformName"):
+            self.notes.append(
+                f"instance {instance_id}: not managed by SSM (no agent registered); the migration's "
+                "install runs through SSM Run Command"
+            )
+            return None
+        kind = info.get("PlatformType") or "Linux"
+        return InstancePlatform(
+            name=info["PlatformName"],
+            version=str(info.get("PlatformVersion") or ""),
+            type=kind if kind in {"Linux", "Windows", "MacOS"} else "Linux",
         )
 
     def _os_name(self, instance: dict[str, Any]) -> str | None:

@@ -25,6 +25,7 @@ import ipaddress
 import json
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -178,6 +179,23 @@ class SecurityGroup(Model):
 # The instance, the ElastiCache source, the secrets.
 
 
+class InstancePlatform(Model):
+    """The OS as SSM's agent reports it (``DescribeInstanceInformation``): ``PlatformName`` and
+    ``PlatformVersion`` are os-release's ``NAME`` and ``VERSION_ID`` (``Ubuntu``, ``22.04``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    version: Annotated[str, Field(max_length=64)]
+    type: Literal["Linux", "Windows", "MacOS"] = "Linux"
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        # YAML reads 22.04 as the number 22.04 and 22.10 as 22.1: a version must be quoted.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'a version is text: quote it ("{value}")')  # noqa: TRY004 - pydantic wants ValueError
+        return value
+
+
 class Instance(Model):
     """The EC2 instance that will run the self-hosted Redis (a sandbox host in a rehearsal)."""
 
@@ -186,8 +204,11 @@ class Instance(Model):
     private_ip: ipaddress.IPv4Address | None = None  # default: one the subnet assigns
     security_groups: Annotated[list[str], Field(min_length=1)]
     instance_type: str = "t3.small"
-    # For the record only (the sandbox host runs this machine's OS): e.g. "Amazon Linux 2023".
+    # The image's description, for the record (the local instance gets an image that matches it).
     os_name: str | None = None
+    # The OS SSM reports. A rehearsal's SSM answers with it, so the preflight decides as it would on
+    # AWS (e.g. refuses Ubuntu 22.04); absent, it answers the sandbox host's own OS (this machine's).
+    platform: InstancePlatform | None = None
     tags: Tags = {}
 
 
@@ -386,6 +407,19 @@ class Function(Model):
 # The whole account.
 
 
+class ReservedCacheNodes(Model):
+    """A reserved-node purchase (DescribeReservedCacheNodes): paid for its whole term whether or not
+    nodes run, so the decommission's saving leaves out the nodes it may cover."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9-]+\.[a-z0-9]+$")]
+    count: Annotated[int, Field(ge=1, le=1000)] = 1
+    start: datetime
+    years: Literal[1, 3] = 1
+    offering_type: str = "No Upfront"
+    product_description: str = "redis"
+
+
 class StackSettings(Model):
     """How the rehearsal deploys the stack into the local account (``sam deploy`` parameters)."""
 
@@ -412,6 +446,8 @@ class AccountDescription(Model):
     secrets: list[Secret] = []
     functions: list[Function] = []
     stack: StackSettings = StackSettings()
+    # The account's active reserved cache nodes (ElastiCache bills them whatever runs).
+    reserved_cache_nodes: list[ReservedCacheNodes] = []
     # Facts describe-account could not represent (for the reader; the builder ignores them).
     notes: list[str] = []
 
@@ -602,19 +638,132 @@ def parse_account(document: object, source: str = "account") -> AccountDescripti
 
 
 def load_account(path: Path) -> AccountDescription:
-    """Read an account description from a YAML (``.yaml``/``.yml``) or JSON file."""
+    """Read an account description from a YAML (``.yaml``/``.yml``) or JSON file.
+
+    Stricter than the parsers' defaults, so that what the file says is what is rehearsed: a key
+    given twice in one mapping is refused (YAML and JSON would silently keep the last), nesting
+    deeper than :data:`MAX_NESTING` is refused with its position (the parsers recurse, and a
+    RecursionError is not an answer), and a UTF-8 byte-order mark is accepted (editors on Windows
+    write one). Every error starts with the file's name; a syntax error gives its line and column.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a leading byte-order mark is dropped (json.loads refuses one).
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise AccountDescriptionError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"
+        ) from None
     except OSError as error:
         raise AccountDescriptionError(f"{path}: cannot read: {error.strerror}") from None
     try:
-        document: object = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AccountDescriptionError(f"{path}: not valid {_format_of(path)}: {first_line}") from None
+        document = _read_json(text) if path.suffix.lower() == ".json" else _read_yaml(text)
+    except _DocumentError as error:
+        raise AccountDescriptionError(f"{path}: not valid {_format_of(path)}: {error}") from None
     if not isinstance(document, dict):
         raise AccountDescriptionError(f"{path}: must hold a mapping (the account description)")
     return parse_account(document, str(path))
+
+
+# The deepest a valid description goes is about seven levels (functions[0].versions[0].environmentError
+# .errorCode); far below the parsers' recursion limit, far above any real file.
+MAX_NESTING = 32
+
+
+class _DocumentError(ValueError):
+    """A file that does not parse as a document: the message gives the position when known."""
+
+
+def _at(line: int, column: int) -> str:
+    """A position as editors show it (1-based)."""
+    return f"line {line + 1}, column {column + 1}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys and nesting deeper than MAX_NESTING."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # compose_node recurses once per level of nesting: count the levels on the way down.
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _DocumentError(
+                    f"{_at(mark.line, mark.column)}: nested more than {MAX_NESTING} levels deep"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *anchor" merges another mapping; its keys may be overridden
+            key = self.construct_object(key_node, deep=True)
+            marker = key if isinstance(key, str | int | float | bool) or key is None else repr(key)
+            if marker in seen:
+                first = seen[marker]
+                raise _DocumentError(
+                    f"{_at(key_node.start_mark.line, key_node.start_mark.column)}: duplicate key "
+                    f"{key!r} (first at line {first.line + 1}); a key may appear once in a mapping"
+                )
+            seen[marker] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(text: str) -> object:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{_at(mark.line, mark.column)}: " if mark is not None else ""
+        problem = error.problem or type(error).__name__
+        context = f" ({error.context})" if error.context else ""
+        raise _DocumentError(f"{where}{problem}{context}") from None
+    except yaml.YAMLError as error:
+        raise _DocumentError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+
+
+def _read_json(text: str) -> object:
+    _check_json_nesting(text)
+
+    def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        counts = Counter(key for key, _ in pairs)
+        twice = sorted(key for key, count in counts.items() if count > 1)
+        if twice:
+            raise _DocumentError(f"duplicate key {twice[0]!r}; a key may appear once in an object")
+        return dict(pairs)
+
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as error:
+        raise _DocumentError(f"{_at(error.lineno - 1, error.colno - 1)}: {error.msg}") from None
+
+
+def _check_json_nesting(text: str) -> None:
+    """Refuse nesting deeper than MAX_NESTING before json.loads recurses into it."""
+    depth = 0
+    in_string = escaped = False
+    for offset, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, offset)
+                column = offset - (text.rfind("\n", 0, offset) + 1)
+                raise _DocumentError(f"{_at(line, column)}: nested more than {MAX_NESTING} levels deep")
+        elif char in "]}":
+            depth -= 1
 
 
 def _format_of(path: Path) -> str:

@@ -7,7 +7,7 @@ by position. Nothing here calls AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,10 @@ FAILURE_TYPES = frozenset(
 TASK_END_TYPES = frozenset({"TaskSucceeded", "LambdaFunctionSucceeded"}) | FAILURE_TYPES
 
 Event = Mapping[str, Any]
+
+# The migration's approval gate, and the error a rejection fails it with (redis-migration reject).
+APPROVAL_STATE = "WaitForApproval"
+APPROVAL_REJECTED = "ApprovalRejected"
 
 
 def parse_json(text: Any) -> Any:
@@ -149,3 +153,30 @@ class HistoryIndex:
         closed = {int(e["id"]) for x in self.events if self.is_exited(x) and (e := self.entered_of_exit(x))}
         open_states = [e for e in self.events if self.is_entered(e) and int(e["id"]) not in closed]
         return self.state_name(open_states[-1]) if open_states else None
+
+
+def pending_task_message(history: Sequence[Event], state_name: str) -> dict[str, Any] | None:
+    """The message (the approval request, with its ``taskToken``) of ``state_name``'s latest
+    ``.waitForTaskToken`` call, if nothing answered it yet."""
+    index = HistoryIndex(history)
+    entered = [
+        event for event in history if index.state_name(event) == state_name and index.is_entered(event)
+    ]
+    if not entered:
+        return None
+    latest = entered[-1]
+    pending: dict[str, Any] | None = None
+    for event in history:
+        if event["id"] <= latest["id"] or index.owning_entered_id(event) != latest["id"]:
+            continue
+        if event["type"] in {"TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskAborted"}:
+            return None
+        if event["type"] == "TaskStateExited":
+            return None
+        details = event.get("taskScheduledEventDetails")
+        if details:
+            parameters = parse_json(details.get("parameters"))
+            message = parse_json(parameters.get("Message")) if isinstance(parameters, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("taskToken"), str):
+                pending = message
+    return pending

@@ -46,6 +46,11 @@ from redis_migration_ops.local_engine.elasticache.member_clusters import (
 )
 from redis_migration_ops.local_engine.elasticache.metrics import ElastiCacheMetrics, publish_usage
 from redis_migration_ops.local_engine.elasticache.parameter_groups import ElastiCacheParameterGroups
+from redis_migration_ops.local_engine.elasticache.reserved_nodes import (
+    ElastiCacheReservedNodes,
+    ReservedCacheNodesRegistry,
+    ReservedNodes,
+)
 from redis_migration_ops.local_engine.elasticache.snapshots import ElastiCacheSnapshots
 from redis_migration_ops.local_engine.elasticache.subnet_groups import ElastiCacheSubnetGroupDeletion
 from redis_migration_ops.local_engine.elasticache.timing import (
@@ -75,7 +80,13 @@ from redis_migration_ops.local_engine.lambda_.revision_id import LambdaRevisionI
 from redis_migration_ops.local_engine.lambda_.update_latency import LambdaUpdateLatency
 from redis_migration_ops.local_engine.lambda_.versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
+from redis_migration_ops.local_engine.s3.object_ownership import S3ObjectOwnership
 from redis_migration_ops.local_engine.sns.publish_limits import SnsPublishLimits
+from redis_migration_ops.local_engine.ssm.instance_information import (
+    ManagedInstances,
+    Platform,
+    SsmInstanceInformation,
+)
 from redis_migration_ops.local_engine.ssm.run_command import Sandbox, SandboxSsm, SentCommand, SsmSandboxes
 from redis_migration_ops.local_engine.ssm.waiter_wakeup import SsmWaiterWakeup
 from redis_migration_ops.local_engine.stepfunctions.asl_parse_cache import AslParseCache
@@ -92,6 +103,7 @@ from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
 from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.stepfunctions.workflow_clock import WorkflowClock
+from redis_migration_ops.local_engine.stepfunctions.stop_execution import StopExecutionWakesTaskTokens
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
     KeySpec,
@@ -177,6 +189,8 @@ class LocalEngine:
         self._waits = WaitRecorder()
         self._injector = FailureInjector()
         self._ssm = SsmSandboxes()
+        self._managed = ManagedInstances()
+        self._reserved_nodes = ReservedCacheNodesRegistry()
         self._routes = AddressMap()
         self._principals = PrincipalRegistry()
         self._iam_calls = IamRecorder()
@@ -196,14 +210,17 @@ class LocalEngine:
             # Before every listener that stamps what a wait stands for: they see the clock moved.
             self._clock,
             FailureInjection(self._injector),
+            StopExecutionWakesTaskTokens(),
             InProcessLambda(self._registry),
             LambdaRevisionId(),
             LambdaVersionsAndAliases(),
             self._update_latency,
             FunctionVpcId(),
             SandboxSsm(self._ssm),
+            SsmInstanceInformation(self._ssm, self._managed),
             NetworkGuard(self._routes),
             SnsPublishLimits(),
+            S3ObjectOwnership(),
             ThreadContextPropagation(),
             IamEnforcement(self._principals, self._iam_calls, self._iam),
             LambdaKmsEnvironment(self._iam_calls, self._iam),
@@ -212,6 +229,7 @@ class LocalEngine:
             ElastiCacheSnapshots(self._elasticache),
             ElastiCacheSubnetGroupDeletion(self._elasticache),
             ElastiCacheParameterGroups(self._elasticache),
+            ElastiCacheReservedNodes(self._reserved_nodes),
             SecurityGroupDependencies(self._elasticache),
             GetMetricDataLimits(),
             AslParseCache(),
@@ -606,6 +624,15 @@ class LocalEngine:
         """Make SSM Run Command on ``instance_id`` run on ``sandbox``."""
         self._ssm.register(instance_id, sandbox)
 
+    def record_reserved_cache_nodes(self, reservations: list[ReservedNodes]) -> None:
+        """The account holds exactly these reserved cache nodes (``elasticache/reserved_nodes.py``)."""
+        self._reserved_nodes.record(reservations)
+
+    def record_instance_platform(self, instance_id: str, platform: Platform) -> None:
+        """``instance_id``'s SSM agent reports ``platform`` (an account file's recorded OS), not the
+        sandbox's own (``ssm/instance_information.py``)."""
+        self._managed.record(instance_id, platform)
+
     @property
     def ssm_commands(self) -> list[SentCommand]:
         """Every ``SendCommand`` made so far, with its parameters."""
@@ -646,17 +673,27 @@ class LocalEngine:
         connections: float,
         get_commands: float = 0.0,
         set_commands: float = 0.0,
+        bytes_used: float | None = None,
     ) -> int:
         """Publish what ElastiCache would for each node of the group over ``start``..``end``: a datapoint a
-        minute of ``connections`` clients (plus ElastiCache's own) and commands per minute
-        (``elasticache_metrics``). Answers the datapoints per node and metric."""
+        minute of ``connections`` clients (plus ElastiCache's own) and commands per minute, and
+        ``bytes_used`` as ``BytesUsedForCache`` when given (``elasticache_metrics``). Answers the
+        datapoints per node and metric."""
         self._require_running()
         group = self.client("elasticache").describe_replication_groups(
             ReplicationGroupId=replication_group_id
         )
         members = list(group["ReplicationGroups"][0].get("MemberClusters") or [])
         return publish_usage(
-            self.account_id, self.region, members, start, end, connections, get_commands, set_commands
+            self.account_id,
+            self.region,
+            members,
+            start,
+            end,
+            connections,
+            get_commands,
+            set_commands,
+            bytes_used,
         )
 
     @property

@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
 from botocore.exceptions import ClientError
+from redis_migration.decommission.preconditions import export_bucket_policy
 
 from redis_migration_ops.account.description import sample_account
 from redis_migration_ops.asl_checks import task_state_names
@@ -28,7 +30,6 @@ from redis_migration_ops.local_engine.elasticache.endpoint import (
     ElastiCacheEndpoint,
     start_elasticache_endpoint,
 )
-from redis_migration_ops.local_engine.elasticache.snapshots import ELASTICACHE_CANONICAL_ID
 from redis_migration_ops.operations import exit_code_of, outcome_of, pending_task_token
 from redis_migration_ops.rehearsal.local_account import LocalAccount
 from redis_migration_ops.rehearsal.migration import (
@@ -57,7 +58,8 @@ def export_bucket_name(account: LocalAccount) -> str:
 
 
 def create_export_bucket(setup: LocalSetup) -> str:
-    """The export bucket, with the ACL grant ElastiCache needs (READ, WRITE, READ_ACP)."""
+    """The export bucket as an operator makes it today: a new bucket has ACLs disabled, so ElastiCache
+    is let in by the bucket policy the decommission's refusal gives (``export_bucket_policy``)."""
     name = export_bucket_name(setup.account)
     s3 = setup.engine.client("s3")
     try:
@@ -65,24 +67,21 @@ def create_export_bucket(setup: LocalSetup) -> str:
     except ClientError as error:
         if error.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
-    owner = s3.get_bucket_acl(Bucket=name)["Owner"]
-    grants = [{"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"}]
-    grants += [
-        {"Grantee": {"Type": "CanonicalUser", "ID": ELASTICACHE_CANONICAL_ID}, "Permission": permission}
-        for permission in ("READ", "WRITE", "READ_ACP")
-    ]
-    s3.put_bucket_acl(Bucket=name, AccessControlPolicy={"Owner": owner, "Grants": grants})
+    policy = export_bucket_policy(name, setup.engine.region)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
     return name
 
 
 def publish_soak_metrics(
     setup: LocalSetup, migration_stopped: datetime, *, clients_after: float = 0.0, commands_after: float = 0.0
 ) -> None:
-    """ElastiCache's metrics around the cutover: busy for an hour before it, then ``clients_after``."""
+    """ElastiCache's metrics around the cutover: busy for an hour before it, then ``clients_after``;
+    the data it holds (the stand-in's ``used_memory``) as ``BytesUsedForCache`` throughout."""
     group = setup.account.replication_group_id
     if group is None:
         return
     engine = setup.engine
+    held = stand_in_used_memory(setup)
     engine.publish_elasticache_metrics(
         group,
         migration_stopped - timedelta(hours=1),
@@ -90,6 +89,7 @@ def publish_soak_metrics(
         connections=BUSY_CLIENTS,
         get_commands=BUSY_COMMANDS_PER_MINUTE * 0.8,
         set_commands=BUSY_COMMANDS_PER_MINUTE * 0.2,
+        bytes_used=held,
     )
     engine.publish_elasticache_metrics(
         group,
@@ -97,7 +97,21 @@ def publish_soak_metrics(
         datetime.now(UTC) + timedelta(minutes=2),
         connections=clients_after,
         get_commands=commands_after,
+        bytes_used=held,
     )
+
+
+def stand_in_used_memory(setup: LocalSetup) -> float | None:
+    """The ElastiCache stand-in's ``used_memory`` (what ElastiCache reports as BytesUsedForCache)."""
+    if setup.elasticache is None:
+        return None
+    client = setup.elasticache.admin_client()
+    try:
+        return float(client.info("memory")["used_memory"])
+    except (redis.RedisError, OSError):
+        return None  # not answering: no datapoint, as CloudWatch would have none
+    finally:
+        client.close()
 
 
 @dataclass

@@ -34,7 +34,9 @@ from redis_migration_ops.account.description import (
     Function,
     Rule,
 )
+from redis_migration_ops.local_engine.elasticache.reserved_nodes import ReservedNodes
 from redis_migration_ops.local_engine.engine import LocalEngine
+from redis_migration_ops.local_engine.ssm.instance_information import Platform
 
 # A function whose variables describe-account could not decrypt is rebuilt with this one variable,
 # encrypted with its (local) KMS key: what matters is that its environment is KMS-encrypted.
@@ -367,6 +369,28 @@ class _Builder:
             arguments["TagSpecifications"] = specs
         created = self.ec2.run_instances(**arguments)["Instances"][0]
         self.account.instance_id = created["InstanceId"]
+        if self.d.reserved_cache_nodes:
+            self.engine.record_reserved_cache_nodes(
+                [
+                    ReservedNodes(
+                        reservation_id=r.id,
+                        node_type=r.node_type,
+                        count=r.count,
+                        start=r.start,
+                        years=r.years,
+                        offering_type=r.offering_type,
+                        product_description=r.product_description,
+                    )
+                    for r in self.d.reserved_cache_nodes
+                ]
+            )
+        if instance.platform is not None:
+            # SSM reports the described OS, whatever the sandbox host runs (ssm/instance_information.py).
+            described = instance.platform
+            self.engine.record_instance_platform(
+                created["InstanceId"],
+                Platform(name=described.name, version=described.version, type=described.type),
+            )
         self.account.private_ip = created["PrivateIpAddress"]
         chosen = self.d.stack.redis_security_group
         self.account.redis_group_id = self.account.security_groups[chosen or instance.security_groups[0]]

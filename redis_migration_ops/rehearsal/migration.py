@@ -8,6 +8,7 @@ migration and writes a report an operator can read (and a test can check).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -21,15 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
 from redis_migration.data.digest import digest_redis
 from redis_migration.host.state import compare_host
 from redis_migration.lambda_support import logger
 from redis_migration.models import HostState
 
 from redis_migration_ops.account.description import (
-    ENVIRONMENT,
-    PROJECT,
     AccountDescription,
+    StackSettings,
     sample_account,
 )
 from redis_migration_ops.asl_checks import task_state_names
@@ -39,6 +41,7 @@ from redis_migration_ops.local_engine.elasticache.endpoint import (
 )
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.rehearsal.approval import Decision, GateAnswerer
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
 from redis_migration_ops.rehearsal.cotenant import (
     COTENANT_SERVICE,
@@ -131,6 +134,8 @@ class RehearsalOptions:
     # After the last run, if it migrated: fill the self-hosted Redis to its maxmemory and save,
     # and report the co-tenant and Redis's memory cgroup (``--fill-maxmemory``).
     fill_maxmemory: bool = False
+    # The answer to a run's approval gate ("requireApproval": true): rehearse --approve/--reject.
+    approval: Decision = "approve"
 
 
 @dataclass
@@ -212,19 +217,29 @@ def redis_ingress_sources(engine: LocalEngine, group_id: str) -> dict[str, str]:
 
 
 def follow_execution(
-    engine: LocalEngine, execution_arn: str, progress: Progress | None, timeout_s: float
+    engine: LocalEngine,
+    execution_arn: str,
+    progress: Progress | None,
+    timeout_s: float,
+    gate: GateAnswerer | None = None,
 ) -> dict[str, Any]:
-    """Poll until the execution ends, reporting each new history event; bounded by ``timeout_s``."""
+    """Poll until the execution ends, reporting each new history event; bounded by ``timeout_s``.
+
+    ``gate``: answers the approval gate when the run waits there (else nobody does).
+    """
     client = engine.client("stepfunctions")
     deadline = time.monotonic() + timeout_s
     seen = 0
     while True:
         described = dict(client.describe_execution(executionArn=execution_arn))
-        if progress is not None:
+        if progress is not None or (gate is not None and gate.waiting):
             events = engine.history(execution_arn)
-            for event in events[seen:]:
-                progress(event["type"], event)
+            if progress is not None:
+                for event in events[seen:]:
+                    progress(event["type"], event)
             seen = len(events)
+            if gate is not None:
+                gate.answer_if_asked(engine, events, progress)
         if described["status"] != "RUNNING":
             return described
         if time.monotonic() > deadline:
@@ -355,6 +370,8 @@ class RunResult:
     execution_arn: str
     described: dict[str, Any]
     history: list[dict[str, Any]]
+    # The approval request and how the rehearsal answered it (None: the run asked for none).
+    approval: dict[str, Any] | None = None
 
     @property
     def output(self) -> Any:
@@ -406,7 +423,7 @@ class LocalSetup:
 
     def password(self, secret_name: str | None = None) -> str | None:
         """The self-hosted Redis's password from the local Secrets Manager (None before the first run)."""
-        name = secret_name or f"{PROJECT}-redis-password-{ENVIRONMENT}"
+        name = secret_name or f"{self.account.project_name}-redis-password-{self.account.environment}"
         try:
             secret = self.engine.client("secretsmanager").get_secret_value(SecretId=name)
         except Exception:  # not created yet
@@ -420,18 +437,32 @@ class LocalSetup:
         name: str | None = None,
         progress: Progress | None = None,
         timeout_s: float = EXECUTION_TIMEOUT_S,
+        approval: Decision | None = None,
     ) -> RunResult:
-        """Start one execution, follow it to its end, return its description and history."""
+        """Start one execution, follow it to its end, return its description and history.
+
+        ``approval``: how to answer the approval gate if the run stops there (None: leave it waiting).
+        """
         given: dict[str, Any] = {}
         if "rollbackOf" not in (execution_input or {}):
             # As the account's operator would start it (a rollback names only its run).
             given = {"release": "rehearsal", "removeKeys": list(self.account.remove_keys)}
         given.update(execution_input or {})
         name = name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        gate = GateAnswerer(approval) if approval is not None else None
         with function_logs_to(self.workdir / "function-logs.jsonl"):
             arn = self.engine.start_execution(given, name=name)
-            described = follow_execution(self.engine, arn, progress, timeout_s)
-        return RunResult(arn, described, self.engine.history(arn))
+            try:
+                described = follow_execution(self.engine, arn, progress, timeout_s, gate)
+            except BaseException:
+                # Interrupted (or not followed to its end): stop the run now, while its handlers'
+                # logs still go to the file, rather than when the engine shuts down.
+                with contextlib.suppress(ClientError):
+                    self.engine.client("stepfunctions").stop_execution(
+                        executionArn=arn, error="RehearsalStopped", cause="the rehearsal stopped following it"
+                    )
+                raise
+        return RunResult(arn, described, self.engine.history(arn), gate.answered if gate else None)
 
 
 def plan_document(engine: LocalEngine, plan: dict[str, Any]) -> dict[str, Any]:
@@ -519,7 +550,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
     timings: dict[str, float] = {}
-    account = options.account or sample_account(options.functions)
+    account = options.account or stack_for_inputs(sample_account(options.functions), inputs)
     runs: list[dict[str, Any]] = []
     histories: list[list[dict[str, Any]]] = []
     reached: set[FailPoint] = set()
@@ -559,7 +590,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             given = dict(execution_input)
             if options.data_copy and "rollbackOf" not in given:
                 given = {"dataCopy": options.data_copy, **given}
-            run = setup.run(given, name=name, progress=progress)
+            run = setup.run(given, name=name, progress=progress, approval=options.approval)
             timings[f"run{number}Seconds"] = round(time.monotonic() - run_started, 3)
             after = setup.snapshot()
             reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
@@ -568,6 +599,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             entry["run"] = number
             entry["input"] = given
             entry["failAt"] = [str(point) for point in points]
+            entry["approval"] = run.approval
             if options.write_keys and entry["exitCode"] == EXIT_MIGRATED:
                 entry["keysWrittenAfter"] = options.write_keys
                 entry["dbsizeAfterWrites"] = _write_keys(setup, run, number, options.write_keys)
@@ -594,6 +626,25 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
     )
     (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return RehearsalResult(exit_code=report["exitCode"], report=report, workdir=workdir)
+
+
+def stack_for_inputs(account: AccountDescription, inputs: list[dict[str, Any]]) -> AccountDescription:
+    """The sample account's stack deployed for the project and environment the inputs name.
+
+    An operator deploys the stack of the environment they migrate, and one stack migrates one
+    environment: the sample start input (events/cli-start.json) names ``dev``, which the sample's
+    ``rehearsal`` stack would refuse. A name the stack cannot take is left for ValidateInput to refuse.
+    """
+    update: dict[str, str] = {}
+    for key, field_name in (("projectName", "project_name"), ("environment", "environment")):
+        named = {str(given[key]) for given in inputs if given.get(key)}
+        if len(named) == 1:
+            update[field_name] = named.pop()
+    try:
+        stack = StackSettings.model_validate({**account.stack.model_dump(), **update})
+    except ValidationError:
+        return account
+    return account.model_copy(update={"stack": stack})
 
 
 def _write_keys(setup: LocalSetup, run: RunResult, number: int, count: int) -> int:

@@ -73,6 +73,75 @@ def test_functions_and_account_together_are_refused(tmp_path: Path) -> None:
     assert "--functions is for the sample account" in _one_error_line(result.stderr)
 
 
+def _rehearse_account(path: Path) -> str:
+    """`rehearse --account PATH` for a file that must be refused: its one error line (exit 2)."""
+    result = CliRunner().invoke(app, ["rehearse", "--account", str(path)])
+    assert result.exit_code == 2, result.output
+    return _one_error_line(result.stderr)
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    # Given an account file whose instance names its subnet twice (YAML would keep the last)
+    path = tmp_path / "account.yaml"
+    save_account(sample_account(1), path)
+    text = path.read_text()
+    path.write_text(text.replace("  subnet: private-a\n", "  subnet: private-a\n  subnet: private-b\n", 1))
+    line = text[: text.index("  subnet: private-a")].count("\n") + 2
+    # When it is rehearsed, then it is refused, naming the file, the key and where it is
+    assert _rehearse_account(path) == (
+        f"error: {path}: not valid YAML: line {line}, column 3: duplicate key 'subnet' "
+        f"(first at line {line - 1}); a key may appear once in a mapping"
+    )
+    # And in JSON too
+    document = tmp_path / "account.json"
+    document.write_text('{"region": "us-east-1", "region": "eu-west-1"}')
+    assert _rehearse_account(document) == (
+        f"error: {document}: not valid JSON: duplicate key 'region'; a key may appear once in an object"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "position"),
+    [
+        ("deep.yaml", "notes: " + "[" * 5000 + "]" * 5000 + "\n", "line 1, column 39"),
+        ("deep-block.yaml", "".join(f"{'  ' * n}k{n}:\n" for n in range(3000)), "line 32, column 63"),
+        ("deep.json", '{"notes": ' + "[" * 5000 + "]" * 5000 + "}", "line 1, column 42"),
+    ],
+)
+def test_deep_nesting_is_one_line_not_a_traceback(
+    tmp_path: Path, name: str, text: str, position: str
+) -> None:
+    # Given a file nested thousands of levels deep (the parsers recurse once per level)
+    path = tmp_path / name
+    path.write_text(text)
+    # When it is rehearsed, then one line says where, exit 2 (no RecursionError traceback)
+    kind = "JSON" if name.endswith(".json") else "YAML"
+    assert _rehearse_account(path) == (
+        f"error: {path}: not valid {kind}: {position}: nested more than 32 levels deep"
+    )
+
+
+def test_a_syntax_error_gives_the_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "account.yaml"
+    path.write_text("region: us-east-1\nvpc: [10.0.0.0/16\ninstance: {}\n")
+    assert _rehearse_account(path) == (
+        f"error: {path}: not valid YAML: line 3, column 9: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence)"
+    )
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_byte_order_mark_is_accepted(tmp_path: Path, suffix: str) -> None:
+    # Given an account file saved with a UTF-8 byte-order mark (as Windows editors do), with a bad
+    # region so that the rehearsal stops right after reading it
+    path = tmp_path / f"account{suffix}"
+    save_account(sample_account(1), path)
+    text = path.read_text().replace("us-east-1", "us-moon", 1)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    # When it is rehearsed, then the file was read: the refusal is the field's, not the encoding's
+    assert _rehearse_account(path).startswith(f"error: {path}: region: String should match pattern")
+
+
 def _account_to_describe() -> AccountDescription:
     """The sample with two clients, plus what a real account has: an alias on a published version,
     reserved concurrency, a CloudFormation tag, and a secret of its own in plain text."""

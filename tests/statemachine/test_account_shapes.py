@@ -234,6 +234,25 @@ def test_an_instance_with_two_groups_is_refused_unless_the_stack_names_one(tmp_p
     assert set(report["ingress"]["after"]) > set(report["ingress"]["before"])
 
 
+# -- issue 17, point 10: the host's OS, as SSM reports it --------------------------------------------
+
+
+def test_an_instance_on_ubuntu_22_04_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    # Given an account whose instance runs Ubuntu 22.04 (its packages offer Redis 6.0), as SSM reports it
+    document = _document()
+    document["instance"]["platform"] = {"name": "Ubuntu", "version": "22.04"}
+    # When it is rehearsed (the sandbox host itself runs this machine's OS)
+    code, report, stderr = _rehearse(tmp_path, document)
+    # Then the preflight refuses it with the way on, before the secret, the rule or the install
+    assert code == 3, stderr
+    assert report["statesEntered"][-1] == "PreconditionsNotMet"
+    assert "runs Ubuntu 22.04: its packages offer redis-server 6.0, not 7" in report["cause"]
+    assert "Upgrade the instance's OS, or migrate to an instance running" in report["cause"]
+    assert not {"EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis"} & set(report["statesEntered"])
+    assert report["secretArn"] is None
+    assert not report["ingress"]["addedByRun"]
+
+
 def test_a_rollback_days_later_moves_the_alias_back_from_the_records(tmp_path: Path) -> None:
     # Given an alias-invoked function, migrated
     account = parse_account(_document(_aliased()))

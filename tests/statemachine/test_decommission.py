@@ -13,12 +13,14 @@ import json
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 from typer.testing import CliRunner
 
 from redis_migration_ops.cli import app
+from redis_migration_ops.local_engine.elasticache.reserved_nodes import ReservedNodes
 from redis_migration_ops.rehearsal.decommission import elasticache_state, run_decommission
 from tests.statemachine.decommission_support import (
     PARAMETER_GROUP,
@@ -91,6 +93,32 @@ def test_a_decommission_deletes_elasticache_keeps_the_final_snapshot_and_names_t
         wait.state_name == "DeleteElastiCacheSecurityGroups" and wait.kind == "Retry"
         for wait in setup.engine.requested_waits
     )
+
+
+def test_the_saving_leaves_out_nodes_a_reservation_pays_for_and_the_kept_snapshot(migrated: Migrated) -> None:
+    # Given the account holds an active reservation of a cache.t4g.medium (2 units: it may cover the
+    # group's cache.t4g.small node), and ElastiCache reported the data its node held
+    setup = migrated.setup
+    started = datetime.now(UTC) - timedelta(days=10)
+    setup.engine.record_reserved_cache_nodes([ReservedNodes("ri-campaign", "cache.t4g.medium", 1, started)])
+    try:
+        # When the decommission runs
+        run = run_decommission(setup, migrated.migration.execution_arn)
+    finally:
+        setup.engine.record_reserved_cache_nodes([])
+    # Then the node the reservation pays for saves nothing, the kept snapshot's storage is taken off,
+    # and the summary says both
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    saving = run.output["saving"]
+    assert saving["reservedNodes"] == 1
+    assert saving["reservations"] == [
+        f"ri-campaign: 1 x cache.t4g.medium, until {started.year + 1}-{started:%m-%d}"
+    ]
+    assert saving["snapshotGib"] > 0
+    assert saving["monthlyUsd"] == pytest.approx(-saving["snapshotMonthlyUsd"])
+    summary = run.output["savingSummary"]
+    assert "1 node(s) may be covered by reserved nodes (ri-campaign" in summary
+    assert "minus the final snapshot's storage, about" in summary
 
 
 def test_a_release_run_after_the_decommission_finds_everything_migrated_and_changes_nothing(

@@ -58,6 +58,7 @@ instance:
   securityGroups: [redis-host]
   instanceType: t3.medium
   osName: Amazon Linux 2023
+  platform: {{name: Amazon Linux, version: "2023"}}
   tags: {{Name: asterisk, Role: pbx}}
 elasticache:
   endpoint: {ENDPOINT}
@@ -127,6 +128,8 @@ stack:
   projectName: campaign
   environment: test
   probeSecurityGroups: [workers]
+reservedCacheNodes:
+- {{id: ri-campaign-cache, nodeType: cache.t4g.medium, count: 1, start: "2026-01-15T00:00:00Z", years: 3}}
 """
 
 

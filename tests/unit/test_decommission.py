@@ -26,12 +26,13 @@ from redis_migration.decommission.models import (
 from redis_migration.decommission.preconditions import (
     ELASTICACHE_CANONICAL_ID,
     client_metrics,
+    export_bucket_policy,
     export_bucket_problems,
     final_snapshot_name,
     infrastructure_as_code,
     resolve_request,
 )
-from redis_migration.decommission.pricing import monthly_saving, price_table
+from redis_migration.decommission.pricing import Reservation, monthly_saving, price_table
 from redis_migration.decommission.restore import restore_commands
 from redis_migration.errors import InvalidInput
 
@@ -135,6 +136,46 @@ def test_the_saving_is_nodes_times_the_hourly_price_times_730_hours() -> None:
     assert saving.hourly_usd_per_node == pytest.approx(0.032)
     assert saving.monthly_usd == pytest.approx(2 * 0.032 * 730)
     assert "$46.72/month (2 x cache.t4g.small on demand in us-east-1" in saving.line()
+
+
+def test_nodes_a_reservation_may_cover_save_nothing_until_it_ends() -> None:
+    # Given two cache.t4g.small nodes, and active reservations in the account: one cache.t4g.medium
+    # (2 units: covers both smalls, size flexibility) and one of another family
+    ends = datetime(2027, 3, 1, tzinfo=UTC)
+    medium = Reservation(reservation_id="ri-medium", node_type="cache.t4g.medium", count=1, ends=ends)
+    other = Reservation(reservation_id="ri-r6g", node_type="cache.r6g.large", count=4, ends=ends)
+    # When the saving is computed
+    covered = monthly_saving("cache.t4g.small", 2, "redis", "us-east-1", reservations=[medium, other])
+    half = monthly_saving(
+        "cache.t4g.small",
+        2,
+        "redis",
+        "us-east-1",
+        reservations=[medium.model_copy(update={"node_type": "cache.t4g.micro"})],
+    )
+    # Then the covered nodes count for nothing, and the reservation is named with its end
+    assert covered.reserved_nodes == 2
+    assert covered.monthly_usd == pytest.approx(0.0)
+    assert covered.reservations == ["ri-medium: 1 x cache.t4g.medium, until 2027-03-01"]
+    assert "2 node(s) may be covered by reserved nodes (ri-medium: 1 x cache.t4g.medium" in covered.line()
+    assert "nothing is saved on them until it ends" in covered.line()
+    # (a micro is half a small: it covers no whole small node)
+    assert half.reserved_nodes == 0
+    assert half.monthly_usd == pytest.approx(2 * 0.032 * 730)
+
+
+def test_the_kept_snapshot_storage_is_taken_off_the_saving() -> None:
+    # Given nodes that held 10 GiB of data, and the price table's backup storage rate
+    rate = price_table()["backupStorageUsdPerGibMonth"]
+    # When the saving is computed
+    saving = monthly_saving("cache.t4g.small", 2, "redis", "us-east-1", snapshot_bytes=10 * 1024**3)
+    unknown = monthly_saving("cache.t4g.small", 2, "redis", "us-east-1")
+    # Then the final snapshot's storage is subtracted, and said
+    assert saving.snapshot_gib == pytest.approx(10.0)
+    assert saving.snapshot_monthly_usd == pytest.approx(10 * rate)
+    assert saving.monthly_usd == pytest.approx(2 * 0.032 * 730 - 10 * rate)
+    assert f"minus the final snapshot's storage, about 10.00 GiB at ${rate}/GiB-month" in saving.line()
+    assert "its size was not known" in unknown.line()
 
 
 def test_valkey_is_priced_below_redis_and_an_unknown_price_is_said_not_guessed() -> None:
@@ -331,8 +372,45 @@ def test_an_export_bucket_must_grant_elasticache_read_write_and_read_acp(aws: Aw
 
     assert "does not grant ElastiCache READ, WRITE, READ_ACP" in refused[0]
     assert f"--grant-write id={ELASTICACHE_CANONICAL_ID}" in refused[0]
+    assert (
+        "or add a bucket policy for ElastiCache: aws s3api put-bucket-policy --bucket exports" in refused[0]
+    )
     assert granted == []
     assert elsewhere == [
         "exportBucket exports is in us-east-1; ElastiCache exports only to a bucket in eu-west-1"
     ]
     assert "the stack's SnapshotExportBucketName is exports" in not_the_stacks[0]
+
+
+def test_an_export_bucket_with_acls_disabled_is_refused_with_the_bucket_policy_way(aws: AwsClients) -> None:
+    # Given the stack's export bucket created as S3 creates one today: ACLs disabled
+    stack = DecommissionSettings.model_validate({"SNAPSHOT_EXPORT_BUCKET_NAME": "exports"})
+    aws.s3.create_bucket(Bucket="exports", ObjectOwnership="BucketOwnerEnforced")
+    # When the preflight checks it
+    refused = export_bucket_problems("exports", stack, "us-east-1", aws)
+    # Then the refusal says why a grant cannot be added, and gives the bucket policy, ready to paste
+    assert len(refused) == 1
+    assert "its ACLs are disabled (Object Ownership BucketOwnerEnforced" in refused[0]
+    assert "(AccessControlListNotSupported)" in refused[0]
+    policy = json.loads(refused[0].split("--policy '", 1)[1].split("'", 1)[0])
+    assert policy == export_bucket_policy("exports", "us-east-1")
+    statement = policy["Statement"][0]
+    assert statement["Principal"] == {"Service": "us-east-1.elasticache-snapshot.amazonaws.com"}
+    assert statement["Resource"] == ["arn:aws:s3:::exports", "arn:aws:s3:::exports/*"]
+    assert "--ownership-controls 'Rules=[{ObjectOwnership=BucketOwnerPreferred}]'" in refused[0]
+    # When the policy is put on the bucket, then the bucket passes
+    aws.s3.put_bucket_policy(Bucket="exports", Policy=json.dumps(policy))
+    assert export_bucket_problems("exports", stack, "us-east-1", aws) == []
+
+
+def test_in_an_opt_in_region_only_the_bucket_policy_is_offered(aws: AwsClients) -> None:
+    stack = DecommissionSettings.model_validate({"SNAPSHOT_EXPORT_BUCKET_NAME": "exports"})
+    regional = boto3.client("s3", region_name="ap-east-1")
+    regional.create_bucket(Bucket="exports", CreateBucketConfiguration={"LocationConstraint": "ap-east-1"})
+
+    refused = export_bucket_problems("exports", stack, "ap-east-1", aws)
+
+    assert len(refused) == 1
+    assert "ap-east-1 is an opt-in Region, where ElastiCache is let in by bucket policy" in refused[0]
+    assert "ap-east-1.elasticache-snapshot.amazonaws.com" in refused[0]
+    assert "put-bucket-acl" not in refused[0]

@@ -168,7 +168,27 @@ def test_only_read_only_calls_are_made(described: Described) -> None:
         "DescribeNatGateways",
         "DescribeVpcEndpoints",
         "DescribeReplicationGroups",
+        "DescribeInstanceInformation",
     } <= set(described.operations)
+
+
+def test_reserved_cache_nodes_are_described(described: Described) -> None:
+    # (the local engine answers DescribeReservedCacheNodes with the account's: elasticache/reserved_nodes.py)
+    (reserved,) = described.description.reserved_cache_nodes
+    assert (reserved.id, reserved.node_type, reserved.count, reserved.years) == (
+        "ri-campaign-cache",
+        "cache.t4g.medium",
+        1,
+        3,
+    )
+
+
+def test_the_instances_os_is_what_ssm_reports(described: Described) -> None:
+    # SSM's managed-node inventory (the local engine answers with the account's recorded OS):
+    # a rehearsal of the described account answers the same, so its preflight decides as AWS would
+    platform = described.description.instance.platform
+    assert platform is not None
+    assert (platform.type, platform.name, platform.version) == ("Linux", "Amazon Linux", "2023")
 
 
 def test_what_it_found_is_summarised(described: Described) -> None:

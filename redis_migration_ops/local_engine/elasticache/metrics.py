@@ -148,10 +148,13 @@ def publish_usage(  # noqa: PLR0917 - a stretch of use is all of these
     connections: float,
     get_commands: float,
     set_commands: float,
+    bytes_used: float | None = None,
 ) -> int:
     """One datapoint a minute from ``start`` (inclusive) to ``end`` (exclusive); answers how many per node.
 
     ``connections`` counts client connections (ElastiCache's own are added); the commands are per minute.
+    ``bytes_used``: also ``BytesUsedForCache`` ("the total number of bytes allocated by Redis OSS for
+    all purposes", INFO's ``used_memory``), when given.
     """
     backend = cloudwatch_backends[account_id][region]
     moments: list[datetime] = []
@@ -188,6 +191,16 @@ def publish_usage(  # noqa: PLR0917 - a stretch of use is all of these
                     "Unit": "Count",
                 },
             ]
+            if bytes_used is not None:
+                data.append(
+                    {
+                        "MetricName": "BytesUsedForCache",
+                        "Dimensions": dimensions,
+                        "Timestamp": at,
+                        "Value": bytes_used,
+                        "Unit": "Bytes",
+                    }
+                )
         for chunk in range(0, len(data), 1000):
             backend.put_metric_data(NAMESPACE, data[chunk : chunk + 1000])
     return len(moments)

@@ -13,9 +13,10 @@ https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-exporting.html
   export of ``<TargetSnapshotName>-<shard>.rdb`` files to the bucket, which must exist, be in the
   snapshot's region, grant ElastiCache's canonical user READ, WRITE and READ_ACP (or, in the
   regions opened after March 2019, allow ``<region>.elasticache-snapshot.amazonaws.com`` by bucket
-  policy), and not hold the file already. Each refusal is ``InvalidParameterValue`` with the
-  message the API reference lists ("The S3 bucket %s is outside of the region.", "ElastiCache has
-  not been granted READ permissions %s on the S3 Bucket.", ...).
+  policy), and not hold the file already. A bucket with ACLs disabled (the default for new buckets,
+  ``s3/object_ownership.py``) grants nothing by ACL: only its bucket policy counts. Each refusal is
+  ``InvalidParameterValue`` with the message the API reference lists ("The S3 bucket %s is outside
+  of the region.", "ElastiCache has not been granted READ permissions %s on the S3 Bucket.", ...).
 
 Wrong in moto, filled here: snapshots are ``available`` at once, a busy group is snapshotted, no
 snapshot is ever busy, CopySnapshot does not exist. The exported file is a valid RDB file (the
@@ -43,6 +44,7 @@ from moto.s3.models import s3_backends
 from redis_migration_ops.local_engine.elasticache.deletion import InvalidReplicationGroupState
 from redis_migration_ops.local_engine.elasticache.timing import ElastiCacheOperations
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
+from redis_migration_ops.local_engine.s3.object_ownership import acls_disabled
 
 ELASTICACHE_CANONICAL_ID = "540804c33a284a299d2547575ce1010f2312ef3da9b3a053c8bc45bf233e4353"
 EXPORT_PERMISSIONS = ("READ", "WRITE", "READ_ACP")
@@ -83,7 +85,9 @@ def rdb_file(engine_version: str | None) -> bytes:
 def _grants_elasticache(bucket: Any, region: str) -> list[str]:
     """The export permissions the bucket does NOT give ElastiCache (empty: it may export there)."""
     granted: set[str] = set()
-    for grant in getattr(bucket.acl, "grants", None) or []:
+    # A bucket with ACLs disabled (s3/object_ownership.py) grants nothing through them.
+    grants = [] if acls_disabled(bucket) else getattr(bucket.acl, "grants", None) or []
+    for grant in grants:
         for grantee in grant.grantees:
             if getattr(grantee, "id", None) == ELASTICACHE_CANONICAL_ID:
                 for permission in grant.permissions:

@@ -422,6 +422,7 @@ for _operation, _kind, _parameter_name in (
     ("DeleteCacheParameterGroup", "parametergroup", "CacheParameterGroupName"),
     ("DescribeSnapshots", "snapshot", "SnapshotName"),
     ("DeleteSnapshot", "snapshot", "SnapshotName"),
+    ("DescribeReservedCacheNodes", "reserved-instance", "ReservedCacheNodeId"),
 ):
     _RULES[("elasticache", _operation)] = _single(
         f"elasticache:{_operation}", _cache_arn(_kind, _parameter_name)
@@ -493,7 +494,7 @@ def _bucket_arn(params: Mapping[str, Any], world: World) -> str:
     return f"arn:{world.partition}:s3:::{params['Bucket']}"
 
 
-for _operation in ("GetBucketAcl", "GetBucketPolicy", "GetBucketLocation"):
+for _operation in ("GetBucketAcl", "GetBucketPolicy", "GetBucketLocation", "GetBucketOwnershipControls"):
     _RULES[("s3", _operation)] = _single(f"s3:{_operation}", _bucket_arn)
 _RULES[("s3", "DeleteObject")] = _single("s3:DeleteObject", _object_arn)
 

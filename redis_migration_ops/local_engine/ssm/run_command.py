@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from moto.core.responses import ActionResult
-from moto.ec2.models import ec2_backends
 from moto.ssm import models as ssm_models
 from moto.ssm import responses as ssm_responses
 
@@ -124,16 +123,16 @@ def _iso_duration(seconds: float) -> str:
 
 class SandboxSsm(MotoPatch):
     """Gap: moto's ``SendCommand`` reports ``Success`` at once and runs nothing;
-    ``ListCommandInvocations`` and ``DescribeInstanceInformation`` are not implemented.
+    ``ListCommandInvocations`` is not implemented.
 
     Fill: for an instance registered as a sandbox, ``AWS-RunShellScript`` runs
     ``parameters["commands"]`` on the sandbox in a background thread; the invocation is
     ``InProgress`` until it ends, then ``Success``/``Failed``/``TimedOut`` with the exit code and
-    the output cut as SSM does (see the module's docstring). ``DescribeInstanceInformation`` answers
-    ``Online`` for sandboxes. Every ``SendCommand`` is recorded. Other instances keep moto's
-    behaviour. Also fixed: moto sends a command without ``Targets`` to every instance it knows
-    (``Command._get_instance_ids_from_targets`` filters EC2 with no filter), so a command for one
-    instance would run on every sandbox.
+    the output cut as SSM does (see the module's docstring). (``DescribeInstanceInformation``, the
+    managed nodes and their OS: ``instance_information.py``.) Every ``SendCommand`` is recorded.
+    Other instances keep moto's behaviour. Also fixed: moto sends a command without ``Targets`` to
+    every instance it knows (``Command._get_instance_ids_from_targets`` filters EC2 with no filter),
+    so a command for one instance would run on every sandbox.
     """
 
     def __init__(self, state: SsmSandboxes) -> None:
@@ -201,25 +200,6 @@ class SandboxSsm(MotoPatch):
                 ]
             return ActionResult({"CommandInvocations": rows})
 
-        def describe_instance_information(response: Any) -> Any:
-            wanted: set[str] | None = None
-            for item in response._get_param("Filters") or []:
-                if item.get("Key") == "InstanceIds":
-                    wanted = set(item.get("Values") or [])
-            for item in response._get_param("InstanceInformationFilterList") or []:
-                if item.get("key") == "InstanceIds":
-                    wanted = set(item.get("valueSet") or [])
-            backend = response.ssm_backend
-            with state.lock:
-                instance_ids = sorted(state.sandboxes)
-                registered = dict(state.registered_at)
-            rows = [
-                _instance_information(backend, iid, registered[iid])
-                for iid in instance_ids
-                if wanted is None or iid in wanted
-            ]
-            return ActionResult({"InstanceInformationList": rows})
-
         original_targets = ssm_models.Command._get_instance_ids_from_targets
 
         def instance_ids_from_targets(command: Any) -> list[str]:
@@ -231,7 +211,6 @@ class SandboxSsm(MotoPatch):
         self._replace(backend_cls, "get_command_invocation", get_command_invocation)
         response_cls = ssm_responses.SimpleSystemManagerResponse
         self._add(response_cls, "list_command_invocations", list_command_invocations)
-        self._add(response_cls, "describe_instance_information", describe_instance_information)
 
 
 def _find_invocation(command: Any, instance_id: str) -> dict[str, Any]:
@@ -319,26 +298,3 @@ def _invocation_summary(command: Any, invocation: dict[str, Any], details: bool)
             }
         ]
     return row
-
-
-def _instance_information(backend: Any, instance_id: str, registered: datetime.datetime) -> dict[str, Any]:
-    address = ""
-    try:
-        instance = ec2_backends[backend.account_id][backend.region_name].get_instance(instance_id)
-        address = str(instance.private_ip or "")
-    except Exception:  # a sandbox need not be an EC2 instance moto knows
-        LOG.debug("sandbox %s is not an EC2 instance in moto", instance_id)
-    return {
-        "InstanceId": instance_id,
-        "PingStatus": "Online",
-        "LastPingDateTime": datetime.datetime.now(datetime.UTC),
-        "AgentVersion": "3.3.0.0",
-        "IsLatestVersion": True,
-        "PlatformType": "Linux",
-        "PlatformName": "Local sandbox",
-        "PlatformVersion": "0",
-        "ResourceType": "EC2Instance",
-        "IPAddress": address,
-        "ComputerName": instance_id,
-        "RegistrationDate": registered,
-    }

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from redis_migration.decommission.preconditions import export_bucket_policy
 
 from redis_migration_ops.local_engine import LocalEngine
+from redis_migration_ops.local_engine.elasticache.reserved_nodes import ReservedNodes
 from redis_migration_ops.local_engine.elasticache.snapshots import ELASTICACHE_CANONICAL_ID
 from redis_migration_ops.local_engine.elasticache.timing import ElastiCacheTimings
 from tests.unit.local_engine.conftest import FIXTURES
@@ -201,7 +203,8 @@ def test_a_default_parameter_group_is_never_deleted_and_a_custom_ones_parameters
 
 def _export_bucket(engine: LocalEngine, name: str, grant: bool) -> None:
     s3 = engine.client("s3")
-    s3.create_bucket(Bucket=name)
+    # The ACL grant needs ACLs enabled: a new bucket has them disabled (s3/object_ownership.py).
+    s3.create_bucket(Bucket=name, ObjectOwnership="BucketOwnerPreferred")
     if grant:
         owner = s3.get_bucket_acl(Bucket=name)["Owner"]
         s3.put_bucket_acl(
@@ -251,6 +254,43 @@ def test_an_export_needs_the_bucket_grant_then_writes_an_rdb_file_after_a_while(
     assert "already contains an object with key final-0001.rdb" in str(twice.value)
 
 
+def test_a_new_bucket_refuses_an_acl_grant_and_takes_elasticache_by_bucket_policy(cache: Any) -> None:
+    engine, client, _ = cache
+    client.create_snapshot(ReplicationGroupId="cache", SnapshotName="final")
+    engine.elasticache_operations.clock.advance(100)
+    s3 = engine.client("s3")
+    # Given a bucket created as AWS creates one today: ACLs disabled (Object Ownership enforced)
+    s3.create_bucket(Bucket="exports")
+    ownership = s3.get_bucket_ownership_controls(Bucket="exports")["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    owner = s3.get_bucket_acl(Bucket="exports")["Owner"]
+    # When ElastiCache's documented ACL grant is added, then S3 refuses it
+    with pytest.raises(ClientError) as refused:
+        s3.put_bucket_acl(
+            Bucket="exports",
+            AccessControlPolicy={
+                "Owner": owner,
+                "Grants": [
+                    {
+                        "Grantee": {"Type": "CanonicalUser", "ID": ELASTICACHE_CANONICAL_ID},
+                        "Permission": "WRITE",
+                    }
+                ],
+            },
+        )
+    assert code(refused) == "AccessControlListNotSupported"
+    # And the export is refused, as it is into any bucket that does not let ElastiCache in
+    with pytest.raises(ClientError) as not_granted:
+        client.copy_snapshot(SourceSnapshotName="final", TargetSnapshotName="final", TargetBucket="exports")
+    assert "ElastiCache has not been granted READ permissions exports" in str(not_granted.value)
+    # When the bucket policy for ElastiCache's service principal is added, then the export runs
+    s3.put_bucket_policy(Bucket="exports", Policy=json.dumps(export_bucket_policy("exports", "us-east-1")))
+    client.copy_snapshot(SourceSnapshotName="final", TargetSnapshotName="final", TargetBucket="exports")
+    engine.elasticache_operations.clock.advance(50)
+    assert client.describe_snapshots(SnapshotName="final")["Snapshots"][0]["SnapshotStatus"] == "available"
+    assert s3.get_object(Bucket="exports", Key="final-0001.rdb")["Body"].read().startswith(b"REDIS00")
+
+
 def test_published_metrics_answer_get_metric_data_per_node(cache: Any) -> None:
     engine, _, _ = cache
     end = datetime.now(UTC)
@@ -280,3 +320,31 @@ def test_published_metrics_answer_get_metric_data_per_node(cache: Any) -> None:
     assert count == 10
     assert max(answer["MetricDataResults"][0]["Values"]) == 5.0  # 3 clients + ElastiCache's own 2
     assert json.dumps(answer["MetricDataResults"][0]["Values"])  # datapoints exist
+
+
+def test_reserved_cache_nodes_are_described_as_aws_lists_them(cache: Any) -> None:
+    engine, client, _ = cache
+    now = datetime.now(UTC)
+    # Given an active one-year reservation and one whose three years ended
+    engine.record_reserved_cache_nodes(
+        [
+            ReservedNodes("ri-active", "cache.t4g.medium", 2, now - timedelta(days=30)),
+            ReservedNodes("ri-old", "cache.r6g.large", 1, now - timedelta(days=4 * 365), years=3),
+        ]
+    )
+    # When they are listed, by the paginator the product uses
+    pages = client.get_paginator("describe_reserved_cache_nodes").paginate()
+    listed = {row["ReservedCacheNodeId"]: row for page in pages for row in page["ReservedCacheNodes"]}
+    # Then each has AWS's fields, its state from its term, and the filters select as AWS's do
+    assert listed["ri-active"]["State"] == "active"
+    assert listed["ri-active"]["Duration"] == 365 * 24 * 3600
+    assert listed["ri-active"]["CacheNodeCount"] == 2
+    assert listed["ri-old"]["State"] == "retired"
+    assert listed["ri-old"]["Duration"] == 3 * 365 * 24 * 3600
+    by_type = client.describe_reserved_cache_nodes(CacheNodeType="cache.t4g.medium")["ReservedCacheNodes"]
+    by_years = client.describe_reserved_cache_nodes(Duration="3")["ReservedCacheNodes"]
+    assert [row["ReservedCacheNodeId"] for row in by_type] == ["ri-active"]
+    assert [row["ReservedCacheNodeId"] for row in by_years] == ["ri-old"]
+    with pytest.raises(ClientError) as missing:
+        client.describe_reserved_cache_nodes(ReservedCacheNodeId="ri-nope")
+    assert code(missing) == "ReservedCacheNodeNotFound"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from redis_migration_ops.local_engine import LocalEngine
+from redis_migration_ops.local_engine.ssm.instance_information import Platform, os_release_platform
 
 
 @dataclass(frozen=True)
@@ -146,3 +147,60 @@ def test_instance_information_and_recorded_parameters(
     assert [(sent.instance_ids, sent.parameters) for sent in bare_engine.ssm_commands] == [
         ([other], {"commands": ["true"]})
     ]
+
+
+class FilesSandbox(LocalShellSandbox):
+    """A fake sandbox whose root is a directory (as the sandbox host's is /proc/<pid>/root)."""
+
+    def host_path(self, path_inside: str) -> Path:
+        return self.workdir / path_inside.lstrip("/")
+
+
+def test_instance_information_reports_the_os_the_agent_reads_or_the_recorded_one(
+    bare_engine: LocalEngine, tmp_path: Path
+) -> None:
+    # Given a sandbox whose /etc/os-release says Ubuntu 22.04, and an instance with a recorded OS
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "os-release").write_text(
+        'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\n'
+    )
+    ec2 = bare_engine.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["al2023-ami-2023*"]}])
+    started = ec2.run_instances(ImageId=image["Images"][0]["ImageId"], MinCount=3, MaxCount=3)["Instances"]
+    sandboxed, recorded, unmanaged = (instance["InstanceId"] for instance in started)
+    bare_engine.register_sandbox(sandboxed, FilesSandbox(tmp_path))
+    bare_engine.record_instance_platform(recorded, Platform(name="Amazon Linux", version="2023"))
+    # When SSM is asked about all three
+    listed = bare_engine.client("ssm").describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [sandboxed, recorded, unmanaged]}]
+    )["InstanceInformationList"]
+    # Then the agent's NAME and VERSION_ID, or the recorded OS; the unmanaged instance is not listed
+    answered = {
+        row["InstanceId"]: (
+            row["PingStatus"],
+            row["PlatformType"],
+            row["PlatformName"],
+            row["PlatformVersion"],
+        )
+        for row in listed
+    }
+    assert answered == {
+        sandboxed: ("Online", "Linux", "Ubuntu", "22.04"),
+        recorded: ("Online", "Linux", "Amazon Linux", "2023"),
+    }
+
+
+def test_a_sandbox_without_files_reports_this_machines_os(
+    bare_engine: LocalEngine, sandbox: tuple[str, LocalShellSandbox]
+) -> None:
+    # Given a sandbox that copies this machine (its files are this machine's)
+    instance_id, _ = sandbox
+    expected = os_release_platform(Path("/etc/os-release").read_text())
+    # When SSM is asked, then it answers this machine's os-release
+    row = bare_engine.client("ssm").describe_instance_information()["InstanceInformationList"][0]
+    assert (row["InstanceId"], row["PlatformName"], row["PlatformVersion"]) == (
+        instance_id,
+        expected.name,
+        expected.version,
+    )
+    assert row["PlatformName"]  # os-release always has a NAME

@@ -249,7 +249,8 @@ class Inventory(Model):
 
 
 class Saving(Model):
-    """The deleted nodes' on-demand price: what the bill stops counting."""
+    """What the bill stops counting: the deleted nodes' on-demand price, except nodes a reservation
+    still pays for, minus the kept final snapshot's storage. ``monthly_usd`` is that net figure."""
 
     node_type: str
     node_count: int
@@ -261,14 +262,39 @@ class Saving(Model):
     price_table_date: str
     source: str
     note: str | None = None
+    # Nodes an active reservation may cover (its term is paid whatever runs: nothing saved on them).
+    reserved_nodes: int = 0
+    reservations: list[str] = []
+    # The final snapshot kept after the deletion, billed as backup storage (estimated from the data).
+    snapshot_gib: float | None = None
+    snapshot_usd_per_gib_month: float | None = None
+    snapshot_monthly_usd: float | None = None
 
     def line(self) -> str:
         if self.monthly_usd is None:
             return f"unknown ({self.note})"
-        return (
-            f"${self.monthly_usd:.2f}/month ({self.node_count} x {self.node_type} on demand in {self.region} "
+        on_demand = self.node_count - self.reserved_nodes
+        text = (
+            f"${self.monthly_usd:.2f}/month ({on_demand} x {self.node_type} on demand in {self.region} "
             f"at ${self.hourly_usd_per_node}/h x {self.hours_per_month} h; prices of {self.price_table_date})"
         )
+        if self.reserved_nodes:
+            text += (
+                f"; {self.reserved_nodes} node(s) may be covered by reserved nodes "
+                f"({'; '.join(self.reservations)}): a reservation is paid for its whole term whether or not "
+                "nodes run, so nothing is saved on them until it ends"
+            )
+        if self.snapshot_monthly_usd is not None:
+            text += (
+                f"; minus the final snapshot's storage, about {self.snapshot_gib:.2f} GiB at "
+                f"${self.snapshot_usd_per_gib_month}/GiB-month (${self.snapshot_monthly_usd:.2f})"
+            )
+        elif self.snapshot_usd_per_gib_month is not None:
+            text += (
+                f"; minus the final snapshot's storage at ${self.snapshot_usd_per_gib_month}/GiB-month "
+                "(its size was not known: no BytesUsedForCache datapoint)"
+            )
+        return text
 
 
 class ExportPlan(Model):

@@ -57,7 +57,7 @@ from redis_migration.decommission.models import (
     MigrationFacts,
     ResolvedRequest,
 )
-from redis_migration.decommission.pricing import monthly_saving
+from redis_migration.decommission.pricing import Reservation, monthly_saving
 from redis_migration.decommission.restore import restore_commands
 from redis_migration.errors import InvalidInput
 from redis_migration.executions import migration_record, refuse_concurrent_migration
@@ -76,6 +76,36 @@ COMMAND_METRICS = ("GetTypeCmds", "SetTypeCmds")
 # S3 bucket", https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-exporting.html).
 ELASTICACHE_CANONICAL_ID = "540804c33a284a299d2547575ce1010f2312ef3da9b3a053c8bc45bf233e4353"
 EXPORT_ACL_PERMISSIONS = ("READ", "WRITE", "READ_ACP")
+# The bucket policy's actions, as the same page lists them for the opt-in Regions.
+EXPORT_POLICY_ACTIONS = (
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:GetBucketAcl",
+    "s3:ListMultipartUploadParts",
+    "s3:ListBucketMultipartUploads",
+)
+# Regions launched after March 20, 2019, disabled until an account opts in
+# (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html).
+OPT_IN_REGIONS = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-1",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+    }
+)
 MAX_EARLIER_RUNS = 100
 _SNAPSHOT_NAME_UNSAFE = re.compile(r"[^a-z0-9-]+")
 
@@ -152,8 +182,18 @@ def check_decommission_preconditions(
         if request.export_bucket:
             export = ExportPlan(bucket=request.export_bucket, name=snapshot_name)
             problems += export_bucket_problems(request.export_bucket, stack, settings.region, aws)
+        # What keeps costing after the deletion: reservations paid for their term, the kept snapshot.
+        reservations = active_reservations(aws)
+        snapshot_bytes = cache_bytes(facts.member_clusters, now, aws) if live else None
 
-    saving = monthly_saving(facts.node_type, facts.node_count, facts.engine, settings.region)
+    saving = monthly_saving(
+        facts.node_type,
+        facts.node_count,
+        facts.engine,
+        settings.region,
+        reservations=reservations,
+        snapshot_bytes=snapshot_bytes,
+    )
     return DecommissionPlan(
         request=request,
         migration=migration,
@@ -529,6 +569,49 @@ def client_metrics(
     return summary, problems
 
 
+def active_reservations(aws: AwsClients) -> list[Reservation]:
+    """The account's active reserved cache nodes (DescribeReservedCacheNodes), Memcached's aside."""
+    found = []
+    for page in aws.elasticache.get_paginator("describe_reserved_cache_nodes").paginate():
+        for row in page.get("ReservedCacheNodes") or []:
+            if row.get("State") != "active" or "memcached" in str(row.get("ProductDescription", "")).lower():
+                continue
+            start = row["StartTime"]
+            found.append(
+                Reservation(
+                    reservation_id=str(row["ReservedCacheNodeId"]),
+                    node_type=str(row["CacheNodeType"]),
+                    count=int(row.get("CacheNodeCount") or 0),
+                    ends=start + timedelta(seconds=int(row.get("Duration") or 0)),
+                    offering_type=str(row.get("OfferingType") or ""),
+                )
+            )
+    return found
+
+
+def cache_bytes(clusters: list[str], now: datetime, aws: AwsClients) -> int | None:
+    """The most data a node held over the last day (``BytesUsedForCache``, Maximum): the final
+    snapshot's size, at most; None when CloudWatch has no datapoint."""
+    if not clusters:
+        return None
+    queries = [
+        _query(
+            f"b{index}", "BytesUsedForCache", "Maximum", [{"Name": "CacheClusterId", "Value": cluster}], 3600
+        )
+        for index, cluster in enumerate(clusters)
+    ]
+    found: list[float] = []
+    paginator = aws.cloudwatch.get_paginator("get_metric_data")
+    for page in paginator.paginate(
+        MetricDataQueries=queries[:500],  # type: ignore[arg-type]
+        StartTime=now - timedelta(days=1),
+        EndTime=now,
+    ):
+        for result in page["MetricDataResults"]:
+            found.extend(float(value) for value in result.get("Values") or [])
+    return int(max(found)) if found else None
+
+
 def _query(
     identifier: str, metric: str, stat: str, dimensions: list[dict[str, str]], period: int
 ) -> dict[str, Any]:
@@ -618,7 +701,16 @@ def infrastructure_as_code(inventory: Inventory, rules: list[str]) -> list[str]:
 def export_bucket_problems(
     bucket: str, stack: DecommissionSettings, region: str, aws: AwsClients
 ) -> list[str]:
-    """The bucket must be the stack's, in the region, and let ElastiCache write into it."""
+    """The bucket must be the stack's, in the region, and let ElastiCache write into it.
+
+    ElastiCache documents two ways in ("Grant ElastiCache access to your Amazon S3 bucket",
+    https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/backups-exporting.html): an ACL grant to its
+    canonical user in the Regions enabled by default, a bucket policy for its regional service
+    principal in the opt-in Regions. New buckets have ACLs disabled (Object Ownership "Bucket owner
+    enforced", https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html):
+    there ``put-bucket-acl`` fails with AccessControlListNotSupported, so the refusal gives the
+    bucket policy, and how to enable ACLs for the grant.
+    """
     if bucket != stack.export_bucket:
         return [
             f"exportBucket {bucket}: the stack's SnapshotExportBucketName is "
@@ -632,24 +724,75 @@ def export_bucket_problems(
         raise
     if location != region:
         return [f"exportBucket {bucket} is in {location}; ElastiCache exports only to a bucket in {region}"]
+    acls_enabled = _object_ownership(bucket, aws) != "BucketOwnerEnforced"
     granted: set[str] = set()
-    acl = aws.s3.get_bucket_acl(Bucket=bucket)
-    for grant in acl.get("Grants") or []:
-        grantee: Any = grant.get("Grantee") or {}
-        if grantee.get("ID") == ELASTICACHE_CANONICAL_ID:
-            permission = str(grant.get("Permission"))
-            granted |= set(EXPORT_ACL_PERMISSIONS) if permission == "FULL_CONTROL" else {permission}
+    if acls_enabled:  # with ACLs disabled, the ACL reads as the owner's full control and grants nothing
+        acl = aws.s3.get_bucket_acl(Bucket=bucket)
+        for entry in acl.get("Grants") or []:
+            grantee: Any = entry.get("Grantee") or {}
+            if grantee.get("ID") == ELASTICACHE_CANONICAL_ID:
+                permission = str(entry.get("Permission"))
+                granted |= set(EXPORT_ACL_PERMISSIONS) if permission == "FULL_CONTROL" else {permission}
     if set(EXPORT_ACL_PERMISSIONS) <= granted or _policy_grants_elasticache(bucket, region, aws):
         return []
     missing = [permission for permission in EXPORT_ACL_PERMISSIONS if permission not in granted]
+    policy = (
+        f"a bucket policy for ElastiCache: aws s3api put-bucket-policy --bucket {bucket} --policy "
+        f"'{json.dumps(export_bucket_policy(bucket, region), separators=(',', ':'))}' (if the bucket has a "
+        "policy already, add this statement to it)"
+    )
+    grant = (
+        f"the ACL grant (keep the owner's FULL_CONTROL; put-bucket-acl replaces the whole ACL): aws s3api "
+        f"put-bucket-acl --bucket {bucket} --grant-full-control id=<your canonical id> "
+        f"--grant-read id={ELASTICACHE_CANONICAL_ID} --grant-write id={ELASTICACHE_CANONICAL_ID} "
+        f"--grant-read-acp id={ELASTICACHE_CANONICAL_ID}"
+    )
+    if region in OPT_IN_REGIONS:
+        return [
+            f"exportBucket {bucket} does not let ElastiCache write: {region} is an opt-in Region, where "
+            f"ElastiCache is let in by bucket policy, not by ACL: add {policy}"
+        ]
+    if not acls_enabled:
+        return [
+            f"exportBucket {bucket} does not let ElastiCache write, and its ACLs are disabled (Object "
+            "Ownership BucketOwnerEnforced, the default for new buckets), so an ACL grant is refused "
+            f"(AccessControlListNotSupported). Either add {policy}; or enable ACLs (aws s3api "
+            f"put-bucket-ownership-controls --bucket {bucket} --ownership-controls "
+            "'Rules=[{ObjectOwnership=BucketOwnerPreferred}]') and add "
+            f"{grant} (AWS documents the grant for Regions enabled by default, the policy for opt-in Regions)"
+        ]
     return [
-        f"exportBucket {bucket} does not grant ElastiCache {', '.join(missing)}: add the grant (keep the "
-        "owner's "
-        f"FULL_CONTROL; put-bucket-acl replaces the whole ACL): aws s3api put-bucket-acl --bucket {bucket} "
-        f"--grant-full-control id=<your canonical id> --grant-read id={ELASTICACHE_CANONICAL_ID} "
-        f"--grant-write id={ELASTICACHE_CANONICAL_ID} --grant-read-acp id={ELASTICACHE_CANONICAL_ID} "
-        f"(regions opened after March 2019: a bucket policy for {region}.elasticache-snapshot.amazonaws.com)"
+        f"exportBucket {bucket} does not grant ElastiCache {', '.join(missing)}: add {grant}; or add "
+        f"{policy} (AWS documents the grant for Regions enabled by default, the policy for opt-in Regions)"
     ]
+
+
+def export_bucket_policy(bucket: str, region: str) -> dict[str, Any]:
+    """The bucket policy that lets ElastiCache export into ``bucket`` (AWS's documented statement)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ElastiCacheSnapshotExport",
+                "Effect": "Allow",
+                "Principal": {"Service": f"{region}.elasticache-snapshot.amazonaws.com"},
+                "Action": list(EXPORT_POLICY_ACTIONS),
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
+
+
+def _object_ownership(bucket: str, aws: AwsClients) -> str | None:
+    """The bucket's Object Ownership; None when it has no ownership controls (ACLs enabled, as before
+    April 2023)."""
+    try:
+        rules = aws.s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    except Exception as error:
+        if error_code(error) == "OwnershipControlsNotFoundError":
+            return None
+        raise
+    return str(rules[0]["ObjectOwnership"]) if rules else None
 
 
 def _policy_grants_elasticache(bucket: str, region: str, aws: AwsClients) -> bool:

@@ -24,6 +24,7 @@ from redis_migration.clients.waves import plan_waves
 from redis_migration.errors import InvalidInput, PreconditionFailed
 from redis_migration.executions import refuse_concurrent_migration
 from redis_migration.host.budget import assess_budget
+from redis_migration.host.platform import platform_problems, read_platform
 from redis_migration.host.rules import assess_host
 from redis_migration.models import (
     MANAGED_KEYS,
@@ -58,6 +59,9 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         if not request.dry_run:
             refuse_concurrent_migration(given.state_machine_arn, given.execution_arn, aws)
         instance = describe_instance(request.instance_id, aws, settings.redis_security_group_id)
+        # The OS as SSM's agent reports it: one whose packages offer no Redis 7 is refused here,
+        # not at InstallRedis after the secret and the rule were made.
+        platform = read_platform(request.instance_id, aws)
         problems: list[str] = []
         warnings: list[str] = []
         configurations = function_configurations(request, instance, aws, problems)
@@ -72,8 +76,9 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     # The instance's memory is shared with services that come first: Redis, its fork and what
     # already runs there must fit, and Redis gets limits that make it yield (host/budget.py).
     budget = assess_budget(given.host_before, request.maxmemory)
-    problems = [*host.problems, *budget.problems, *problems, *network.problems]
-    warnings = [*host.warnings, *budget.warnings, *warnings, *network.warnings]
+    os_problems, os_warnings = platform_problems(request.instance_id, platform)
+    problems = [*os_problems, *host.problems, *budget.problems, *problems, *network.problems]
+    warnings = [*os_warnings, *host.warnings, *budget.warnings, *warnings, *network.warnings]
     plans = [
         plan_function(
             config,

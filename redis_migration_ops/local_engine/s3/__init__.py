@@ -1,0 +1,1 @@
+"""S3: buckets as AWS creates them today (ACLs disabled)."""
