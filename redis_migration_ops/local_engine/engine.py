@@ -102,8 +102,8 @@ from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
 )
 from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
 from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
-from redis_migration_ops.local_engine.stepfunctions.workflow_clock import WorkflowClock
 from redis_migration_ops.local_engine.stepfunctions.stop_execution import StopExecutionWakesTaskTokens
+from redis_migration_ops.local_engine.stepfunctions.workflow_clock import WorkflowClock
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
     KeySpec,
