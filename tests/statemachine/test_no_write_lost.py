@@ -214,12 +214,13 @@ def test_a_function_whose_restore_failed_stays_frozen_rather_than_write_to_the_s
 
 
 def test_reserved_concurrency_is_named_only_where_it_differs(setup: LocalSetup) -> None:
-    # Given a consistent run whose second freeze batch fails (its functions never frozen), and the
-    # way back's thaw of that batch fails too
+    # Given a consistent run whose every freeze batch fails before it changes anything (no function
+    # is frozen), and the way back's thaw of a batch fails too
     assert setup.elasticache is not None
     setup.elasticache.seed_keys(50)
-    setup.engine.fail_at("FreezeFunction", 2)
-    setup.engine.fail_at("RestoreFunctionConcurrency", 2)
+    for k in range(1, len(setup.account.client_functions) + 1):
+        setup.engine.fail_at("FreezeFunction", k)
+    setup.engine.fail_at("RestoreFunctionConcurrency", 1)
     before = setup.snapshot()
 
     # When it rolls back
