@@ -33,6 +33,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,9 @@ NO_AUTH = Credentials(username=None, password=None)
 TARGET_AUTH = Credentials(username=None, password=PASSWORD)
 FILL_PIPELINE = 10_000
 MAX_SECONDS_DEFAULT = 900.0
+# The probe client: one GET of a small key every PROBE_INTERVAL_S, as a production client would.
+PROBE_INTERVAL_S = 0.002
+PROBE_IDLE_SECONDS = 5.0
 
 
 class Deadline:
@@ -86,6 +90,57 @@ def fill_small(port: int, count: int, ca_file: Path | None = None) -> None:
                 if not data:
                     raise RuntimeError("the source closed the connection while filling")
                 received += len(data)
+
+
+class LatencyProbe:
+    """A client of the source on its own thread: one ``GET key:1`` every ``PROBE_INTERVAL_S`` on a raw
+    socket, each round trip timed (what a production client of ElastiCache waits while we copy)."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.samples_ms: list[float] = []
+
+    def __enter__(self) -> LatencyProbe:
+        self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        request = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n"
+        with socket.create_connection(("127.0.0.1", self._port), timeout=30) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while not self._stop.is_set():
+                started = time.perf_counter_ns()
+                sock.sendall(request)
+                reply = b""
+                while not reply.endswith(b"\r\n") or reply.count(b"\r\n") < 2:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return
+                    reply += chunk
+                self.samples_ms.append((time.perf_counter_ns() - started) / 1e6)
+                self._stop.wait(PROBE_INTERVAL_S)
+
+    def p99(self) -> float:
+        """The 99th percentile of the round trips, in milliseconds."""
+        if not self.samples_ms:
+            raise RuntimeError("the latency probe measured nothing")
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def idle_p99(port: int, seconds: float = PROBE_IDLE_SECONDS) -> float:
+    """The probe's p99 while nothing else uses the source."""
+    with LatencyProbe(port) as probe:
+        time.sleep(seconds)
+    return probe.p99()
 
 
 def dump_restores(endpoint: RedisEndpoint, path: Path) -> int:
@@ -192,20 +247,29 @@ def run(arguments: argparse.Namespace) -> None:
         print(f"restore commands: {commands:,} ({restores.stat().st_size / 1024**2:.0f} MB)")
 
         limits, copies = [], []
+        idle: list[float] = []
+        during: list[float] = []
         for attempt in range(arguments.runs):
             deadline.check("the loopback limit")
             limits.append(loopback_limit(restores, commands, root / f"limit-{attempt}"))
             deadline.check("the copy")
-            with target_server(root / f"target-small-{attempt}") as (target, client):
+            idle.append(idle_p99(small.loopback_port))
+            with (
+                target_server(root / f"target-small-{attempt}") as (target, client),
+                LatencyProbe(small.loopback_port) as probe,
+            ):
                 copies.append(copy_in_child(source, target))
                 if client.dbsize() != arguments.keys:
                     raise RuntimeError(f"the copy left {client.dbsize()} keys, not {arguments.keys}")
+            during.append(probe.p99())
             rate = arguments.keys / copies[-1]["seconds"]
             print(f"run {attempt + 1}: limit {limits[-1]:,.0f} keys/s, copy {rate:,.0f} keys/s, "
-                  f"peak {copies[-1]['peak_kb'] / 1024:.0f} MB")  # fmt: skip
+                  f"peak {copies[-1]['peak_kb'] / 1024:.0f} MB, "
+                  f"source p99 {idle[-1]:.2f} ms idle, {during[-1]:.2f} ms during copy")  # fmt: skip
         restores.unlink()
         limit = max(limits)
-        best = min(copies, key=lambda c: c["seconds"])
+        best_run = min(range(len(copies)), key=lambda n: copies[n]["seconds"])
+        best = copies[best_run]
         small_rate = arguments.keys / best["seconds"]
         peak_mb = max(c["peak_kb"] for c in copies) / 1024
 
@@ -302,6 +366,8 @@ def run(arguments: argparse.Namespace) -> None:
                     f"{checked / seconds:,.0f} keys/s ({verdict})"
                 )
 
+    # The best copy's run: its rate and the latency a client of the source saw meanwhile.
+    print(f"source p99: {idle[best_run]:.2f} ms idle, {during[best_run]:.2f} ms during copy")
     print(
         f"data-copy: {small_rate:,.0f} keys/s small, limit {limit:,.0f} keys/s, "
         f"ratio {small_rate / limit:.2f}, peak {peak_mb:.0f} MB"

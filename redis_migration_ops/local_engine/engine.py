@@ -88,6 +88,7 @@ from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
     WaitRecorder,
 )
 from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
+from redis_migration_ops.local_engine.stepfunctions.lambda_unknown import LambdaUnknownError
 from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.template import (
     FunctionSpec,
@@ -191,6 +192,7 @@ class LocalEngine:
             InstantWaits(self._waits, self._ssm.wait_idle),
             FailureInjection(self._injector),
             InProcessLambda(self._registry),
+            LambdaUnknownError(),
             LambdaRevisionId(),
             LambdaVersionsAndAliases(),
             self._update_latency,

@@ -29,9 +29,14 @@ class CopyDataInput(Model):
 
 
 def copy_data_step(
-    given: CopyDataInput, aws: AwsClients, *, remaining_ms: Callable[[], int] | None = None
+    given: CopyDataInput,
+    aws: AwsClients,
+    *,
+    remaining_ms: Callable[[], int] | None = None,
+    memory_mb: int | None = None,
 ) -> CopyProgress:
-    """Copy until done or the time budget; answer the progress for the next invocation."""
+    """Copy until done or the time budget; answer the progress for the next invocation.
+    ``memory_mb``: the function's memory (a key it could not hold is refused by name)."""
     return copy_data(
         given.source,
         read_credentials(given.source, aws),
@@ -41,4 +46,5 @@ def copy_data_step(
         progress=given.progress,
         time_budget_s=time_budget(given.time_budget_seconds, remaining_ms),
         settings=given.settings,
+        memory_mb=memory_mb,
     )

@@ -16,7 +16,9 @@ self-hosted Redis that already holds keys: it would overwrite what its clients w
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from redis_migration.aws import AwsClients
 from redis_migration.errors import PreconditionFailed
@@ -31,6 +33,8 @@ class CheckDataRequest(Model):
     planned_target: PlannedTarget
     # Keys the self-hosted Redis holds before the run (InspectHostBefore; None: none running).
     target_keys: int | None = None
+    # The copy function's memory (the stack's MaxDataFunctionMemory): the largest key it can hold.
+    copy_function_memory_mb: Annotated[int | None, Field(ge=128, le=10_240)] = None
 
 
 class DataDecision(Model):
@@ -51,7 +55,11 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         return DataDecision(mode="none", reason="dataCopy: none (start empty, as the guide does)")
     verdict = check_data_step(
         CheckDataInput(
-            source=data.source, planned_target=given.planned_target, copy_back=data.requested != "warm"
+            source=data.source,
+            planned_target=given.planned_target,
+            copy_back=data.requested != "warm",
+            source_group=data.source_group,
+            copy_function_memory_mb=given.copy_function_memory_mb,
         ),
         aws,
     )
