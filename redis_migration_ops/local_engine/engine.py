@@ -39,6 +39,7 @@ from redis_migration_ops.local_engine.cloudwatch.metric_data import GetMetricDat
 from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.ec2.security_group_dependencies import SecurityGroupDependencies
 from redis_migration_ops.local_engine.elasticache.deletion import ElastiCacheReplicationGroupDeletion
+from redis_migration_ops.local_engine.elasticache.global_datastore import ElastiCacheGlobalDatastore
 from redis_migration_ops.local_engine.elasticache.member_clusters import (
     ElastiCacheMemberClusters,
     name_endpoint,
@@ -204,6 +205,7 @@ class LocalEngine:
             IamEnforcement(self._principals, self._iam_calls, self._iam),
             LambdaKmsEnvironment(self._iam_calls, self._iam),
             ElastiCacheMemberClusters(),
+            ElastiCacheGlobalDatastore(),
             ElastiCacheReplicationGroupDeletion(self._elasticache),
             ElastiCacheSnapshots(self._elasticache),
             ElastiCacheSubnetGroupDeletion(self._elasticache),

@@ -438,6 +438,10 @@ class Copier:
         answer the new progress. Connection failures are retried (bounded), resuming from the
         last batch completed; a source that timed out is first waited for."""
         started = self._clock()
+        if progress is None:
+            # A replica is refused before anything is read from it.
+            scan = self._links["scan"]
+            refuse_replica(server_identity(scan), scan)
         current = progress if progress is not None else self.start(mode)
         if current.mode != mode:
             raise ValueError(f"the progress is of a {current.mode} copy, not {mode}")

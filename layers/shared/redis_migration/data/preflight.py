@@ -174,7 +174,8 @@ def check_dump_version(source: ServerDataFacts, target: ServerDataFacts) -> Data
         return DataFinding(
             code="DumpVersionUnsupported",
             message=(
-                f"the source writes RDB version {written}; the target ({target.server} {target.version}) "
+                f"the source ({source.server} {source.version}) writes RDB version {written}; the target "
+                f"({target.server} {target.version}) "
                 f"reads up to {readable}: RESTORE would refuse every key. Install a newer server."
             ),
         )
@@ -534,6 +535,11 @@ def read_target_facts(link: RedisLink, *, probe_databases: int = 16) -> ServerDa
     )
 
 
+def running_server_facts(link: RedisLink) -> ServerDataFacts:
+    """A running server's facts from INFO alone (no probe key: nothing is written to it)."""
+    return ServerDataFacts.model_validate(_server_facts(link))
+
+
 def planned_target_facts(
     *, maxmemory: int, maxmemory_policy: str, server: str = "redis", version: str = ""
 ) -> ServerDataFacts:
@@ -560,5 +566,6 @@ __all__ = [
     "rdb_version_of",
     "read_source_facts",
     "read_target_facts",
+    "running_server_facts",
     "with_described_engine",
 ]

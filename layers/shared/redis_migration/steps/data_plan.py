@@ -42,6 +42,11 @@ class DataDecision(Model):
     reason: str
     source_keys: int | None = None
     warnings: list[str] = []
+    # The RDB version of the source's payloads as the rules judged it (ElastiCache's described
+    # release, or the DUMP's): the copy checks the running target against it before it starts.
+    source_rdb_version: int | None = None
+    # The source's engine and version as the rules named it (ElastiCache's, e.g. "valkey 8.0").
+    source_release: str | None = None
 
 
 def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
@@ -69,6 +74,8 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         return DataDecision(
             mode="none", reason="ElastiCache holds no key: nothing to copy", source_keys=0, warnings=warnings
         )
+    rdb_version = verdict.source.rdb_version
+    release = f"{verdict.source.server} {verdict.source.version}".strip()
     mode: DataMode = data.requested or "consistent"
     if mode == "consistent" and data.waves > 1:
         raise PreconditionFailed(
@@ -88,4 +95,11 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         if data.requested
         else f"ElastiCache holds {source_keys} keys: copied consistently (the default)"
     )
-    return DataDecision(mode=mode, reason=reason, source_keys=source_keys, warnings=warnings)
+    return DataDecision(
+        mode=mode,
+        reason=reason,
+        source_keys=source_keys,
+        warnings=warnings,
+        source_rdb_version=rdb_version,
+        source_release=release or None,
+    )
