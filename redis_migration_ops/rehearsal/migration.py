@@ -40,7 +40,12 @@ from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
-from redis_migration_ops.rehearsal.reproduction import file_names, in_file_terms, ran_differently
+from redis_migration_ops.rehearsal.reproduction import (
+    file_names,
+    in_file_terms,
+    ran_differently,
+    stand_in_release,
+)
 from redis_migration_ops.rehearsal.sandbox_redis import (
     read_host_state,
     start_existing_redis,
@@ -499,7 +504,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             )
         timings["setupSeconds"] = round(time.monotonic() - started, 3)
         # What the local copy of the account could not reproduce, and the file's names for local ids.
-        differently = ran_differently(account, setup.account, setup.elasticache)
+        differently = ran_differently(account, setup.account, stand_in_release(setup.elasticache))
         file_terms = file_names(account, setup.account) if options.account is not None else {}
         stamp = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         for number, execution_input in enumerate(inputs, start=1):

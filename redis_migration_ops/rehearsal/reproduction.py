@@ -56,15 +56,15 @@ def _same_release(described: str, running: str) -> bool:
 def ran_differently(
     description: AccountDescription,
     account: LocalAccount,
-    stand_in: ElastiCacheEndpoint | None,
+    running: str | None,
     *,
     machine_os: str | None = None,
 ) -> list[str]:
-    """What the rehearsal ran differently from the account the file describes, one line each."""
+    """What the rehearsal ran differently from the account the file describes, one line each;
+    ``running``: the stand-in's server (:func:`stand_in_release`), ``machine_os`` the sandbox's."""
     lines = list(account.not_reproduced)
     cache = description.elasticache
     group = f"ElastiCache {cache.replication_group_id}"
-    running = stand_in_release(stand_in)
     if cache.replication_group_id and running is not None:
         described = f"{cache.engine} {cache.engine_version}" if cache.engine_version else cache.engine
         if not _same_release(described, running):

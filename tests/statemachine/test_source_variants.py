@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from redis_migration_ops.account.description import OLD_AUTH_KEY, parse_account, sample_account, save_account
 from redis_migration_ops.cli import app
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.rehearsal.migration import local_setup
 
 pytestmark = pytest.mark.skipif(
     bool(SandboxHost.missing_requirements()),
@@ -122,3 +123,23 @@ def test_a_valkey_8_source_is_judged_as_aws_would_and_the_report_says_what_ran_i
     assert report["differences"] == []
     # And the report says the source ran as this machine's Redis instead
     assert any("runs valkey 8.0" in line for line in report["ranDifferently"])
+
+
+def test_a_copy_function_killed_for_memory_or_time_is_named_not_retried(tmp_path: Path) -> None:
+    # Given a consistent migration with data, whose first copy slice Lambda ends as it ends a
+    # function out of memory or past its timeout (Step Functions: Lambda.Unknown)
+    with local_setup(tmp_path / "rehearsal", 2) as setup:
+        assert setup.elasticache is not None
+        setup.elasticache.seed_keys(100)
+        setup.engine.fail_at("CopyData", 1, error="Lambda.Unknown")
+        before = setup.snapshot()
+        # When it runs
+        run = setup.run({"dataCopy": "consistent"})
+        after = setup.snapshot()
+        copies = setup.engine.invocations(run.execution_arn, "CopyData")
+    # Then the run names what happened, did not retry the slice, and everything is as before
+    assert run.described["status"] == "FAILED"
+    assert run.described["error"] == "DataFunctionExhausted"
+    assert "MaxDataFunctionMemory" in run.described["cause"]
+    assert copies == 1
+    assert before.differences(after) == []
