@@ -143,6 +143,24 @@ def idle_p99(port: int, seconds: float = PROBE_IDLE_SECONDS) -> float:
     return probe.p99()
 
 
+def script_stats(client: Any) -> tuple[int, int]:
+    """(calls, microseconds) of the scripts the source ran so far (INFO commandstats)."""
+    stats = client.info("commandstats")
+    calls = usec = 0
+    for name in ("cmdstat_evalsha", "cmdstat_eval"):
+        calls += int(stats.get(name, {}).get("calls", 0))
+        usec += int(stats.get(name, {}).get("usec", 0))
+    return calls, usec
+
+
+def script_hold(before: tuple[int, int], after: tuple[int, int], copy: dict[str, Any]) -> str:
+    """How long each of the copy's scripts held the source, on the server's own clock."""
+    calls, usec = after[0] - before[0], after[1] - before[1]
+    mean = usec / calls if calls else 0.0
+    longest = int(copy["counters"].get("maxScriptUs", 0))
+    return f"scripts held the source {mean:,.0f} us on average, {longest:,} us at most ({calls:,} scripts)"
+
+
 def dump_restores(endpoint: RedisEndpoint, path: Path) -> int:
     """Write the RESTORE commands the copier would send for every key of ``endpoint`` to ``path``."""
     commands = 0
@@ -249,11 +267,13 @@ def run(arguments: argparse.Namespace) -> None:
         limits, copies = [], []
         idle: list[float] = []
         during: list[float] = []
+        holds: list[str] = []
         for attempt in range(arguments.runs):
             deadline.check("the loopback limit")
             limits.append(loopback_limit(restores, commands, root / f"limit-{attempt}"))
             deadline.check("the copy")
             idle.append(idle_p99(small.loopback_port))
+            scripts_before = script_stats(small.admin_client())
             with (
                 target_server(root / f"target-small-{attempt}") as (target, client),
                 LatencyProbe(small.loopback_port) as probe,
@@ -262,10 +282,12 @@ def run(arguments: argparse.Namespace) -> None:
                 if client.dbsize() != arguments.keys:
                     raise RuntimeError(f"the copy left {client.dbsize()} keys, not {arguments.keys}")
             during.append(probe.p99())
+            holds.append(script_hold(scripts_before, script_stats(small.admin_client()), copies[-1]))
             rate = arguments.keys / copies[-1]["seconds"]
             print(f"run {attempt + 1}: limit {limits[-1]:,.0f} keys/s, copy {rate:,.0f} keys/s, "
                   f"peak {copies[-1]['peak_kb'] / 1024:.0f} MB, "
-                  f"source p99 {idle[-1]:.2f} ms idle, {during[-1]:.2f} ms during copy")  # fmt: skip
+                  f"source p99 {idle[-1]:.2f} ms idle, {during[-1]:.2f} ms during copy;\n"
+                  f"    {holds[-1]}")  # fmt: skip
         restores.unlink()
         limit = max(limits)
         best_run = min(range(len(copies)), key=lambda n: copies[n]["seconds"])
