@@ -16,9 +16,20 @@ install: AOF every second, maxmemory, allkeys-lru, a password):
   what only the target holds) plus the verification: what the freeze waits for, besides the
   functions' own drain and the state machine's transitions.
 
+Placement: on AWS the source (an ElastiCache node), the target (the EC2 instance) and the copier
+(a Lambda function) are three machines; here they share this machine's CPUs. Unless ``--no-pin``,
+the source and the client measuring it run on the first CPU, the target, the copier and
+``redis-cli`` on the others, so that the copy's own CPU does not stand in the source's way (other
+work on the machine still does).
+
+The latency a client of the source sees: a ``GET`` every 2 ms on a socket of its own, its p99 for
+five seconds while nothing else runs, then during the copy; and how long each of the copy's scripts
+held the source, on the server's clock (INFO commandstats; the longest from the copy's counters).
+The line before the last reads ``source p99: <A> ms idle, <B> ms during copy`` (the best copy's run).
+
 The last line reads ``data-copy: <K> keys/s small, limit <L> keys/s, ratio <K/L>, peak <M> MB``.
 
-    .venv/bin/python benchmarks/data_copy.py [--keys 1000000] [--mixed-keys 100000] [--runs 3]
+    .venv/bin/python benchmarks/data_copy.py [--keys 1000000] [--mixed-keys 100000] [--runs 3] [--no-pin]
 """
 
 from __future__ import annotations
@@ -66,6 +77,39 @@ class Deadline:
     def check(self, step: str) -> None:
         if time.monotonic() > self.at:
             raise SystemExit(f"data-copy: over the time bound before {step}; rerun with fewer keys")
+
+
+class Placement:
+    """Which CPUs the source (and its client) and the rest (target, copier, redis-cli) run on."""
+
+    def __init__(self, pin: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        self.enabled = pin and len(cpus) >= 2
+        self.source = set(cpus[:1]) if self.enabled else set(cpus)
+        self.others = set(cpus[1:]) if self.enabled else set(cpus)
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "not pinned"
+        return f"source and its client on CPU {sorted(self.source)}, the rest on {sorted(self.others)}"
+
+    def pin_self_to_source(self) -> None:
+        """This process (the probe's client) and what it starts next (the source) on the source's CPUs."""
+        if self.enabled:
+            os.sched_setaffinity(0, self.source)
+
+    def pin_server(self, client: Any) -> None:
+        """A server the rest of the copy uses (a target) on the other CPUs."""
+        if self.enabled:
+            os.sched_setaffinity(int(client.info("server")["process_id"]), self.others)
+
+    def pin_child(self) -> None:
+        """(In a child, before it runs) on the other CPUs."""
+        if self.enabled:
+            os.sched_setaffinity(0, self.others)
+
+
+PLACEMENT = Placement(pin=False)
 
 
 def fill_small(port: int, count: int, ca_file: Path | None = None) -> None:
@@ -181,9 +225,12 @@ def loopback_limit(restores: Path, commands: int, workdir: Path) -> float:
 
     workdir.mkdir(parents=True)
     with local_redis_server(workdir, PASSWORD, maxmemory="2gb") as port, restores.open("rb") as stream:
+        with contextlib.closing(redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)) as client:
+            PLACEMENT.pin_server(client)
         started = time.perf_counter()
         result = subprocess.run(
             ["redis-cli", "-p", str(port), "--no-auth-warning", "-a", PASSWORD, "--pipe"],
+            preexec_fn=PLACEMENT.pin_child,
             stdin=stream,
             capture_output=True,
             text=True,
@@ -219,6 +266,7 @@ def copy_in_child(source: RedisEndpoint, target: RedisEndpoint, trust: Path | No
     # The arguments (a password among them) go through stdin, not the command line.
     result = subprocess.run(
         [sys.executable, __file__, "--child-copy"],
+        preexec_fn=PLACEMENT.pin_child,
         input=json.dumps(arguments),
         env=environment,
         capture_output=True,
@@ -239,6 +287,7 @@ def target_server(workdir: Path) -> Iterator[tuple[RedisEndpoint, redis.Redis]]:
     workdir.mkdir(parents=True)
     with local_redis_server(workdir, PASSWORD, maxmemory="2gb") as port:
         client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=60)
+        PLACEMENT.pin_server(client)
         yield RedisEndpoint(host="127.0.0.1", port=port), client
         client.close()
 
@@ -249,11 +298,15 @@ def run(arguments: argparse.Namespace) -> None:
         seed_mix,
     )
 
+    global PLACEMENT  # noqa: PLW0603 - the benchmark's one placement, chosen by its arguments
+    PLACEMENT = Placement(pin=arguments.pin)
+    PLACEMENT.pin_self_to_source()
     deadline = Deadline(arguments.max_seconds)
     root = Path(tempfile.mkdtemp(prefix="data-copy-bench-"))
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=True).stdout
     cpus = Path("/proc/cpuinfo").read_text().count("processor")
-    print(f"machine: {cpus} CPUs, {server.split()[2]}")
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"machine: {cpus} CPUs, {server.split()[2]}, load {' '.join(load)}; {PLACEMENT.describe()}")
     small = ElastiCacheEndpoint(root / "source-small", ["small.source"], auth_token=None, tls=False)
     with small:
         source = RedisEndpoint(host="127.0.0.1", port=small.loopback_port)
@@ -404,6 +457,7 @@ def main() -> None:
     parser.add_argument("--mixed-keys", type=int, default=100_000, help="keys of the mixed set (0: skip)")
     parser.add_argument("--runs", type=int, default=3, help="copies and limits measured (the best counts)")
     parser.add_argument("--no-tls", dest="tls", action="store_false", help="skip the copy from a TLS source")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave every process on every CPU")
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS_DEFAULT, help="time bound")
     parser.add_argument("--child-copy", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
