@@ -16,9 +16,20 @@ install: AOF every second, maxmemory, allkeys-lru, a password):
   what only the target holds) plus the verification: what the freeze waits for, besides the
   functions' own drain and the state machine's transitions.
 
+Placement: on AWS the source (an ElastiCache node), the target (the EC2 instance) and the copier
+(a Lambda function) are three machines; here they share this machine's CPUs. Unless ``--no-pin``,
+the source and the client measuring it run on the first CPU, the target, the copier and
+``redis-cli`` on the others, so that the copy's own CPU does not stand in the source's way (other
+work on the machine still does).
+
+The latency a client of the source sees: a ``GET`` every 2 ms on a socket of its own, its p99 for
+five seconds while nothing else runs, then during the copy; and how long each of the copy's scripts
+held the source, on the server's clock (INFO commandstats; the longest from the copy's counters).
+The line before the last reads ``source p99: <A> ms idle, <B> ms during copy`` (the best copy's run).
+
 The last line reads ``data-copy: <K> keys/s small, limit <L> keys/s, ratio <K/L>, peak <M> MB``.
 
-    .venv/bin/python benchmarks/data_copy.py [--keys 1000000] [--mixed-keys 100000] [--runs 3]
+    .venv/bin/python benchmarks/data_copy.py [--keys 1000000] [--mixed-keys 100000] [--runs 3] [--no-pin]
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +63,9 @@ NO_AUTH = Credentials(username=None, password=None)
 TARGET_AUTH = Credentials(username=None, password=PASSWORD)
 FILL_PIPELINE = 10_000
 MAX_SECONDS_DEFAULT = 900.0
+# The probe client: one GET of a small key every PROBE_INTERVAL_S, as a production client would.
+PROBE_INTERVAL_S = 0.002
+PROBE_IDLE_SECONDS = 5.0
 
 
 class Deadline:
@@ -62,6 +77,39 @@ class Deadline:
     def check(self, step: str) -> None:
         if time.monotonic() > self.at:
             raise SystemExit(f"data-copy: over the time bound before {step}; rerun with fewer keys")
+
+
+class Placement:
+    """Which CPUs the source (and its client) and the rest (target, copier, redis-cli) run on."""
+
+    def __init__(self, pin: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        self.enabled = pin and len(cpus) >= 2
+        self.source = set(cpus[:1]) if self.enabled else set(cpus)
+        self.others = set(cpus[1:]) if self.enabled else set(cpus)
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "not pinned"
+        return f"source and its client on CPU {sorted(self.source)}, the rest on {sorted(self.others)}"
+
+    def pin_self_to_source(self) -> None:
+        """This process (the probe's client) and what it starts next (the source) on the source's CPUs."""
+        if self.enabled:
+            os.sched_setaffinity(0, self.source)
+
+    def pin_server(self, client: Any) -> None:
+        """A server the rest of the copy uses (a target) on the other CPUs."""
+        if self.enabled:
+            os.sched_setaffinity(int(client.info("server")["process_id"]), self.others)
+
+    def pin_child(self) -> None:
+        """(In a child, before it runs) on the other CPUs."""
+        if self.enabled:
+            os.sched_setaffinity(0, self.others)
+
+
+PLACEMENT = Placement(pin=False)
 
 
 def fill_small(port: int, count: int, ca_file: Path | None = None) -> None:
@@ -88,6 +136,75 @@ def fill_small(port: int, count: int, ca_file: Path | None = None) -> None:
                 received += len(data)
 
 
+class LatencyProbe:
+    """A client of the source on its own thread: one ``GET key:1`` every ``PROBE_INTERVAL_S`` on a raw
+    socket, each round trip timed (what a production client of ElastiCache waits while we copy)."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.samples_ms: list[float] = []
+
+    def __enter__(self) -> LatencyProbe:
+        self._thread = threading.Thread(target=self._run, name="latency-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        request = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n"
+        with socket.create_connection(("127.0.0.1", self._port), timeout=30) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while not self._stop.is_set():
+                started = time.perf_counter_ns()
+                sock.sendall(request)
+                reply = b""
+                while not reply.endswith(b"\r\n") or reply.count(b"\r\n") < 2:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return
+                    reply += chunk
+                self.samples_ms.append((time.perf_counter_ns() - started) / 1e6)
+                self._stop.wait(PROBE_INTERVAL_S)
+
+    def p99(self) -> float:
+        """The 99th percentile of the round trips, in milliseconds."""
+        if not self.samples_ms:
+            raise RuntimeError("the latency probe measured nothing")
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def idle_p99(port: int, seconds: float = PROBE_IDLE_SECONDS) -> float:
+    """The probe's p99 while nothing else uses the source."""
+    with LatencyProbe(port) as probe:
+        time.sleep(seconds)
+    return probe.p99()
+
+
+def script_stats(client: Any) -> tuple[int, int]:
+    """(calls, microseconds) of the scripts the source ran so far (INFO commandstats)."""
+    stats = client.info("commandstats")
+    calls = usec = 0
+    for name in ("cmdstat_evalsha", "cmdstat_eval"):
+        calls += int(stats.get(name, {}).get("calls", 0))
+        usec += int(stats.get(name, {}).get("usec", 0))
+    return calls, usec
+
+
+def script_hold(before: tuple[int, int], after: tuple[int, int], copy: dict[str, Any]) -> str:
+    """How long each of the copy's scripts held the source, on the server's own clock."""
+    calls, usec = after[0] - before[0], after[1] - before[1]
+    mean = usec / calls if calls else 0.0
+    longest = int(copy["counters"].get("maxScriptUs", 0))
+    return f"scripts held the source {mean:,.0f} us on average, {longest:,} us at most ({calls:,} scripts)"
+
+
 def dump_restores(endpoint: RedisEndpoint, path: Path) -> int:
     """Write the RESTORE commands the copier would send for every key of ``endpoint`` to ``path``."""
     commands = 0
@@ -108,9 +225,12 @@ def loopback_limit(restores: Path, commands: int, workdir: Path) -> float:
 
     workdir.mkdir(parents=True)
     with local_redis_server(workdir, PASSWORD, maxmemory="2gb") as port, restores.open("rb") as stream:
+        with contextlib.closing(redis.Redis(host="127.0.0.1", port=port, password=PASSWORD)) as client:
+            PLACEMENT.pin_server(client)
         started = time.perf_counter()
         result = subprocess.run(
             ["redis-cli", "-p", str(port), "--no-auth-warning", "-a", PASSWORD, "--pipe"],
+            preexec_fn=PLACEMENT.pin_child,
             stdin=stream,
             capture_output=True,
             text=True,
@@ -146,6 +266,7 @@ def copy_in_child(source: RedisEndpoint, target: RedisEndpoint, trust: Path | No
     # The arguments (a password among them) go through stdin, not the command line.
     result = subprocess.run(
         [sys.executable, __file__, "--child-copy"],
+        preexec_fn=PLACEMENT.pin_child,
         input=json.dumps(arguments),
         env=environment,
         capture_output=True,
@@ -166,6 +287,7 @@ def target_server(workdir: Path) -> Iterator[tuple[RedisEndpoint, redis.Redis]]:
     workdir.mkdir(parents=True)
     with local_redis_server(workdir, PASSWORD, maxmemory="2gb") as port:
         client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=60)
+        PLACEMENT.pin_server(client)
         yield RedisEndpoint(host="127.0.0.1", port=port), client
         client.close()
 
@@ -176,11 +298,15 @@ def run(arguments: argparse.Namespace) -> None:
         seed_mix,
     )
 
+    global PLACEMENT  # noqa: PLW0603 - the benchmark's one placement, chosen by its arguments
+    PLACEMENT = Placement(pin=arguments.pin)
+    PLACEMENT.pin_self_to_source()
     deadline = Deadline(arguments.max_seconds)
     root = Path(tempfile.mkdtemp(prefix="data-copy-bench-"))
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=True).stdout
     cpus = Path("/proc/cpuinfo").read_text().count("processor")
-    print(f"machine: {cpus} CPUs, {server.split()[2]}")
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"machine: {cpus} CPUs, {server.split()[2]}, load {' '.join(load)}; {PLACEMENT.describe()}")
     small = ElastiCacheEndpoint(root / "source-small", ["small.source"], auth_token=None, tls=False)
     with small:
         source = RedisEndpoint(host="127.0.0.1", port=small.loopback_port)
@@ -192,20 +318,33 @@ def run(arguments: argparse.Namespace) -> None:
         print(f"restore commands: {commands:,} ({restores.stat().st_size / 1024**2:.0f} MB)")
 
         limits, copies = [], []
+        idle: list[float] = []
+        during: list[float] = []
+        holds: list[str] = []
         for attempt in range(arguments.runs):
             deadline.check("the loopback limit")
             limits.append(loopback_limit(restores, commands, root / f"limit-{attempt}"))
             deadline.check("the copy")
-            with target_server(root / f"target-small-{attempt}") as (target, client):
+            idle.append(idle_p99(small.loopback_port))
+            scripts_before = script_stats(small.admin_client())
+            with (
+                target_server(root / f"target-small-{attempt}") as (target, client),
+                LatencyProbe(small.loopback_port) as probe,
+            ):
                 copies.append(copy_in_child(source, target))
                 if client.dbsize() != arguments.keys:
                     raise RuntimeError(f"the copy left {client.dbsize()} keys, not {arguments.keys}")
+            during.append(probe.p99())
+            holds.append(script_hold(scripts_before, script_stats(small.admin_client()), copies[-1]))
             rate = arguments.keys / copies[-1]["seconds"]
             print(f"run {attempt + 1}: limit {limits[-1]:,.0f} keys/s, copy {rate:,.0f} keys/s, "
-                  f"peak {copies[-1]['peak_kb'] / 1024:.0f} MB")  # fmt: skip
+                  f"peak {copies[-1]['peak_kb'] / 1024:.0f} MB, "
+                  f"source p99 {idle[-1]:.2f} ms idle, {during[-1]:.2f} ms during copy;\n"
+                  f"    {holds[-1]}")  # fmt: skip
         restores.unlink()
         limit = max(limits)
-        best = min(copies, key=lambda c: c["seconds"])
+        best_run = min(range(len(copies)), key=lambda n: copies[n]["seconds"])
+        best = copies[best_run]
         small_rate = arguments.keys / best["seconds"]
         peak_mb = max(c["peak_kb"] for c in copies) / 1024
 
@@ -302,6 +441,8 @@ def run(arguments: argparse.Namespace) -> None:
                     f"{checked / seconds:,.0f} keys/s ({verdict})"
                 )
 
+    # The best copy's run: its rate and the latency a client of the source saw meanwhile.
+    print(f"source p99: {idle[best_run]:.2f} ms idle, {during[best_run]:.2f} ms during copy")
     print(
         f"data-copy: {small_rate:,.0f} keys/s small, limit {limit:,.0f} keys/s, "
         f"ratio {small_rate / limit:.2f}, peak {peak_mb:.0f} MB"
@@ -316,6 +457,7 @@ def main() -> None:
     parser.add_argument("--mixed-keys", type=int, default=100_000, help="keys of the mixed set (0: skip)")
     parser.add_argument("--runs", type=int, default=3, help="copies and limits measured (the best counts)")
     parser.add_argument("--no-tls", dest="tls", action="store_false", help="skip the copy from a TLS source")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave every process on every CPU")
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS_DEFAULT, help="time bound")
     parser.add_argument("--child-copy", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()

@@ -14,5 +14,10 @@ def lambda_handler(event: dict[str, object], context: LambdaContext) -> dict[str
         "CopyData",
         event,
         CopyDataInput,
-        lambda given: copy_data_step(given, aws_clients(), remaining_ms=context.get_remaining_time_in_millis),
+        lambda given: copy_data_step(
+            given,
+            aws_clients(),
+            remaining_ms=context.get_remaining_time_in_millis,
+            memory_mb=int(context.memory_limit_in_mb),
+        ),
     )

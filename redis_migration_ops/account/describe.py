@@ -40,6 +40,7 @@ from redis_migration_ops.account.description import (
     EnvironmentUnreadable,
     Function,
     FunctionVersion,
+    GlobalDatastoreMembership,
     Instance,
     InstancePlatform,
     ReservedCacheNodes,
@@ -746,7 +747,11 @@ class _Describer:
             auth_token_enabled=auth_enabled,
             auth_token_secret=self._auth_token_secret(listed, clients, secrets) if auth_enabled else None,
             transit_encryption=bool(group.get("TransitEncryptionEnabled")) or auth_enabled,
+            transit_encryption_mode=group.get("TransitEncryptionMode") or None,
             at_rest_encryption=bool(group.get("AtRestEncryptionEnabled")),
+            user_groups=[str(item) for item in group.get("UserGroupIds") or []],
+            global_datastore=_global_datastore(group),
+            data_tiering=str(group.get("DataTiering") or "").lower() == "enabled",
             tags=_tags(tags),
         )
 
@@ -807,6 +812,17 @@ class _Describer:
 
 
 _PROTOCOLS = {"-1": "all", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp"}
+
+
+def _global_datastore(group: dict[str, Any]) -> GlobalDatastoreMembership | None:
+    """The group's Global Datastore membership (GlobalReplicationGroupInfo), if any."""
+    info = group.get("GlobalReplicationGroupInfo") or {}
+    if not info.get("GlobalReplicationGroupId"):
+        return None
+    role = str(info.get("GlobalReplicationGroupMemberRole") or "secondary").lower()
+    return GlobalDatastoreMembership(
+        id=str(info["GlobalReplicationGroupId"]), role="primary" if role == "primary" else "secondary"
+    )
 
 
 def _unless(value: str | None, default: str) -> str | None:

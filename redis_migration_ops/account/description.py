@@ -230,6 +230,20 @@ class CacheParameterGroup(Model):
         return self.name.startswith("default.")
 
 
+class GlobalDatastoreMembership(Model):
+    """The Global Datastore the replication group belongs to (DescribeReplicationGroups'
+    ``GlobalReplicationGroupInfo``): its name, and this group's role in it."""
+
+    id: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9-]+$")]
+    role: Literal["primary", "secondary"]
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _role_in_lower_case(cls, role: object) -> object:
+        # The API documents primary/secondary; CloudFormation spells them PRIMARY/SECONDARY.
+        return role.lower() if isinstance(role, str) else role
+
+
 class ElastiCacheSource(Model):
     """The Redis the functions use today: the endpoint they name, and what is behind it."""
 
@@ -252,7 +266,15 @@ class ElastiCacheSource(Model):
     # The secret (by name, from ``secrets``) the functions read the AUTH token from.
     auth_token_secret: str | None = None
     transit_encryption: bool = False
+    # TransitEncryptionMode: "preferred" accepts TLS and plaintext clients, "required" TLS only.
+    transit_encryption_mode: Literal["preferred", "required"] | None = None
     at_rest_encryption: bool = False
+    # UserGroupIds: RBAC user groups (the clients log in as ElastiCache users).
+    user_groups: list[Annotated[str, Field(min_length=1, max_length=120)]] = []
+    # GlobalReplicationGroupInfo: a member of a Global Datastore.
+    global_datastore: GlobalDatastoreMembership | None = None
+    # DataTiering: data kept on SSD beyond memory (r6gd node types only).
+    data_tiering: bool = False
     tags: Tags = {}
 
     @field_validator("endpoint")
@@ -268,6 +290,15 @@ class ElastiCacheSource(Model):
             raise ValueError("nodeCount: at most 6 (a primary and 5 replicas) with clusterMode disabled")
         if self.node_count % self.shard_count:
             raise ValueError("nodeCount: not the same number of nodes in every shard (shardCount)")
+        return self
+
+    @model_validator(mode="after")
+    def _settings_elasticache_accepts(self) -> Self:
+        if self.transit_encryption_mode is not None and not self.transit_encryption:
+            raise ValueError("transitEncryptionMode: only with transitEncryption true")
+        if self.data_tiering and self.node_type is not None and ".r6gd." not in f".{self.node_type}.":
+            # "Data tiering is only supported for replication groups using the r6gd node type."
+            raise ValueError(f"dataTiering: needs an r6gd node type, not {self.node_type}")
         return self
 
     @model_validator(mode="after")

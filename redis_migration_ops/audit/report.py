@@ -790,6 +790,21 @@ def build_report(
 # One-line summaries of what a state did (from its own result; none of them holds a secret).
 
 
+def _data_slice(name: str, result: dict[str, Any]) -> str:
+    """One slice of a copy or a verification: how far, and any pass that started again."""
+    counters = result.get("counters") or {}
+    if name == "VerifyData":
+        text = f"{counters.get('checked', 0)} keys checked, {counters.get('missing', 0)} missing"
+    else:
+        scanned, restored = counters.get("scanned", 0), counters.get("restored", 0)
+        text = f"{result.get('mode')} copy: {scanned} keys scanned, {restored} restored"
+    text += ", done" if result.get("done") else ", going on"
+    restarts = result.get("restarts") or []
+    if restarts:
+        text += f"; started again {len(restarts)} time(s): {restarts[-1]}"
+    return text
+
+
 def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> str | None:
     """What the state did, in a few words, for the states whose result an auditor reads."""
     if not isinstance(result, dict):
@@ -850,6 +865,8 @@ def summarize(name: str, result: Any, entered: Event, exited: Event | None) -> s
             f"checked {result.get('checked')}: as before {result.get('asBefore')}, still on the self-hosted "
             f"Redis {result.get('stillOnSelfHosted')}, changed otherwise {result.get('otherDifferences')}"
         )
+    if name in ("CopyData", "CopyDataBack", "VerifyData"):
+        return _data_slice(name, result)
     if name == "PrepareRollback":
         plan = result.get("plan") or {}
         runs = result.get("rolledBackRuns")

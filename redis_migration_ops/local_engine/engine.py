@@ -40,6 +40,7 @@ from redis_migration_ops.local_engine.cloudwatch.metric_data import GetMetricDat
 from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.ec2.security_group_dependencies import SecurityGroupDependencies
 from redis_migration_ops.local_engine.elasticache.deletion import ElastiCacheReplicationGroupDeletion
+from redis_migration_ops.local_engine.elasticache.global_datastore import ElastiCacheGlobalDatastore
 from redis_migration_ops.local_engine.elasticache.member_clusters import (
     ElastiCacheMemberClusters,
     name_endpoint,
@@ -101,6 +102,7 @@ from redis_migration_ops.local_engine.stepfunctions.instant_waits import (
     WaitRecorder,
 )
 from redis_migration_ops.local_engine.stepfunctions.jsonata_evaluator import JSONataEvaluator
+from redis_migration_ops.local_engine.stepfunctions.lambda_unknown import LambdaUnknownError
 from redis_migration_ops.local_engine.stepfunctions.state_data_limit import StateDataLimit
 from redis_migration_ops.local_engine.stepfunctions.stop_execution import StopExecutionWakesTaskTokens
 from redis_migration_ops.local_engine.stepfunctions.workflow_clock import WorkflowClock
@@ -212,6 +214,7 @@ class LocalEngine:
             FailureInjection(self._injector),
             StopExecutionWakesTaskTokens(),
             InProcessLambda(self._registry),
+            LambdaUnknownError(),
             LambdaRevisionId(),
             LambdaVersionsAndAliases(),
             self._update_latency,
@@ -225,6 +228,7 @@ class LocalEngine:
             IamEnforcement(self._principals, self._iam_calls, self._iam),
             LambdaKmsEnvironment(self._iam_calls, self._iam),
             ElastiCacheMemberClusters(),
+            ElastiCacheGlobalDatastore(),
             ElastiCacheReplicationGroupDeletion(self._elasticache),
             ElastiCacheSnapshots(self._elasticache),
             ElastiCacheSubnetGroupDeletion(self._elasticache),

@@ -463,7 +463,26 @@ class _Builder:
             arguments["AuthToken"] = self.account.elasticache_auth_token
         if cache.tags:
             arguments["Tags"] = [{"Key": k, "Value": v} for k, v in cache.tags.items()]
+        if cache.transit_encryption_mode is not None:
+            arguments["TransitEncryptionMode"] = cache.transit_encryption_mode
+        if cache.user_groups:
+            arguments["UserGroupIds"] = list(cache.user_groups)
+        if cache.data_tiering:
+            arguments["DataTieringEnabled"] = True
+        member = cache.global_datastore
+        if member is not None and member.role == "secondary":
+            arguments["GlobalReplicationGroupId"] = member.id
         client.create_replication_group(**arguments)
+        if member is not None and member.role == "primary":
+            # ElastiCache names a Global Datastore <its prefix>-<the suffix given>.
+            suffix = member.id.split("-", 1)[1] if "-" in member.id else member.id
+            made = client.create_global_replication_group(
+                GlobalReplicationGroupIdSuffix=suffix, PrimaryReplicationGroupId=cache.replication_group_id
+            )["GlobalReplicationGroup"]["GlobalReplicationGroupId"]
+            if made != member.id:
+                self.account.not_reproduced.append(
+                    f"Global Datastore {member.id}: the local one is {made} (ElastiCache picks the prefix)"
+                )
         # The endpoint the described account's clients use is the group's (moto invents another).
         self.engine.name_elasticache_endpoint(cache.replication_group_id, cache.endpoint)
         self.account.replication_group_id = cache.replication_group_id

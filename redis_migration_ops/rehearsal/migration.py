@@ -52,6 +52,12 @@ from redis_migration_ops.rehearsal.cotenant import (
     summarize,
 )
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
+from redis_migration_ops.rehearsal.reproduction import (
+    file_names,
+    in_file_terms,
+    ran_differently,
+    stand_in_release,
+)
 from redis_migration_ops.rehearsal.sandbox_redis import (
     fill_to_maxmemory,
     read_host_state,
@@ -577,6 +583,9 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
                 other_clients=options.elasticache_other_clients,
             )
         timings["setupSeconds"] = round(time.monotonic() - started, 3)
+        # What the local copy of the account could not reproduce, and the file's names for local ids.
+        differently = ran_differently(account, setup.account, stand_in_release(setup.elasticache))
+        file_terms = file_names(account, setup.account) if options.account is not None else {}
         stamp = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         for number, execution_input in enumerate(inputs, start=1):
             setup.engine.clear_failures()
@@ -596,6 +605,8 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
             reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
             entry = run_report(run, setup, before, after)
             entry["coTenant"] = cotenant_report(setup, cotenant_from)
+            for field in ("error", "cause"):
+                entry[field] = in_file_terms(entry.get(field), file_terms)
             entry["run"] = number
             entry["input"] = given
             entry["failAt"] = [str(point) for point in points]
@@ -621,6 +632,7 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
     timings["totalSeconds"] = round(time.monotonic() - started, 3)
     report["timings"] = timings
     report["keptRunning"] = options.keep_running
+    report["ranDifferently"] = differently
     (workdir / "history.json").write_text(
         json.dumps(histories[0] if len(histories) == 1 else histories, indent=2, default=str)
     )
@@ -821,6 +833,15 @@ def _data_report(
     if copied_back is not None:
         # A rollback after the bake in consistent mode: the writes since the cutover, back to ElastiCache.
         data["copyBack"] = {"done": copied_back.get("done"), "counters": copied_back.get("counters")}
+    # Passes that started again because a server process changed (a failover between invocations).
+    data["restarts"] = list(
+        dict.fromkeys(
+            f"{name}: {note}"
+            for name, payload in _task_outputs(run.history)
+            if name in ("CopyData", "VerifyData", "CopyDataBack") and isinstance(payload, dict)
+            for note in payload.get("restarts") or []
+        )
+    )
     data["clientsBefore"] = output.get("clientsBefore")
     data["clientsAfter"] = output.get("clientsAfter")
     if setup.elasticache is not None:

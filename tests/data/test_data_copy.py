@@ -34,7 +34,7 @@ SOURCE_COMMANDS = {
     "auth", "client|setname", "client|id", "select", "info", "eval", "evalsha", "scan", "time",
     "pttl", "dump", "type", "getrange", "strlen", "llen", "hlen", "scard", "zcard", "xlen",
     "lrange", "hgetall", "smembers", "zrange", "xrange", "hscan", "sscan", "zscan", "exists",
-    "multi", "exec", "pexpiretime", "object|encoding", "get",
+    "multi", "exec", "pexpiretime", "object|encoding", "get", "memory|usage", "ping",
 }  # fmt: skip
 
 

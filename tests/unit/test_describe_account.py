@@ -56,7 +56,7 @@ def _cannot_decrypt(local_key: str) -> Any:
     return amend
 
 
-def _member_cluster_settings(security_group: str) -> Any:
+def member_cluster_settings(security_group: str) -> Any:
     """AWS: DescribeCacheClusters reports a node's SecurityGroups and CacheParameterGroup
     (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CacheCluster.html);
     moto 5.2.5 stores them but leaves them out of its answer."""
@@ -83,7 +83,7 @@ def described() -> Iterator[Described]:
         session.events.register("after-call.lambda.ListVersionsByFunction", amend)
         session.events.register(
             "after-call.elasticache.DescribeCacheClusters",
-            _member_cluster_settings(account.security_groups["cache"]),
+            member_cluster_settings(account.security_groups["cache"]),
         )
         # When it is described
         description, summary = describe_account(session)

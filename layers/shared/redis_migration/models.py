@@ -726,6 +726,28 @@ class RedisEndpoint(Model):
     username: Annotated[str | None, Field(min_length=1, max_length=128)] = None
 
 
+class ElastiCacheSourceFacts(Model):
+    """The replication group behind the ElastiCache endpoint, as DescribeReplicationGroups answers it
+    (and DescribeCacheClusters for the version, which the group does not carry): what decides
+    whether and how the source may be read. Field names follow the API's."""
+
+    replication_group_id: str
+    # Which of the group's endpoints the functions name: primary, reader, node (a member's own),
+    # configuration (cluster mode), or matched by the group id in the name only.
+    endpoint_kind: Literal["primary", "reader", "node", "configuration", "by-id"] = "primary"
+    engine: str = "redis"  # Engine: redis or valkey
+    engine_version: str = ""  # a member cluster's EngineVersion
+    cluster_mode: str = "disabled"  # ClusterMode (ClusterEnabled when absent): enabled, disabled, compatible
+    transit_encryption: bool = False  # TransitEncryptionEnabled
+    transit_encryption_mode: str | None = None  # TransitEncryptionMode: preferred, required
+    auth_token_enabled: bool = False  # AuthTokenEnabled
+    user_group_ids: list[str] = []  # UserGroupIds (RBAC)
+    global_datastore: str | None = None  # GlobalReplicationGroupInfo.GlobalReplicationGroupId
+    global_datastore_role: str | None = None  # GlobalReplicationGroupMemberRole: primary, secondary
+    data_tiering: bool = False  # DataTiering: enabled
+    node_type: str | None = None  # CacheNodeType
+
+
 class DataPlan(Model):
     source: RedisEndpoint
     requested: Literal["none", "warm", "consistent"] | None
@@ -740,6 +762,8 @@ class DataPlan(Model):
     # Which writer has that longest timeout ("name", or "name:alias (version N)"), for the refusal
     # of a freeze that would not fit maxFreezeSeconds.
     slowest_writer: str | None = None
+    # The replication group behind the endpoint (None: none found, e.g. a self-managed Redis).
+    source_group: ElastiCacheSourceFacts | None = None
 
 
 class MemoryBudget(Model):

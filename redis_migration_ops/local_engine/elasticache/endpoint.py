@@ -23,6 +23,15 @@ an ElastiCache for Redis OSS primary does, and makes the endpoint's host name le
   ``maxmemory-policy volatile-lru`` ("Redis OSS-specific parameters",
   https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ParameterGroups.Engine.html).
 
+- **Failover.** :meth:`ElastiCacheEndpoint.fail_over` stands for a failover, a node replacement or
+  maintenance: the server process is replaced (a new ``run_id``, the data kept, the same address),
+  as a promoted replica or a replaced node answers behind the same endpoint name ("Minimizing
+  downtime in ElastiCache with Multi-AZ",
+  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/AutoFailover.html). A SCAN cursor of the
+  old process means nothing to the new one.
+- **Replicas.** ``replica_of`` makes the stand-in a replica of another (``role:slave``, read-only),
+  as a replica's node endpoint or the reader endpoint answers.
+
 Where the rehearsal differs: the data lives in an append-only file under the rehearsal's workdir
 (``<workdir>/data``), so a reader can check a copy independently (ElastiCache keeps its data out of
 reach); the server is the machine's redis-server (7.0 on Debian 12), whatever engine version the
@@ -331,12 +340,16 @@ class ElastiCacheEndpoint:
         parameters: dict[str, str] | None = None,
         maxmemory: str | None = None,
         redis_server: str = "redis-server",
+        replica_of: ElastiCacheEndpoint | None = None,
     ) -> None:
         if auth_token is not None and not tls:
             # As CreateReplicationGroup refuses it.
             raise ElastiCacheStandInError("an AUTH token needs in-transit encryption (tls=True)")
         if not hostnames:
             raise ElastiCacheStandInError("the endpoint needs a host name")
+        if replica_of is not None and replica_of.tls_enabled:
+            # The replica would have to trust the primary's own local authority: not modelled.
+            raise ElastiCacheStandInError("a replica of a TLS stand-in is not modelled; use tls=False")
         # Absolute: redis-server runs in a directory of its own, and a relative log or data path
         # (``rehearse --workdir rehearsal-output``, the README's command) would not open there.
         self.workdir = workdir.resolve()
@@ -347,6 +360,7 @@ class ElastiCacheEndpoint:
         self._parameters = dict(parameters or {})
         self._maxmemory = maxmemory
         self._redis_server = redis_server
+        self._replica_of = replica_of
         self.loopback_port = 0
         self.tls_files: TlsFiles | None = None
         self.not_applied: list[str] = sorted(set(self._parameters) - APPLIED_PARAMETERS)
@@ -388,6 +402,33 @@ class ElastiCacheEndpoint:
         if self.tls:
             self.tls_files = issue_certificates(self.workdir / "tls", self.hostnames)
         self.loopback_port = free_port()
+        self._launch()
+
+    def fail_over(self) -> None:
+        """A failover (or a node replacement): the server process is replaced by a new one with a
+        new ``run_id``, the same data and the same address; clients' connections break."""
+        if self._process is None:
+            raise ElastiCacheStandInError("the stand-in is not running")
+        self.stop()
+        self._launch()
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Whether the server speaks TLS only."""
+        return bool(self.tls)
+
+    @property
+    def auth_token(self) -> str | None:
+        """The token the server demands (rehearsal tooling only: never put it in a report)."""
+        return self._auth_token
+
+    @property
+    def run_id(self) -> str:
+        """The running server process's ``run_id`` (INFO server)."""
+        with contextlib.closing(self.admin_client()) as client:
+            return str(client.info("server")["run_id"])
+
+    def _launch(self) -> None:
         config = self.workdir / "redis.conf"
         _write_private(config, self._config().encode())
         # A config the server refuses is reported on stdout before the log file is opened.
@@ -433,6 +474,11 @@ class ElastiCacheEndpoint:
         if self._auth_token is not None:
             digest = hashlib.sha256(self._auth_token.encode()).hexdigest()
             lines.append(f"user default on #{digest} ~* &* +@all")
+        if self._replica_of is not None:
+            primary = self._replica_of
+            lines.append(f"replicaof 127.0.0.1 {primary.loopback_port}")
+            if primary.auth_token is not None:
+                lines.append(f"masterauth {primary.auth_token}")
         for name, value in sorted(self._parameters.items()):
             if name in APPLIED_PARAMETERS and name != "maxmemory-policy":
                 lines.append(f"{name} {value if value.strip() else chr(39) * 2}")

@@ -20,9 +20,10 @@ access keys, not the roles of functions that share one process). Here:
   runs, or the template's state machine running a Task); calls without one are not evaluated;
 - its policies are those SAM gives its role (:mod:`sam_policies`), evaluated by :mod:`iam_policy`
   on the action, resource and condition keys of :mod:`iam_resources`;
-- KMS calls made on the caller's behalf (SNS publishing to a topic under a customer managed key)
-  also need the key policy to allow them: the key policy grants the role directly, or delegates
-  to the account's IAM policies (a statement for ``arn:aws:iam::<account>:root``);
+- KMS calls made on the caller's behalf (SNS publishing to a topic, Secrets Manager reading a
+  secret, under a customer managed key) also need the key policy to allow them: the key policy
+  grants the role directly, or delegates to the account's IAM policies (a statement for
+  ``arn:aws:iam::<account>:root``);
 - every evaluated call is recorded (:attr:`IamEnforcement.recorder`) with the statement that
   allowed or denied it, so a test can replay the calls against a policy with a statement removed;
 - an operation the engine has no resource rule for raises :class:`~.errors.LocalEngineError`
@@ -198,6 +199,10 @@ def denial_message(principal: Principal, check: Check, decision: Decision, servi
 def _denial(client: Any, operation: str, service: str, check: Check, message: str) -> Exception:
     if check.via == "sns":
         code, status = "KMSAccessDenied", 400
+    elif check.via == "secretsmanager":
+        # Secrets Manager's own words, then which key and role (AWS names neither).
+        code, status = "AccessDeniedException", 400
+        message = f"Access to KMS is not allowed ({message})"
     elif service == "s3" and operation.startswith("Head"):
         code, status, message = "403", 403, "Forbidden"
     elif service in _DENIAL_CODES:

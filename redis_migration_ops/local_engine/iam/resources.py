@@ -24,6 +24,13 @@ and the services' guides cited on the rules that are not the obvious one:
   ``kms:GenerateDataKey*`` and ``kms:Decrypt`` on that key, asked by SNS on the publisher's behalf
   (``kms:ViaService`` = ``sns.<region>.amazonaws.com``).
   https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+- Secrets Manager ``GetSecretValue`` of a secret encrypted with a customer managed KMS key also
+  needs ``kms:Decrypt`` on that key, asked by Secrets Manager on the caller's behalf
+  (``kms:ViaService`` = ``secretsmanager.<region>.amazonaws.com``), with the encryption context
+  ``SecretARN`` and ``SecretVersionId``; a secret under ``aws/secretsmanager`` needs nothing more.
+  A denial answers ``AccessDeniedException`` "Access to KMS is not allowed".
+  https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+  https://repost.aws/knowledge-center/secrets-manager-cross-account-key
 - S3 ``HeadObject`` is ``s3:GetObject`` on the object ARN; listing is ``s3:ListBucket`` on the bucket.
 - ElastiCache: each action on the ARN of the resource it names (``replicationgroup:``, ``cluster:``,
   ``snapshot:``, ``subnetgroup:``, ``parametergroup:``); CreateSnapshot also on the group it
@@ -93,6 +100,20 @@ class World:
         identifier = group.id if group is not None else (group_id or group_name or "?")
         vpc = self.arn("ec2", f"vpc/{group.vpc_id}") if group is not None and group.vpc_id else None
         return self.arn("ec2", f"security-group/{identifier}"), vpc
+
+    def secret_key(self, secret_id: str) -> tuple[str, str, str] | None:
+        """(the customer managed key ARN, the secret's ARN, its current version id) of a secret
+        encrypted with such a key; None for ``aws/secretsmanager`` or an unknown secret."""
+        secrets = secretsmanager_backends[self.account_id][self.region].secrets
+        found = secrets.get(secret_id) if secret_id in secrets else None
+        if found is None:
+            return None
+        key_id = str(getattr(found, "kms_key_id", "") or "")
+        if not key_id or key_id.startswith(
+            ("alias/aws/", f"arn:{self.partition}:kms:{self.region}:{self.account_id}:alias/aws/")
+        ):
+            return None
+        return self.key_arn(key_id), str(found.arn), str(getattr(found, "default_version_id", "") or "")
 
     def topic_key_arn(self, topic_arn: str) -> str | None:
         """The customer managed KMS key of a topic (None: unencrypted or an AWS managed key)."""
@@ -275,7 +296,6 @@ _everything("ListTags", service="lambda")
 _everything("GetRandomPassword", "ListSecrets", service="secretsmanager")
 for _operation in (
     "DescribeSecret",
-    "GetSecretValue",
     "PutSecretValue",
     "TagResource",
     "UntagResource",
@@ -285,6 +305,23 @@ for _operation in (
     _RULES[("secretsmanager", _operation)] = _single(
         f"secretsmanager:{_operation}", lambda p, w: w.secret_arn(str(p["SecretId"]))
     )
+
+
+@_rule("secretsmanager", "GetSecretValue")
+def _get_secret_value(params: Mapping[str, Any], world: World) -> list[Check]:
+    secret_id = str(params["SecretId"])
+    checks = [Check("secretsmanager:GetSecretValue", world.secret_arn(secret_id))]
+    under_key = world.secret_key(secret_id)
+    if under_key is not None:
+        key, secret_arn, version = under_key
+        context = {
+            "kms:ViaService": (f"secretsmanager.{world.region}.amazonaws.com",),
+            "kms:CallerAccount": (world.account_id,),
+            "kms:EncryptionContext:SecretARN": (secret_arn,),
+            "kms:EncryptionContext:SecretVersionId": (version,),
+        }
+        checks.append(Check("kms:Decrypt", key, context, via="secretsmanager"))
+    return checks
 
 
 @_rule("secretsmanager", "CreateSecret")

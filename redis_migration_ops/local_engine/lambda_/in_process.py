@@ -18,6 +18,11 @@ from typing import Any
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from redis_migration_ops.local_engine.iam.caller_identity import Principal, acting_as
+from redis_migration_ops.local_engine.lambda_.execution_limits import (
+    out_of_memory_payload,
+    past_timeout,
+    timed_out_payload,
+)
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 from redis_migration_ops.local_engine.template import FunctionSpec
 
@@ -159,11 +164,11 @@ class InProcessLambda(MotoPatch):
                 return b""
             if invocation_type == "Event":
                 worker = threading.Thread(
-                    target=_run_handler, args=(registry, spec, body), name=f"event-{spec.name}", daemon=True
+                    target=run_handler, args=(registry, spec, body), name=f"event-{spec.name}", daemon=True
                 )
                 worker.start()
                 return b""
-            payload, error = _run_handler(registry, spec, body)
+            payload, error = run_handler(registry, spec, body)
             if error:
                 response_headers["x-amz-function-error"] = "Unhandled"
             response_headers["Content-Length"] = str(len(payload))
@@ -172,12 +177,16 @@ class InProcessLambda(MotoPatch):
         self._replace(LambdaSimpleBackend, "invoke", invoke)
 
 
-def _run_handler(registry: FunctionRegistry, spec: FunctionSpec, body: Any) -> tuple[bytes, bool]:
-    """Call the handler; return (response bytes, whether it is a function error)."""
+def run_handler(registry: FunctionRegistry, spec: FunctionSpec, body: Any) -> tuple[bytes, bool]:
+    """Call the handler; return (response bytes, whether it is a function error). A handler that
+    ran past its timeout or out of memory answers as Lambda does (:mod:`.execution_limits`)."""
+    started = time.monotonic()
     try:
         raw = body.decode("utf-8") if isinstance(body, bytes | bytearray) else (body or "")
         event = json.loads(raw) if raw else {}
         handler = registry.handler_for(spec)
+        # The timeout counts the handler's run, not the module's import (Lambda's init phase).
+        started = time.monotonic()
         lambda_context = LambdaContext(
             function_name=spec.name,
             invoked_function_arn=spec.arn,
@@ -186,9 +195,17 @@ def _run_handler(registry: FunctionRegistry, spec: FunctionSpec, body: Any) -> t
         )
         with acting_as(registry.principal_of(spec)):
             result = handler(event, lambda_context)
+    except MemoryError:
+        LOG.info("handler of %s ran out of memory: answered as Lambda's sandbox kill", spec.name)
+        return out_of_memory_payload(spec.memory_size), True
     except Exception as error:  # the handler's failure is the function's answer, as in Lambda
+        if past_timeout(started, spec.timeout):
+            return timed_out_payload(spec.timeout), True
         LOG.info("handler of %s raised %s", spec.name, type(error).__name__, exc_info=True)
         return _function_error(type(error).__name__, str(error)), True
+    if past_timeout(started, spec.timeout):
+        LOG.info("handler of %s ran past its %s s timeout: answered as Lambda's", spec.name, spec.timeout)
+        return timed_out_payload(spec.timeout), True
     try:
         return json.dumps(result).encode("utf-8"), False
     except (TypeError, ValueError) as error:

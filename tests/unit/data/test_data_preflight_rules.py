@@ -168,3 +168,44 @@ def test_every_refusal_at_once_is_named() -> None:
         "DataDoesNotFit",
         "KeyTooLarge",
     }
+
+
+def test_a_key_the_copy_function_could_not_hold_is_refused_by_name() -> None:
+    # Given a sampled key of 400 MiB and a 1,024 MB copy function: (1024 - 160) / 3 = 288 MiB at most
+    source = facts(big_keys=[BigKey(db=0, key="session:blob", bytes=400 * MIB)])
+    # When the rules run with the function's memory, Then the key is refused by name and size
+    verdict = evaluate(source, facts(), copy_function_mb=1024)
+    assert codes(verdict.refusals) == ["KeyTooLarge"]
+    message = verdict.refusals[0].message
+    assert "'session:blob' (db 0, 400.0 MiB)" in message
+    assert "1024 MB" in message
+    assert "MaxDataFunctionMemory" in message
+    # And with 2,048 MB the same key fits (a BigKeys warning only)
+    assert evaluate(source, facts(), copy_function_mb=2048).ok
+
+
+def test_a_replica_source_is_refused() -> None:
+    verdict = evaluate(facts(role="slave"), facts())
+    assert codes(verdict.refusals) == ["SourceIsReplica"]
+    assert evaluate(facts(role="master"), facts()).ok
+
+
+def test_the_described_engine_names_the_source_and_its_newer_version_decides() -> None:
+    from redis_migration.data.preflight import with_described_engine  # noqa: PLC0415
+    from redis_migration.models import ElastiCacheSourceFacts  # noqa: PLC0415
+
+    # Given a server answering Redis 7.0 (RDB 10) that ElastiCache describes as Valkey 8.0 (RDB 11),
+    # as a rehearsal's stand-in does for an account file's Valkey source
+    group = ElastiCacheSourceFacts(replication_group_id="cache", engine="valkey", engine_version="8.0")
+    source = with_described_engine(facts(), group)
+    # When the target is a Redis 7.0
+    verdict = evaluate(source, facts())
+    # Then the copy is refused as on AWS, in the API's names, and the difference is said
+    assert codes(verdict.refusals) == ["DumpVersionUnsupported"]
+    assert "valkey 8.0" in verdict.refusals[0].message
+    assert "SourceVersionDiffers" in codes(verdict.warnings)
+    # And a described release that agrees with the server changes nothing
+    same = ElastiCacheSourceFacts(replication_group_id="cache", engine="redis", engine_version="7.0.7")
+    agreed = evaluate(with_described_engine(facts(), same), facts())
+    assert agreed.ok
+    assert "SourceVersionDiffers" not in codes(agreed.warnings)

@@ -103,5 +103,6 @@ def test_the_data_summary_has_the_reports_numbers() -> None:
         "keysPerSecond": 500.0,
         "freezeSeconds": None,
         "changedAfterCopy": 5,
+        "restarts": [],
     }
     assert summarize("none", None, None).copied == 0

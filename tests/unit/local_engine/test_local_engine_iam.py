@@ -244,6 +244,42 @@ def test_sns_publish_to_a_topic_under_a_customer_key_needs_the_key(bare_engine: 
         assert sns.publish(TopicArn=topic, Message="m")["MessageId"]
 
 
+def test_a_secret_under_a_customer_key_needs_kms_decrypt_through_secrets_manager(
+    bare_engine: LocalEngine,
+) -> None:
+    # Given a secret encrypted with a customer managed key, and one under aws/secretsmanager
+    secrets = bare_engine.client("secretsmanager")
+    key = bare_engine.client("kms").create_key()["KeyMetadata"]["Arn"]
+    token = secrets.create_secret(Name="cache-token", SecretString="t", KmsKeyId=key)["ARN"]
+    plain = secrets.create_secret(Name="plain", SecretString="p")["ARN"]
+    read = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [token, plain]}
+    # When a role that may only read the secrets asks for them
+    with acting_as(_principal("reader", read)):
+        assert secrets.get_secret_value(SecretId=plain)["SecretString"] == "p"
+        with pytest.raises(ClientError) as refused:
+            secrets.get_secret_value(SecretId=token)
+    # Then the one under the customer key is refused as Secrets Manager does, naming the key
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    message = refused.value.response["Error"]["Message"]
+    assert message.startswith("Access to KMS is not allowed")
+    assert f"kms:Decrypt on resource: {key}" in message
+    # And kms:Decrypt through Secrets Manager, for that secret only (its ARN in the context), reads it
+    through = {
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/*",
+        "Condition": {
+            "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
+            "StringLike": {"kms:EncryptionContext:SecretARN": f"{token.rsplit('-', 1)[0]}-??????"},
+        },
+    }
+    with acting_as(_principal("reader", read, through)):
+        assert secrets.get_secret_value(SecretId=token)["SecretString"] == "t"
+    other = dict(through, Condition={"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}})
+    with acting_as(_principal("reader", read, other)), pytest.raises(ClientError):
+        secrets.get_secret_value(SecretId=token)
+
+
 def test_threads_started_by_a_caller_call_as_that_caller(engine: LocalEngine) -> None:
     ssm = engine.client("ssm")
     denied: list[str] = []

@@ -40,6 +40,7 @@ def test_the_fixture_resolves_with_defaults_overridden(fixtures_dir: Path) -> No
         (fixtures_dir / "functions/greet").resolve(),
         (fixtures_dir / "functions/check").resolve(),
         (fixtures_dir / "functions/pad").resolve(),
+        (fixtures_dir / "functions/check").resolve(),  # SlowFunction: the check handler, a 1 s timeout
     ]
 
 

@@ -2,9 +2,11 @@
 
 The reads (:func:`read_source_facts`, :func:`read_target_facts`) use INFO, RANDOMKEY, DUMP and
 MEMORY USAGE on the source (read-only; nothing ElastiCache restricts), and on the target also a
-probe key (SET with a 60 s expiry, DUMP, DEL) to learn the RDB version it writes. The rules are pure
-functions of those facts (:func:`evaluate`), each answering a :class:`DataFinding` with a stable
-``code`` the plan, the report and the tests refer to:
+probe key (SET with a 60 s expiry, DUMP, DEL) to learn the RDB version it writes. The source's
+RDB version comes from the DUMP of a *small* sampled key (its size read first): a DUMP of a
+multi-megabyte key would hold the production primary, and could exceed the function's memory.
+The rules are pure functions of those facts (:func:`evaluate`), each answering a
+:class:`DataFinding` with a stable ``code`` the plan, the report and the tests refer to:
 
 Refusals (the copy would lose or refuse data):
 
@@ -18,7 +20,12 @@ Refusals (the copy would lose or refuse data):
   maxmemory. With an ``allkeys-*`` or ``volatile-*`` policy the target would evict keys silently
   while the copy writes them; with ``noeviction`` the copy would fail half-way.
 - ``KeyTooLarge``: a sampled key's size is above what RESTORE accepts in one argument
-  (``proto-max-bulk-len``, 512 MB by default).
+  (``proto-max-bulk-len``, 512 MB by default), or above what the copy function can hold
+  (:func:`~redis_migration.data.copy.max_key_bytes_for` its memory): each is named with its size.
+  (The copy checks every key's size again before its DUMP: a key the sample missed is refused by
+  name there, never an out-of-memory kill.)
+- ``SourceIsReplica``: the source answers ``role:slave`` (a replica's node endpoint or the reader
+  endpoint): its data lags the primary's.
 - ``ClusterModeSource``: the source is a Redis Cluster (cluster mode enabled): one SCAN sees one
   shard; its keys would be missed.
 - ``DatabaseOutOfRange``: the source uses a database number the target does not have.
@@ -32,6 +39,10 @@ Warnings (the plan shows them; the run goes on):
   (e.g. ``volatile-lru`` on ElastiCache, ``allkeys-lru`` on the target: keys without a TTL become
   evictable).
 - ``DumpVersionUnknown``: a version could not be read (an empty source, an unknown server).
+- ``SourceVersionDiffers``: ElastiCache describes the group with an engine and version whose RDB
+  version is not the one its server's DUMP carries; the rules take the newer (on AWS the two agree;
+  a rehearsal's stand-in runs this machine's redis-server whatever the account's engine, and this
+  is how the rehearsal still decides as AWS would).
 """
 
 from __future__ import annotations
@@ -44,9 +55,9 @@ from pydantic import Field
 from redis.exceptions import ResponseError
 
 from redis_migration.data.compare import key_label
-from redis_migration.data.copy import keyspace
+from redis_migration.data.copy import keyspace, max_key_bytes_for, server_identity
 from redis_migration.data.link import RedisLink
-from redis_migration.models import Model
+from redis_migration.models import ElastiCacheSourceFacts, Model
 
 REFUSE_FILL = 0.9
 WARN_FILL = 0.75
@@ -54,6 +65,8 @@ BIG_KEY_BYTES = 16 * 1024 * 1024
 MAX_RESTORE_BYTES = 512 * 1024 * 1024
 BIG_KEY_SAMPLES = 1_000
 MAX_BIG_KEYS_NAMED = 10
+# The largest sampled key whose DUMP may tell the source's RDB version (its size is read first).
+VERSION_PROBE_MAX_BYTES = 64 * 1024
 PROBE_KEY_PREFIX = "redis-migration:rdb-probe:"
 
 # The RDB version each release writes (and the newest it reads), for a server we cannot DUMP on.
@@ -102,6 +115,11 @@ class ServerDataFacts(Model):
     max_db: int | None = None
     big_keys: list[BigKey] = []
     sampled_keys: int = 0
+    # INFO replication's role (master, slave); "" when not read.
+    role: str = ""
+    # What ElastiCache's API says the server is (DescribeReplicationGroups, DescribeCacheClusters),
+    # when it differs from what the server itself answers: e.g. "valkey 8.0".
+    described_as: str | None = None
 
     @property
     def readable_rdb_version(self) -> int | None:
@@ -156,7 +174,8 @@ def check_dump_version(source: ServerDataFacts, target: ServerDataFacts) -> Data
         return DataFinding(
             code="DumpVersionUnsupported",
             message=(
-                f"the source writes RDB version {written}; the target ({target.server} {target.version}) "
+                f"the source ({source.server} {source.version}) writes RDB version {written}; the target "
+                f"({target.server} {target.version}) "
                 f"reads up to {readable}: RESTORE would refuse every key. Install a newer server."
             ),
         )
@@ -216,9 +235,16 @@ def check_memory(
 
 
 def check_big_keys(
-    source: ServerDataFacts, *, big_key_bytes: int = BIG_KEY_BYTES, max_bytes: int = MAX_RESTORE_BYTES
+    source: ServerDataFacts,
+    *,
+    big_key_bytes: int = BIG_KEY_BYTES,
+    max_bytes: int = MAX_RESTORE_BYTES,
+    copy_function_bytes: int | None = None,
+    copy_function_mb: int | None = None,
 ) -> list[DataFinding]:
-    """``KeyTooLarge`` for a sampled key RESTORE cannot take; ``BigKeys`` for those above the threshold."""
+    """``KeyTooLarge`` for a sampled key RESTORE cannot take, or the copy function (of
+    ``copy_function_mb`` MB, holding ``copy_function_bytes`` at most) could not hold;
+    ``BigKeys`` for those above the threshold."""
     findings = []
     too_large = [key for key in source.big_keys if key.bytes > max_bytes]
     if too_large:
@@ -229,7 +255,28 @@ def check_big_keys(
                 message=f"keys larger than RESTORE accepts ({_mib(max_bytes)}): {names}",
             )
         )
-    big = [key for key in source.big_keys if big_key_bytes < key.bytes <= max_bytes]
+    if copy_function_bytes is not None:
+        beyond = [key for key in source.big_keys if copy_function_bytes < key.bytes <= max_bytes]
+        if beyond:
+            names = ", ".join(f"{k.key!r} (db {k.db}, {_mib(k.bytes)})" for k in beyond[:MAX_BIG_KEYS_NAMED])
+            memory = f"{copy_function_mb} MB" if copy_function_mb else "its memory"
+            findings.append(
+                DataFinding(
+                    code="KeyTooLarge",
+                    message=(
+                        f"keys larger than the copy function ({memory}) can hold "
+                        f"({_mib(copy_function_bytes)}): {names}. Raise the stack parameter "
+                        "MaxDataFunctionMemory, or split or delete them"
+                    ),
+                )
+            )
+        big_key_bytes = min(big_key_bytes, copy_function_bytes)
+    big = [
+        key
+        for key in source.big_keys
+        if big_key_bytes < key.bytes <= max_bytes
+        and (copy_function_bytes is None or key.bytes <= copy_function_bytes)
+    ]
     if big:
         names = ", ".join(f"{k.key!r} (db {k.db}, {_mib(k.bytes)})" for k in big[:MAX_BIG_KEYS_NAMED])
         findings.append(
@@ -264,6 +311,52 @@ def check_eviction_policy(source: ServerDataFacts, target: ServerDataFacts) -> D
     )
 
 
+def check_role(source: ServerDataFacts) -> DataFinding | None:
+    """``SourceIsReplica``: the source is not a primary."""
+    if source.role and source.role != "master":
+        return DataFinding(
+            code="SourceIsReplica",
+            message=(
+                f"the source answers role:{source.role}: a replica (a replica's node endpoint or the reader "
+                "endpoint), whose data lags the primary's. Give the primary endpoint"
+            ),
+        )
+    return None
+
+
+def with_described_engine(facts: ServerDataFacts, group: ElastiCacheSourceFacts | None) -> ServerDataFacts:
+    """The source's facts with what ElastiCache's API says it runs: the engine and version the
+    rules and messages name, and as RDB version the newer of the described release's and the
+    DUMP's (they agree on AWS; see ``SourceVersionDiffers``)."""
+    if group is None or not group.engine_version:
+        return facts
+    described = known_rdb_version(group.engine, group.engine_version)
+    measured = facts.rdb_version
+    known = [version for version in (described, measured) if version is not None]
+    differs = described is not None and measured is not None and described != measured
+    return facts.model_copy(
+        update={
+            "server": group.engine,
+            "version": group.engine_version,
+            "rdb_version": max(known) if known else None,
+            "described_as": f"{facts.server} {facts.version} (RDB {measured})" if differs else None,
+        }
+    )
+
+
+def check_described_version(source: ServerDataFacts) -> DataFinding | None:
+    """``SourceVersionDiffers``: the server answers another release than ElastiCache describes."""
+    if source.described_as is None:
+        return None
+    return DataFinding(
+        code="SourceVersionDiffers",
+        message=(
+            f"ElastiCache describes the source as {source.server} {source.version}, its server answers "
+            f"{source.described_as}: the rules take RDB version {source.rdb_version}"
+        ),
+    )
+
+
 def check_cluster_mode(source: ServerDataFacts) -> DataFinding | None:
     """``ClusterModeSource``: a sharded source cannot be copied by one SCAN."""
     if source.cluster_enabled:
@@ -288,7 +381,7 @@ def check_databases(source: ServerDataFacts, target: ServerDataFacts) -> DataFin
 
 
 _REFUSALS = {"DumpVersionUnsupported", "ReverseCopyUnsupported", "DataDoesNotFit", "KeyTooLarge"}
-_REFUSALS |= {"ClusterModeSource", "DatabaseOutOfRange"}
+_REFUSALS |= {"ClusterModeSource", "DatabaseOutOfRange", "SourceIsReplica"}
 
 
 def evaluate(
@@ -299,15 +392,25 @@ def evaluate(
     refuse_fill: float = REFUSE_FILL,
     warn_fill: float = WARN_FILL,
     big_key_bytes: int = BIG_KEY_BYTES,
+    copy_function_mb: int | None = None,
 ) -> DataPreflight:
-    """Every rule; ``copy_back``: a rollback will copy the target's writes back to the source."""
+    """Every rule; ``copy_back``: a rollback will copy the target's writes back to the source;
+    ``copy_function_mb``: the copy function's memory (the largest key it can hold)."""
+    capacity = max_key_bytes_for(copy_function_mb) if copy_function_mb else None
     findings: list[DataFinding | None] = [
+        check_role(source),
+        check_described_version(source),
         check_cluster_mode(source),
         check_databases(source, target),
         check_dump_version(source, target),
         check_reverse_version(source, target) if copy_back else None,
         check_memory(source, target, refuse_fill=refuse_fill, warn_fill=warn_fill),
-        *check_big_keys(source, big_key_bytes=big_key_bytes),
+        *check_big_keys(
+            source,
+            big_key_bytes=big_key_bytes,
+            copy_function_bytes=capacity,
+            copy_function_mb=copy_function_mb,
+        ),
         check_eviction_policy(source, target),
     ]
     if sum(source.keys_by_db.values()) and source.rdb_version is None:
@@ -375,6 +478,7 @@ def read_source_facts(
     ``samples`` random keys (RANDOMKEY, MEMORY USAGE), spread over the databases by key count;
     those above ``big_key_bytes`` are kept (the largest first)."""
     facts = _server_facts(link)
+    facts["role"] = server_identity(link).role
     keys_by_db: dict[str, int] = facts["keys_by_db"]  # type: ignore[assignment]
     total = sum(keys_by_db.values())
     rdb_version = None
@@ -383,15 +487,16 @@ def read_source_facts(
     for db_text, count in keys_by_db.items():
         db = int(db_text)
         link.select(db)
-        if rdb_version is None:
-            key = link.command("RANDOMKEY")
-            payload = link.command("DUMP", key) if key is not None else None
-            if payload:
-                rdb_version = rdb_version_of(bytes(payload))
         share = max(1, round(samples * count / total)) if total else 0
         keys = _pipelined(link, [("RANDOMKEY",)] * share)
         keys = list(dict.fromkeys(k for k in keys if k is not None))
         sizes = _pipelined(link, [("MEMORY", "USAGE", k) for k in keys])
+        if rdb_version is None:
+            # The version from a small key's DUMP: its size is known before the DUMP holds anything.
+            small = [k for k, n in zip(keys, sizes, strict=True) if n and int(n) <= VERSION_PROBE_MAX_BYTES]
+            payload = link.command("DUMP", small[0]) if small else None
+            if payload:
+                rdb_version = rdb_version_of(bytes(payload))
         sampled += len(keys)
         big += [
             BigKey(db=db, key=key_label(bytes(k)), bytes=int(size))
@@ -430,6 +535,11 @@ def read_target_facts(link: RedisLink, *, probe_databases: int = 16) -> ServerDa
     )
 
 
+def running_server_facts(link: RedisLink) -> ServerDataFacts:
+    """A running server's facts from INFO alone (no probe key: nothing is written to it)."""
+    return ServerDataFacts.model_validate(_server_facts(link))
+
+
 def planned_target_facts(
     *, maxmemory: int, maxmemory_policy: str, server: str = "redis", version: str = ""
 ) -> ServerDataFacts:
@@ -456,4 +566,6 @@ __all__ = [
     "rdb_version_of",
     "read_source_facts",
     "read_target_facts",
+    "running_server_facts",
+    "with_described_engine",
 ]

@@ -9,7 +9,11 @@ order and stays the same across invocations (the salt is in the progress).
 
 Like the copy, a verification runs in invocations of bounded time, resumable by SCAN cursor;
 :class:`VerifyProgress` is the output of one and the input of the next. It reads and never
-writes: read-only scripts, TYPE/PTTL/range reads and INFO, on both servers.
+writes: read-only scripts, TYPE/PTTL/range reads and INFO, on both servers. As the copy does, it
+sizes each script on the source to ``max_script_ms`` (the SCAN COUNT follows the time the last
+script took), records both servers' ``run_id`` and role, starts again from the beginning when one
+changed between invocations (a SCAN cursor belongs to one server process; the progress says so in
+``restarts``), and refuses a source that is a replica.
 
 A key the source holds with a TTL that is gone from the target by the time it is checked, as its
 TTL said, counts as ``expired``, not missing. Keys only the target holds are not looked for key by
@@ -19,6 +23,7 @@ key (the counts per database show them; a ``changes`` copy deletes them).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -40,7 +45,17 @@ from redis_migration.data.compare import (
     key_label,
     parse_comparison,
 )
-from redis_migration.data.copy import CopyProgress, keyspace
+from redis_migration.data.copy import (
+    DEFAULT_MAX_SCRIPT_MS,
+    MAX_RESTART_NOTES,
+    CopyProgress,
+    ServerIdentity,
+    identity_change,
+    keyspace,
+    next_scan_count,
+    refuse_replica,
+    server_identity,
+)
 from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink, RedisUnavailable
 from redis_migration.errors import MigrationError
 from redis_migration.models import Model
@@ -50,6 +65,7 @@ SAMPLE_SIZE = 100_000
 MAX_PROBLEMS = 20
 MAX_RECONNECTS = 3
 
+LOG = logging.getLogger(__name__)
 ProblemReason = Literal["missing", "type", "value", "ttl", "extra"]
 
 
@@ -68,7 +84,9 @@ class KeyProblem(Model):
 class VerifySettings(Model):
     """What a verification compares and how it batches."""
 
+    # The most keys one script SCANs; the COUNT adapts below it to max_script_ms.
     batch_keys: Annotated[int, Field(ge=10, le=10_000)] = 1_000
+    max_script_ms: Annotated[float, Field(ge=0, le=1000)] = DEFAULT_MAX_SCRIPT_MS
     ttl_tolerance_ms: Annotated[int, Field(ge=0, le=3_600_000)] = DEFAULT_TTL_TOLERANCE_MS
     full_check_limit: Annotated[int, Field(ge=0)] = FULL_CHECK_LIMIT
     sample_size: Annotated[int, Field(ge=1)] = SAMPLE_SIZE
@@ -96,6 +114,8 @@ class VerifyCounters(Model):
     batches: int = 0
     invocations: int = 0
     seconds: float = 0.0
+    # The longest a script held the source, in microseconds (the server's own clock).
+    max_script_us: int = 0
 
     @property
     def mismatched(self) -> int:
@@ -123,6 +143,11 @@ class VerifyProgress(Model):
     counters: VerifyCounters = VerifyCounters()
     problems: list[KeyProblem] = []
     done: bool = False
+    # The server processes the cursor belongs to; a change restarts the verification.
+    source_server: ServerIdentity | None = None
+    target_server: ServerIdentity | None = None
+    # Why the verification started again from the beginning, one line each (the last few).
+    restarts: list[str] = []
 
     @property
     def ok(self) -> bool:
@@ -168,6 +193,7 @@ class _Tally:
     batches: int
     invocations: int
     seconds: float
+    max_script_us: int
 
 
 @dataclass
@@ -194,6 +220,7 @@ class Verifier:
         self._db = 0
         self._clock = clock
         self._batch_seconds = 0.0
+        self._count = self.settings.batch_keys
 
     def _link(self, role: str) -> RedisLink:
         if role not in self._links:
@@ -247,6 +274,7 @@ class Verifier:
         """Verify from ``progress`` (None: from the start) until done or ``deadline`` (monotonic)."""
         started = self._clock()
         current = progress if progress is not None else self.start()
+        current = self._check_servers(current)
         tally = _Tally(**current.counters.model_dump())
         tally.invocations += 1
         problems = list(current.problems)
@@ -266,6 +294,13 @@ class Verifier:
                     message = f"the verification lost its connections {failures} times: {error}"
                     raise RedisUnavailable(message) from None
                 time.sleep(min(0.2 * 2**failures, 2.0))
+                # A failover while we were away makes the cursor meaningless: check again.
+                checked = self._check_servers(current)
+                if checked.restarts != current.restarts:
+                    raise RedisUnavailable(
+                        f"the verification lost its connection and a server changed meanwhile ({error}); "
+                        "the next invocation starts the verification again"
+                    ) from None
                 continue
             if deadline - self._clock() - 2 * self._batch_seconds <= 0:
                 break
@@ -278,11 +313,40 @@ class Verifier:
             }
         )
 
+    def _check_servers(self, progress: VerifyProgress) -> VerifyProgress:
+        """Record both servers' identity; when one changed, the verification starts again (its
+        counts, sample and findings too: they were of another pass). Refuse a replica source."""
+        scan, target = self._link("scan"), self._link("target")
+        source_now, target_now = server_identity(scan), server_identity(target)
+        refuse_replica(source_now, scan)
+        invocation = progress.counters.invocations + 1
+        notes = [
+            note
+            for note in (
+                identity_change("source", progress.source_server, source_now, invocation),
+                identity_change("target", progress.target_server, target_now, invocation),
+            )
+            if note is not None
+        ]
+        if notes:
+            LOG.warning("verification restarted: %s", "; ".join(notes))
+            fresh = self.start()
+            kept = progress.counters
+            progress = fresh.model_copy(
+                update={
+                    "counters": fresh.counters.model_copy(
+                        update={"invocations": kept.invocations, "seconds": kept.seconds}
+                    ),
+                    "restarts": [*progress.restarts, *notes][-MAX_RESTART_NOTES:],
+                }
+            )
+        return progress.model_copy(update={"source_server": source_now, "target_server": target_now})
+
     def _arguments(self, progress: VerifyProgress, cursor: str) -> tuple[object, ...]:
         s = self.settings
         threshold = "all" if progress.threshold is None else progress.threshold
         expiry = self._link("scan").expiry_command
-        return ("scan", cursor, s.batch_keys, threshold, progress.salt, expiry, s.max_elements, s.max_string)
+        return ("scan", cursor, self._count, threshold, progress.salt, expiry, s.max_elements, s.max_string)
 
     def _run_databases(
         self,
@@ -300,8 +364,12 @@ class Verifier:
             scan.send_script(DIGEST_SCRIPT, *self._arguments(progress, position.cursor))
             while True:
                 began = self._clock()
-                cursor_raw, packed, scanned, _taken = scan.receive_script()
+                cursor_raw, packed, scanned, _taken, script_us = scan.receive_script()
                 cursor = cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
+                self._count = next_scan_count(
+                    self._count, int(scanned), int(script_us), s.max_script_ms, s.batch_keys
+                )
+                tally.max_script_us = max(tally.max_script_us, int(script_us))
                 limit = max(0, MAX_PROBLEMS - len(problems)) or 1
                 expiry = target.expiry_command
                 compare_arguments = (packed, s.ttl_tolerance_ms, limit, expiry, s.max_elements, s.max_string)
@@ -407,6 +475,8 @@ class DataSummary(Model):
     freeze_seconds: float | None = None
     # Keys that changed after being copied (warm mode: the verification is a report, not a gate).
     changed_after_copy: int | None = None
+    # Passes that started again because a server process changed (a failover, a replacement).
+    restarts: list[str] = []
 
 
 def summarize(
@@ -433,4 +503,8 @@ def summarize(
         keys_per_second=round(copied.keys_per_second, 1) if copied else 0.0,
         freeze_seconds=freeze_seconds,
         changed_after_copy=mismatched if mode == "warm" else None,
+        restarts=[
+            *(f"copy: {note}" for note in (copy.restarts if copy is not None else [])),
+            *(f"verification: {note}" for note in (verification.restarts if verification else [])),
+        ],
     )

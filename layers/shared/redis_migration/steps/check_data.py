@@ -16,9 +16,10 @@ from redis_migration.data.preflight import (
     planned_target_facts,
     read_source_facts,
     read_target_facts,
+    with_described_engine,
 )
 from redis_migration.errors import PreconditionFailed
-from redis_migration.models import Model
+from redis_migration.models import ElastiCacheSourceFacts, Model
 from redis_migration.watch.probe import memory_bytes
 
 
@@ -43,6 +44,10 @@ class CheckDataInput(Model):
     # consistent mode: a rollback copies the target's writes back (its RDB version matters).
     copy_back: bool = False
     big_key_samples: Annotated[int, Field(ge=0, le=100_000)] = 1_000
+    # What ElastiCache's API says the source runs (its engine and version name it in the rules).
+    source_group: ElastiCacheSourceFacts | None = None
+    # The copy function's memory (MaxDataFunctionMemory): the largest key it can hold.
+    copy_function_memory_mb: Annotated[int | None, Field(ge=128, le=10_240)] = None
 
 
 def check_data_step(given: CheckDataInput, aws: AwsClients) -> DataPreflight:
@@ -50,7 +55,9 @@ def check_data_step(given: CheckDataInput, aws: AwsClients) -> DataPreflight:
     if (given.target is None) == (given.planned_target is None):
         raise ValueError("give exactly one of target and plannedTarget")
     with RedisLink(given.source, read_credentials(given.source, aws)) as link:
-        source = read_source_facts(link, samples=given.big_key_samples)
+        source = with_described_engine(
+            read_source_facts(link, samples=given.big_key_samples), given.source_group
+        )
     if given.target is not None:
         with RedisLink(given.target, read_credentials(given.target, aws)) as link:
             target = read_target_facts(link)
@@ -63,7 +70,9 @@ def check_data_step(given: CheckDataInput, aws: AwsClients) -> DataPreflight:
             server=planned.server,
             version=planned.version,
         )
-    verdict = evaluate(source, target, copy_back=given.copy_back)
+    verdict = evaluate(
+        source, target, copy_back=given.copy_back, copy_function_mb=given.copy_function_memory_mb
+    )
     if not verdict.ok:
         raise DataPreflightRefused("; ".join(f"{f.code}: {f.message}" for f in verdict.refusals))
     return verdict

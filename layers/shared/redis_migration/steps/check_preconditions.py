@@ -21,6 +21,7 @@ from redis_migration.clients.preflight import (
     read_function_facts,
 )
 from redis_migration.clients.waves import plan_waves
+from redis_migration.data.source_group import read_source_group, source_group_problems, source_tls
 from redis_migration.errors import InvalidInput, PreconditionFailed
 from redis_migration.executions import refuse_concurrent_migration
 from redis_migration.host.budget import assess_budget
@@ -97,6 +98,20 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         )
     data = data_plan(request, instance, configurations, plans, problems, facts=facts)
     token = settings.elasticache_auth_token_secret_name
+    # ElastiCache's own settings (cluster mode, Global Datastore, TLS, token ...), before any change.
+    with aws_errors_as_transient():
+        group = read_source_group(request.elasticache_endpoint, aws)
+    if group is not None:
+        known = data.source.secret_arn is not None
+        problems += source_group_problems(
+            group,
+            data_read=data.requested != "none",
+            secret_known=known,
+            requested_tls=request.source_tls,
+            token_secret_parameter=token,
+        )
+        endpoint = data.source.model_copy(update={"tls": source_tls(group, request.source_tls, known)})
+        data = data.model_copy(update={"source_group": group, "source": endpoint})
     source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
     if data.requested != "none" and source_secret and source_secret != token:
         problems.append(

@@ -36,6 +36,8 @@ class CheckDataRequest(Model):
     target_keys: int | None = None
     # The stack's CutoverConcurrency: how many functions are switched at a time during a freeze.
     cutover_concurrency: Annotated[int, Field(ge=1, le=1000)] = 10
+    # The copy function's memory (the stack's MaxDataFunctionMemory): the largest key it can hold.
+    copy_function_memory_mb: Annotated[int | None, Field(ge=128, le=10_240)] = None
 
 
 class DataDecision(Model):
@@ -45,6 +47,11 @@ class DataDecision(Model):
     warnings: list[str] = []
     # consistent: how long the writers will be frozen, estimated before anything changes.
     freeze: FreezeEstimate | None = None
+    # The RDB version of the source's payloads as the rules judged it (ElastiCache's described
+    # release, or the DUMP's): the copy checks the running target against it before it starts.
+    source_rdb_version: int | None = None
+    # The source's engine and version as the rules named it (ElastiCache's, e.g. "valkey 8.0").
+    source_release: str | None = None
 
 
 def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
@@ -58,7 +65,11 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         return DataDecision(mode="none", reason="dataCopy: none (start empty, as the guide does)")
     verdict = check_data_step(
         CheckDataInput(
-            source=data.source, planned_target=given.planned_target, copy_back=data.requested != "warm"
+            source=data.source,
+            planned_target=given.planned_target,
+            copy_back=data.requested != "warm",
+            source_group=data.source_group,
+            copy_function_memory_mb=given.copy_function_memory_mb,
         ),
         aws,
     )
@@ -68,6 +79,8 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         return DataDecision(
             mode="none", reason="ElastiCache holds no key: nothing to copy", source_keys=0, warnings=warnings
         )
+    rdb_version = verdict.source.rdb_version
+    release = f"{verdict.source.server} {verdict.source.version}".strip()
     mode: DataMode = data.requested or "consistent"
     if mode == "consistent" and data.waves > 1:
         raise PreconditionFailed(
@@ -101,4 +114,12 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         if data.requested
         else f"ElastiCache holds {source_keys} keys: copied consistently (the default)"
     )
-    return DataDecision(mode=mode, reason=reason, source_keys=source_keys, warnings=warnings, freeze=freeze)
+    return DataDecision(
+        mode=mode,
+        reason=reason,
+        source_keys=source_keys,
+        warnings=warnings,
+        source_rdb_version=rdb_version,
+        source_release=release or None,
+        freeze=freeze,
+    )

@@ -8,7 +8,10 @@
 --         below it; "all" takes every key       ARGV[5] the salt
 -- ARGV[6] expiry command, ARGV[7] MAX_ELEMENTS, ARGV[8] MAX_STRING (see key_state.lua)
 -- Reply: {next cursor, records (MessagePack: key, kind, expiry, digest, key, ...), keys scanned,
---         keys taken}. A key gone since SCAN is left out in scan mode, kept as 'none' in keys mode.
+--         keys taken, microseconds spent}. A key gone since SCAN is left out in scan mode, kept as
+--         'none' in keys mode. (The caller sizes the next SCAN COUNT from the time: the script
+--         holds the source, a production primary, while it runs.)
+local started = call('TIME')
 local mode = ARGV[1]
 local keys, cursor
 if mode == 'scan' then
@@ -34,4 +37,6 @@ for i = 1, #keys do
         end
     end
 end
-return {cursor, cmsgpack.pack(out), #keys, taken}
+local ended = call('TIME')
+local spent = (tonumber(ended[1]) - tonumber(started[1])) * 1000000 + tonumber(ended[2]) - tonumber(started[2])
+return {cursor, cmsgpack.pack(out), #keys, taken, spent}
