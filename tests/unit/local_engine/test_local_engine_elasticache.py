@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from redis_migration_ops.local_engine import LocalEngine
+from redis_migration_ops.local_engine.elasticache.monitoring import MONITORING_CONNECTIONS
 from redis_migration_ops.local_engine.elasticache.snapshots import ELASTICACHE_CANONICAL_ID
 from redis_migration_ops.local_engine.elasticache.timing import ElastiCacheTimings
 from tests.unit.local_engine.conftest import FIXTURES
@@ -278,5 +279,6 @@ def test_published_metrics_answer_get_metric_data_per_node(cache: Any) -> None:
     )
 
     assert count == 10
-    assert max(answer["MetricDataResults"][0]["Values"]) == 5.0  # 3 clients + ElastiCache's own 2
+    # 3 clients + ElastiCache's own monitoring connections (elasticache/monitoring.py)
+    assert max(answer["MetricDataResults"][0]["Values"]) == 3.0 + MONITORING_CONNECTIONS
     assert json.dumps(answer["MetricDataResults"][0]["Values"])  # datapoints exist
