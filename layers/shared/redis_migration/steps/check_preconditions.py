@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.connected import elasticache_nodes
 from redis_migration.clients.preflight import (
     FunctionFacts,
     discover_clients,
@@ -86,6 +87,9 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             "list them in 'functions'"
         )
     data = data_plan(request, instance, configurations, plans, problems)
+    with aws_errors_as_transient():
+        # Every node serves clients (the replicas through the reader endpoint): each is asked who.
+        data = data.model_copy(update={"source_nodes": elasticache_nodes(request.elasticache_endpoint, aws)})
     token = settings.elasticache_auth_token_secret_name
     source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
     if data.requested != "none" and source_secret and source_secret != token:
