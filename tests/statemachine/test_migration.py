@@ -60,7 +60,7 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
         "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsBaselineNeeded", "IsDataCopyNeeded",
         "CutOverFunctions", "DidEveryCutoverSucceed", "VerifyCutover", "IsHostServicesCutoverNeeded",
         "IsUnfreezeNeeded", "IsBakeNeeded", "IsLastWave", "ListElastiCacheClientsAfter",
-        "CheckElastiCacheClientsAfter", "IsElastiCacheStillUsed",
+        "WasElastiCacheListed", "CheckElastiCacheClientsAfter", "IsElastiCacheStillUsed",
         "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
     ]  # fmt: skip
     assert run.states_entered.count("CutOverFunction") == len(setup.account.client_functions)
