@@ -35,6 +35,8 @@ SOURCE_COMMANDS = {
     "pttl", "dump", "type", "getrange", "strlen", "llen", "hlen", "scard", "zcard", "xlen",
     "lrange", "hgetall", "smembers", "zrange", "xrange", "hscan", "sscan", "zscan", "exists",
     "multi", "exec", "pexpiretime", "object|encoding", "get",
+    # ElastiCache's own monitoring connections' (local_engine/elasticache/monitoring.py), not the copy's
+    "ping",
 }  # fmt: skip
 
 

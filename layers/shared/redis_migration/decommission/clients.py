@@ -80,15 +80,17 @@ def list_elasticache_clients(given: ClientCheck, aws: AwsClients) -> ClientListO
         with RedisLink(endpoint, read_credentials(endpoint, aws)) as link:
             connections = list_connections(link)
         left_out += 1  # this function's own connection, left out by its CLIENT ID
+        # What the address alone shows to be ElastiCache's own needs no look-up.
+        others = [c for c in connections if elasticache_own(c, None) is None]
         with aws_errors_as_transient():
-            interfaces = find_interfaces(aws.ec2, (c.ip for c in connections))
+            interfaces = find_interfaces(aws.ec2, (c.ip for c in others))
         by_ip: dict[str, list[RedisConnection]] = {}
-        for connection in connections:
-            if elasticache_own(connection, interfaces.get(connection.ip)) is not None:
-                left_out += 1
-                own += 1
-                continue
-            by_ip.setdefault(connection.ip, []).append(connection)
+        for connection in others:
+            if elasticache_own(connection, interfaces.get(connection.ip)) is None:
+                by_ip.setdefault(connection.ip, []).append(connection)
+        node_own = len(connections) - sum(len(group) for group in by_ip.values())
+        own += node_own
+        left_out += node_own
         clients += [_client(node, ip, group, interfaces.get(ip)) for ip, group in sorted(by_ip.items())]
     listed = clients[:MAX_LISTED_CLIENTS]
     return ClientListOutput(
