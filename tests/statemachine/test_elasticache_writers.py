@@ -1,9 +1,10 @@
 """Every writer of ElastiCache is switched, frozen, or the run refuses: CLIENT LIST of every node
 compared with the plan, as the real ASL runs it.
 
-The clients connect to the rehearsal's ElastiCache the way they would on AWS: a function's code
-from the function's Lambda interface (``engine.acting_as_function``), an ECS task or a stranger from
-its own address (``engine.acting_as_address``).
+The replication group has two nodes (a primary and a replica behind the reader endpoint). The
+clients connect to the rehearsal's ElastiCache the way they would on AWS: a function's code from the
+function's Lambda interface (``engine.acting_as_function``), an ECS task or a stranger from its own
+address (``engine.acting_as_address``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,40 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
-from redis_migration_ops.rehearsal.migration import LocalSetup
-from tests.statemachine.conftest import differences
+from redis_migration_ops.account.description import sample_account
+from redis_migration_ops.rehearsal.migration import LocalSetup, local_setup
+from tests.statemachine.conftest import CLIENTS, differences
 
 UNKNOWN_ADDRESS = "10.42.9.9"
 
 
-def _client(setup: LocalSetup) -> Any:
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[LocalSetup]:
+    """The rehearsal's account with a replication group of two nodes."""
+    description = sample_account(CLIENTS)
+    description = description.model_copy(
+        update={"elasticache": description.elasticache.model_copy(update={"node_count": 2})}
+    )
+    with local_setup(tmp_path / "rehearsal", description) as made:
+        yield made
+
+
+def reader_endpoint(setup: LocalSetup) -> str:
+    group = setup.engine.client("elasticache").describe_replication_groups(
+        ReplicationGroupId=setup.account.replication_group_id
+    )["ReplicationGroups"][0]
+    return str(group["NodeGroups"][0]["ReaderEndpoint"]["Address"])
+
+
+def _client(setup: LocalSetup, host: str | None = None) -> Any:
     return redis.Redis(
-        host=setup.account.elasticache_endpoint,
+        host=host or setup.account.elasticache_endpoint,
         port=6379,
         password=setup.account.elasticache_auth_token,
         ssl=True,
@@ -60,12 +82,18 @@ def writers(setup: LocalSetup, functions: list[str], addresses: list[str]) -> It
 def test_consistent_mode_refuses_every_writer_it_would_neither_switch_nor_freeze(setup: LocalSetup) -> None:
     # Given ElastiCache with data, and writers the run would not switch: an ECS task, an address no
     # interface has, and a client function left out of `functions` (its Lambda interface is
-    # shared with the planned ones), beside a planned function's own connection
+    # shared with the planned ones), beside a planned function's own connection; and the task also
+    # reads through the reader endpoint, from the replica
     assert setup.elasticache is not None
     setup.elasticache.seed_keys(200)
     planned, left_out = setup.account.client_functions[:-1], setup.account.client_functions[-1]
     task = ecs_task_address(setup)
-    with writers(setup, [planned[0], left_out], [task, UNKNOWN_ADDRESS]):
+    with (
+        writers(setup, [planned[0], left_out], [task, UNKNOWN_ADDRESS]),
+        _client(setup, reader_endpoint(setup)) as reader,
+    ):
+        with setup.engine.acting_as_address(task):
+            reader.get("writer:1")
         before = setup.snapshot()
         # When a consistent migration of the other functions starts
         run = setup.run({"dataCopy": "consistent", "functions": planned}, name="writers-refused")
@@ -75,7 +103,8 @@ def test_consistent_mode_refuses_every_writer_it_would_neither_switch_nor_freeze
     assert run.described["error"] == "PreconditionFailed", run.described.get("cause")
     cause = json.loads(run.described["cause"])["errorMessage"]
     assert "ecs-task eni-" in cause
-    assert f"at {task} on " in cause
+    assert f"at {task} on campaign-redis-001." in cause
+    assert f"at {task} on campaign-redis-002." in cause  # the replica's CLIENT LIST names it too
     assert f"at {UNKNOWN_ADDRESS} on " in cause
     assert "an address no network interface of this account and region has" in cause
     assert f"{left_out} name(s) this ElastiCache but the run does not switch it" in cause
