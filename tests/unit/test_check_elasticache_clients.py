@@ -132,6 +132,13 @@ def test_a_function_left_out_that_names_the_cache_in_a_url_refuses_consistent_mo
     assert len(warm.warnings) == 1
     assert "its writes stay on ElastiCache" in warm.warnings[0]
     assert warm.elasticache_connections == 4
+    # And clients beyond what a listing names (its payload is bounded) are refused unseen
+    bounded = given(world)
+    bounded = bounded.model_copy(
+        update={"listing": bounded.listing.model_copy(update={"clients": [], "more_clients": 150})}
+    )
+    with pytest.raises(PreconditionFailed, match="150 ElastiCache client"):
+        check_elasticache_clients(bounded, world.aws)
 
 
 def test_after_the_bake_a_switched_interface_in_use_is_named_unless_within_the_functions_timeout(

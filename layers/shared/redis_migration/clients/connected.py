@@ -60,7 +60,7 @@ ELASTICACHE_REQUESTER = "amazon-elasticache"
 REPLICATION_FLAGS = frozenset("SM")
 # Client entries a listing carries (one per address and node); more are counted, not named: a
 # state's payload is at most 256 KiB.
-MAX_LISTED_CLIENTS = 300
+MAX_LISTED_CLIENTS = 100
 
 ClientKind = Literal[
     "lambda", "ec2-instance", "ecs-task", "nat-gateway", "vpc-endpoint", "load-balancer", "unknown"
