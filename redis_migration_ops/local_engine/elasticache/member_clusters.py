@@ -14,10 +14,11 @@ https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeCa
   hash is the same for every group of an account in a region (a group created again under the same
   id has the same names).
 
-- with cluster mode disabled, a node group answers its ``ReaderEndpoint`` (``replica.<id>...``, which
-  spreads connections over the replicas, or leads to the primary when there is none), beside its
-  ``PrimaryEndpoint`` ("Finding connection endpoints",
-  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Endpoints.html).
+- with cluster mode disabled, a node group answers its ``ReaderEndpoint`` (``replica.<id>...``: "A
+  reader endpoint will evenly split incoming connections to the endpoint between all read replicas",
+  a DNS record, not a load balancer; with no replica it leads to the primary), beside its
+  ``PrimaryEndpoint`` and each node's own endpoint ("Finding replication group endpoints",
+  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Replication.Endpoints.html).
 
 Wrong in moto, filled here: ``NumCacheClusters`` is ignored (one node unless
 ``ReplicasPerNodeGroup``); no member cluster exists for DescribeCacheClusters; the endpoint's hash is
