@@ -719,7 +719,8 @@ def plan_command(  # noqa: PLR0917 - Typer maps each option to a parameter
             raise OperatorError(
                 f"the dry run {name} ended {described['status']}: {error}", exit_code_of(described)
             )
-        plan = full_plan(sfn.session, output["plan"])
+        # The clients of every ElastiCache node, as the run would treat them (CheckElastiCacheClientsBefore).
+        plan = {**full_plan(sfn.session, output["plan"]), "clients": output.get("clients")}
         if as_json:
             typer.echo(json.dumps(plan, indent=2))
         else:

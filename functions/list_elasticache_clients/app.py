@@ -2,7 +2,7 @@
 redis_migration.decommission.clients)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from redis_migration.decommission.models import ClientCheck
+from redis_migration.clients.connected import ClientCheck
 from redis_migration.lambda_support import aws_clients, logger, run_step, tracer
 
 

@@ -37,6 +37,15 @@ def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> li
     guidance = template_guidance(plan, secret_arn=secret_arn)
     if guidance:
         lines += ["", *guidance]
+    clients = plan.get("clients")
+    if isinstance(clients, dict) and "lines" in clients:
+        lines += ["", f"ElastiCache's clients (CLIENT LIST of every node): {clients.get('clients')}"]
+        lines += [f"  {line}" for line in clients.get("lines") or []]
+        if clients.get("warnings"):
+            lines += ["  Not switched by this run (their writes stay on ElastiCache):"]
+            lines += [f"    {line}" for line in clients["warnings"]]
+    elif isinstance(clients, dict) and clients.get("error"):
+        lines += ["", f"ElastiCache's clients could not be listed: {clients['error']}"]
     lines += [
         "",
         f"Ingress: allow tcp {ingress.get('port')} to {ingress.get('groupId')} from "
@@ -96,7 +105,14 @@ def _after_cutover_markdown(report: AuditReport) -> list[str]:
         ("before", record.elasticache_clients_before),
         ("after", record.elasticache_clients_after),
     ):
-        if clients is not None:
+        if clients is None:
+            continue
+        if isinstance(clients, dict) and "lines" in clients:
+            out.append(f"- ElastiCache clients {label} the cutover: {_md(clients.get('clients'))}")
+            out += [f"  - left on ElastiCache: {_md(line)}" for line in clients.get("warnings") or []]
+            out += [f"  - still used: {_md(line)}" for line in clients.get("stillUsed") or []]
+            out += [f"  - {_md(line)}" for line in clients.get("oldEnvironments") or []]
+        else:
             out.append(f"- ElastiCache clients {label} the cutover: {_md(json.dumps(clients)[:500])}")
     if record.bake:
         bake = record.bake

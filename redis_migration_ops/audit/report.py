@@ -550,8 +550,10 @@ class _Builder:
             host_services=output.get("hostServices") or self.last_result("CutOverHostServices"),
             host_services_restored=self.last_result("RestoreHostServices"),
             elasticache_clients_before=output.get("clientsBefore")
+            or self.last_result("CheckElastiCacheClientsBefore")
             or self.last_result("ListElastiCacheClientsBefore"),
             elasticache_clients_after=output.get("clientsAfter")
+            or self.last_result("CheckElastiCacheClientsAfter")
             or self.last_result("ListElastiCacheClientsAfter"),
         )
         return record if any(value is not None for value in record.model_dump().values()) else None

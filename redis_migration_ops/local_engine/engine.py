@@ -37,6 +37,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
 
 from redis_migration_ops.local_engine.cloudwatch.metric_data import GetMetricDataLimits
+from redis_migration_ops.local_engine.ec2.client_addresses import acting_as_address, current_client_address
 from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
 from redis_migration_ops.local_engine.ec2.security_group_dependencies import SecurityGroupDependencies
 from redis_migration_ops.local_engine.elasticache.deletion import ElastiCacheReplicationGroupDeletion
@@ -72,8 +73,15 @@ from redis_migration_ops.local_engine.iam.enforcement import (
 )
 from redis_migration_ops.local_engine.iam.policy import Decision, Statement
 from redis_migration_ops.local_engine.iam.resources import Check, World
-from redis_migration_ops.local_engine.lambda_.client_identity import acting_as_function
+from redis_migration_ops.local_engine.lambda_.client_identity import (
+    acting_as_function,
+    current_client_function,
+)
 from redis_migration_ops.local_engine.lambda_.function_vpc import FunctionVpcId
+from redis_migration_ops.local_engine.lambda_.hyperplane_interfaces import (
+    LambdaHyperplaneInterfaces,
+    function_address,
+)
 from redis_migration_ops.local_engine.lambda_.in_process import FunctionRegistry, InProcessLambda
 from redis_migration_ops.local_engine.lambda_.kms_environment import LambdaKmsEnvironment
 from redis_migration_ops.local_engine.lambda_.metrics import LambdaMetrics
@@ -115,6 +123,8 @@ from redis_migration_ops.local_engine.template import (
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
+
+    from redis_migration_ops.local_engine.ec2.private_network import PrivateNetwork
 
 _POLL_INTERVAL_S = 0.05
 _SHUTDOWN_GRACE_S = 10.0
@@ -194,6 +204,7 @@ class LocalEngine:
         self._managed = ManagedInstances()
         self._reserved_nodes = ReservedCacheNodesRegistry()
         self._routes = AddressMap()
+        self._routes.client_address = self._client_address
         self._principals = PrincipalRegistry()
         self._iam_calls = IamRecorder()
         self._iam = IamSettings(enforce=enforce_iam, account_id=self.account_id)
@@ -219,6 +230,7 @@ class LocalEngine:
             LambdaVersionsAndAliases(),
             self._update_latency,
             FunctionVpcId(),
+            LambdaHyperplaneInterfaces(),
             SandboxSsm(self._ssm),
             SsmInstanceInformation(self._ssm, self._managed),
             NetworkGuard(self._routes),
@@ -647,11 +659,51 @@ class LocalEngine:
         """Redirect connections to ``private_ip:port`` to the loopback ``target``."""
         self._routes.add(private_ip, port, target)
 
+    def map_private_address(
+        self, host: str, port: int, network: PrivateNetwork, inner_port: int, forwarder_port: int
+    ) -> None:
+        """Make ``host:port`` lead to 127.0.0.1:``inner_port`` inside the private ``network``: a
+        connection is made there, from the current client's address (``acting_as_function``,
+        ``acting_as_address``; 127.0.0.1 without one). ``forwarder_port``: the network's forwarder
+        on this machine's loopback for that port (what a connection to it is made as too)."""
+        self._routes.add(host, port, ("127.0.0.1", forwarder_port))
+        self._routes.add_private(forwarder_port, network, inner_port)
+
     def acting_as_function(self, function_name: str) -> AbstractContextManager[None]:
         """Run a block as the account's client function ``function_name``: what a rehearsal's
         simulated client does there is what that function's own code would do (see
-        :mod:`~redis_migration_ops.local_engine.lambda_.client_identity`)."""
+        :mod:`~redis_migration_ops.local_engine.lambda_.client_identity`); its connections to the
+        rehearsal's ElastiCache leave from the function's Hyperplane interface
+        (``lambda_/hyperplane_interfaces.py``)."""
         return acting_as_function(function_name)
+
+    def acting_as_address(self, address: str) -> AbstractContextManager[None]:
+        """Run a block as a client that is not a Lambda function: its connections to the rehearsal's
+        ElastiCache leave from ``address`` (an instance's or an ECS task's interface, or an address
+        no interface of the account has: ``rehearse --other-writer``); see
+        :mod:`~redis_migration_ops.local_engine.ec2.client_addresses`."""
+        return acting_as_address(address)
+
+    def function_address(self, function_name: str) -> str | None:
+        """The address a function's connections leave from: its Hyperplane interface's (None: the
+        function is not attached to a VPC)."""
+        self._require_running()
+        return function_address(self.account_id, self.region, function_name)
+
+    def _client_address(self) -> str | None:
+        explicit = current_client_address()
+        if explicit is not None:
+            return explicit
+        function = current_client_function()
+        if function is None:
+            return None
+        address = function_address(self.account_id, self.region, function)
+        if address is None:
+            raise ConnectionRefusedError(
+                f"local engine: {function} is not attached to a VPC (no VpcConfig, or subnets moto does "
+                "not know): it could not reach ElastiCache"
+            )
+        return address
 
     def trust_certificate_authority(self, bundle: Path) -> None:
         """Make TLS clients of this process trust the PEM ``bundle`` by default, as code in AWS

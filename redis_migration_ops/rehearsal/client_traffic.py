@@ -11,10 +11,11 @@ the rehearsal models their traffic with the local engine's behaviours:
 - a function named in ``failing`` (``rehearse --bake-regression NAME``) fails
   ``FAILING_ERRORS_PER_MINUTE`` times a minute once its REDIS_HOST is no longer ElastiCache's:
   a client whose code cannot use the new Redis, which the bake must catch and roll back;
-- ElastiCache's nodes report one connection per client function still pointing at it (a warm
+- ElastiCache's primary reports one connection per client function still pointing at it (a warm
   container keeps its pooled connection) plus ``other_clients`` (clients the workflow does not
-  switch), unless a real stand-in answers for the replication group, whose real clients are then
-  counted (``local_engine/elasticache/metrics.py``).
+  switch), and every node ElastiCache's own monitoring connections, unless a real stand-in answers
+  for the replication group, whose nodes' real connections are then counted, monitoring included
+  (``local_engine/elasticache/metrics.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis_migration_ops.local_engine.elasticache.metrics import stand_in_connections
+from redis_migration_ops.local_engine.elasticache.monitoring import MONITORING_CONNECTIONS
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.lambda_.metrics import LambdaTraffic, TrafficRates
 from redis_migration_ops.rehearsal.local_account import LocalAccount
@@ -83,21 +84,21 @@ def simulate_client_traffic(
         for node_group in group.get("NodeGroups", [])
         for member in node_group.get("NodeGroupMembers", [])
     ]
-    if stand_in is not None:
-        sampler: Callable[[], int | None] = stand_in_connections(stand_in.connection_kwargs())
-    else:
-        functions = clients_on(engine, list(account.client_functions), account.elasticache_endpoint)
+    functions = clients_on(engine, list(account.client_functions), account.elasticache_endpoint)
 
-        def modelled() -> int | None:
-            return functions() + other_clients
+    def sampler(position: int) -> Callable[[], int | None]:
+        if stand_in is not None:
+            return lambda: stand_in.connected_clients(position) if position < len(stand_in.nodes) else None
+        # The model's clients connect to the primary; a replica's CurrConnections would be readers'.
+        if position == 0:
+            return lambda: functions() + other_clients + MONITORING_CONNECTIONS
+        return lambda: MONITORING_CONNECTIONS
 
-        sampler = modelled
-    # Every node of a replication group sees the same clients in this model (they connect to
-    # the primary; a replica's CurrConnections would be the readers'): the primary gets them.
+    members.sort(key=lambda member: member.get("CurrentRole") != "primary")
     for position, member in enumerate(members):
         engine.elasticache_metrics.watch_node(
             member["CacheClusterId"],
             member.get("CacheNodeId", "0001"),
-            sampler if position == 0 else (lambda: 0),
+            sampler(position),
             history_minutes=history_minutes,
         )

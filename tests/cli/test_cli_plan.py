@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import redis
 
 from redis_migration_ops.account.description import ELASTICACHE_ENDPOINT, OLD_AUTH_KEY
 from tests.cli.conftest import POLL_S, LocalStack
 
 
 def test_plan_changes_nothing_and_shows_every_change(local_stack: LocalStack) -> None:
-    # Given a rehearsal account that was never migrated
+    # Given a rehearsal account that was never migrated, with a client of ElastiCache the run does
+    # not switch (a process at an address no interface of the account has)
     before = local_stack.snapshot()
     secrets_before = local_stack.secret_names()
-    # When an operator asks for the plan
-    result = local_stack.cli(
-        *local_stack.with_machine(
-            "plan", "--release", "v2.14.0", "--remove-key", OLD_AUTH_KEY, "--interval", POLL_S
-        )
+    stranger: Any = redis.Redis(
+        host=ELASTICACHE_ENDPOINT,
+        port=6379,
+        password=local_stack.account.elasticache_auth_token,
+        ssl=True,
+        socket_timeout=5,
+        protocol=2,
+        driver_info=None,
     )
+    with local_stack.engine.acting_as_address("10.42.9.9"):
+        stranger.ping()
+    # When an operator asks for the plan
+    try:
+        result = local_stack.cli(
+            *local_stack.with_machine(
+                "plan", "--release", "v2.14.0", "--remove-key", OLD_AUTH_KEY, "--interval", POLL_S
+            )
+        )
+    finally:
+        stranger.close()
     # Then nothing changed: every function's environment, the security group, the secrets
     assert result.exit_code == 0, result.stderr
     assert local_stack.snapshot() == before
@@ -38,6 +56,11 @@ def test_plan_changes_nothing_and_shows_every_change(local_stack: LocalStack) ->
     assert local_stack.account.probe_group_id in plan
     assert f"Install: Redis 7 on {local_stack.account.instance_id} ({ip}" in plan
     assert "maxmemory 512mb allkeys-lru" in plan
+    # And every client of ElastiCache's nodes, with the one the run leaves on ElastiCache named
+    assert "ElastiCache's clients (CLIENT LIST of every node): 1" in plan
+    assert "Not switched by this run (their writes stay on ElastiCache):" in plan
+    assert "unknown client" in plan
+    assert "at 10.42.9.9 on " in plan
     assert "Nothing was changed (dry run plan-rehearsal-v2-14-0-" in plan
 
 

@@ -34,7 +34,10 @@ SOURCE_COMMANDS = {
     "auth", "client|setname", "client|id", "select", "info", "eval", "evalsha", "scan", "time",
     "pttl", "dump", "type", "getrange", "strlen", "llen", "hlen", "scard", "zcard", "xlen",
     "lrange", "hgetall", "smembers", "zrange", "xrange", "hscan", "sscan", "zscan", "exists",
-    "multi", "exec", "pexpiretime", "object|encoding", "get", "memory|usage", "ping",
+    "multi", "exec", "pexpiretime", "object|encoding", "get", "memory|usage",
+    # PING: the copy's wait for a source to answer again, and ElastiCache's own monitoring
+    # connections (local_engine/elasticache/monitoring.py)
+    "ping",
 }  # fmt: skip
 
 

@@ -215,15 +215,18 @@ def test_a_failover_between_verify_invocations_restarts_the_verification(
     assert progress.counters.checked == 2_000
 
 
-def test_a_replica_is_refused_as_the_source(
-    plain: ElastiCacheEndpoint, tmp_path: Path, target_side: Side
-) -> None:
-    # Given a replica of the stand-in (a replica's node endpoint, or the reader endpoint)
-    plain.seed_keys(50, seed=33, large_keys=0)
+def test_a_replica_is_refused_as_the_source(tmp_path: Path, target_side: Side) -> None:
+    # Given a group with a replica (what a replica's node endpoint, or the reader endpoint, reaches)
     with ElastiCacheEndpoint(
-        tmp_path / "replica", ["replica.source"], auth_token=None, tls=False, replica_of=plain
-    ) as replica:
-        source = side_of(replica)
+        tmp_path / "group", ["replica.source"], auth_token=None, tls=False, replicas=1
+    ) as group:
+        group.seed_keys(50, seed=33, large_keys=0)
+        replica = group.nodes[1]
+        source = Side(
+            RedisEndpoint(host="127.0.0.1", port=replica.loopback_port),
+            NO_AUTH,
+            group.connection_kwargs(socket_timeout=60, node=1),
+        )
         # When it is named as the source, Then the copy refuses it before copying anything
         with pytest.raises(SourceIsReplica, match="role:slave"):
             copy_data(source.endpoint, NO_AUTH, target_side.endpoint, target_side.credentials)

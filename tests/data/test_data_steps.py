@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import redis
 from redis_migration.aws import AwsClients
+from redis_migration.clients.connected import ClientCheck
 from redis_migration.data.copy import CopyProgress
 from redis_migration.data.link import RedisEndpoint
 from redis_migration.data.verify import DataMismatch, VerifyProgress
 from redis_migration.decommission.clients import list_elasticache_clients
-from redis_migration.decommission.models import ClientCheck
 from redis_migration.steps.check_data import (
     CheckDataInput,
     DataPreflightRefused,
@@ -31,6 +31,7 @@ from redis_migration_ops.local_engine.elasticache.endpoint import (
     ElastiCacheEndpoint,
     start_elasticache_endpoint,
 )
+from redis_migration_ops.local_engine.elasticache.monitoring import MONITORING_CONNECTIONS
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "local_engine" / "fixtures"
@@ -114,20 +115,32 @@ def test_the_data_steps_check_copy_verify_and_list(
     assert isinstance(verified, VerifyProgress)
     assert verified.ok
     assert verified.counters.checked == seeded.keys
-    # ListElastiCacheClients: a client of ElastiCache that is not us is listed, we are not
+    # ListElastiCacheClients: the clients of ElastiCache that are not us are listed, by their addresses
+    # (a worker on an instance of the VPC; and one that calls itself redis-migration, as we do); we
+    # are not, and neither are ElastiCache's own monitoring connections
     worker = redis.Redis(**w.stand_in.connection_kwargs(), client_name="asterisk-worker")
-    worker.ping()
+    namesake = redis.Redis(**w.stand_in.connection_kwargs(), client_name="redis-migration")
+    with w.engine.acting_as_address("10.42.1.201"):
+        worker.ping()
+    with w.engine.acting_as_address("10.42.1.202"):
+        namesake.ping()
     listing = w.record(
         list_elasticache_clients(
             ClientCheck(nodes=[source.host], port=source.port, tls=source.tls, secret_arn=source.secret_arn),
             w.aws,
         )
     )
-    assert len(listing.clients) == 1
-    assert listing.clients[0].names == ["asterisk-worker"]
-    assert listing.clients[0].origin.startswith("unknown client")  # 127.0.0.1 is no interface of the account
-    assert len(listing.lines) == 1
+    assert [(client.ip, client.names) for client in listing.clients] == [
+        ("10.42.1.201", ["asterisk-worker"]),
+        ("10.42.1.202", ["redis-migration"]),
+    ]
+    assert listing.clients[0].origin.startswith("unknown client")  # no interface of the account has it
+    assert len(listing.lines) == 2
+    # ours (by its CLIENT ID) and ElastiCache's monitoring connections are counted, not listed
+    assert listing.elasticache_connections >= MONITORING_CONNECTIONS
+    assert listing.left_out == listing.elasticache_connections + 1
     worker.close()
+    namesake.close()
     # And no output carries a password or the token
     token = json.loads(
         w.engine.client("secretsmanager").get_secret_value(SecretId=source.secret_arn)["SecretString"]

@@ -245,10 +245,12 @@ def test_a_cloudformation_owned_replication_group_is_refused_with_what_to_remove
 
 
 def test_a_client_still_connected_and_a_short_soak_are_named_at_once(migrated: Migrated) -> None:
-    # Given a client still connected to ElastiCache, and a soak of 48 h the migration has not had
+    # Given a client still connected to ElastiCache (a cron job on an instance of the VPC), and a
+    # soak of 48 h the migration has not had
     assert migrated.stand_in is not None
     connection = redis.Redis(**migrated.stand_in.connection_kwargs(), client_name="campaign-cron")
-    connection.ping()
+    with migrated.setup.engine.acting_as_address("10.42.1.200"):
+        connection.ping()
     before = migrated.state()
     try:
         # When the decommission runs with the default soak

@@ -122,6 +122,10 @@ REACHED_BY = {
         also_fail=("CheckBake",),
         rollback_fails=True,
     ),
+    # Consistent mode needs every writer known: a client list that cannot be read or compared
+    # refuses before any change (warm and none modes note it and go on).
+    "ListElastiCacheClientsBefore": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    "CheckElastiCacheClientsBefore": Scenario(execution_input=CONSISTENT, seed_keys=300),
     "CopyDataBack": Scenario(
         execution_input={**CONSISTENT, **BAKE}, seed_keys=300, also_fail=("CheckBake",), rollback_fails=True
     ),

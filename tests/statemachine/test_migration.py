@@ -55,11 +55,12 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
     first_entries = list(dict.fromkeys(name for name in run.states_entered if name != "CutOverFunction"))
     assert first_entries == [
         "IsRollbackRequested", "ValidateInput", "InspectHostBefore", "CheckPreconditions", "CheckData",
-        "ListElastiCacheClientsBefore", "IsDryRun", "NotifyMigrationStarted",
+        "ListElastiCacheClientsBefore", "CheckElastiCacheClientsBefore", "IsDryRun", "NotifyMigrationStarted",
         "EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis", "WaitForInstall", "CheckInstall",
         "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsBaselineNeeded", "IsDataCopyNeeded",
         "CutOverFunctions", "DidEveryCutoverSucceed", "VerifyCutover", "IsHostServicesCutoverNeeded",
         "IsUnfreezeNeeded", "IsBakeNeeded", "IsLastWave", "ListElastiCacheClientsAfter",
+        "WasElastiCacheListed", "CheckElastiCacheClientsAfter", "IsElastiCacheStillUsed",
         "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
     ]  # fmt: skip
     assert run.states_entered.count("CutOverFunction") == len(setup.account.client_functions)

@@ -328,17 +328,19 @@ def test_metrics_after_the_cutover_name_each_node_still_used(aws: AwsClients) ->
 
     summary, problems = client_metrics(["cache-001", "cache-002"], cutover, now, aws)
 
+    # CurrConnections is reported, not judged (ElastiCache's monitoring, old environments' sockets):
+    # the commands name the node still used
     assert summary.max_connections == 9
-    assert len(problems) == 2
-    assert "node cache-001 had up to 9 connections since the migration ended" in problems[0]
-    assert "node cache-001 served 2400 read/write commands" in problems[1]
+    assert len(problems) == 1
+    assert "node cache-001 served 2400 read/write commands" in problems[0]
 
 
 def test_only_elasticaches_own_connections_are_no_client_and_no_data_at_all_is_no_proof(
     aws: AwsClients,
 ) -> None:
     now = datetime.now(UTC)
-    _publish(aws, "quiet-001", now - timedelta(minutes=50), 30, connections=4, commands=0)
+    # ElastiCache's own monitoring: "4 to 6" connections a node, lately
+    _publish(aws, "quiet-001", now - timedelta(minutes=50), 30, connections=6, commands=0)
 
     _, quiet = client_metrics(["quiet-001"], now - timedelta(hours=1), now, aws)
     _, silent = client_metrics(["other-001"], now - timedelta(hours=1), now, aws)

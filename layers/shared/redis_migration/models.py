@@ -353,6 +353,8 @@ class StackSettings(BaseModel):
     elasticache_replication_group_id: Annotated[str, Field(alias="ELASTICACHE_REPLICATION_GROUP_ID")] = ""
     # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
     state_machine_arn: Annotated[str, Field(alias="STATE_MACHINE_ARN")] = ""
+    # This stack's own functions are named ``<stack>-...``: they are never clients to switch.
+    stack_name: Annotated[str, Field(alias="STACK_NAME")] = ""
 
     @property
     def probe_security_groups(self) -> list[str]:
@@ -387,10 +389,13 @@ class BakeThresholds(Model):
     from being rolled back for one or two (a cold start's timeout, a client's retry). Both counts
     only grow during the bake, so a regression found early is the one the whole window would find.
 
-    ElastiCache regresses when, at the end of the last wave's bake, one of the replication group's
-    nodes still has more than ``elasticacheMaxConnections`` connections: every client should have
-    left it. ElastiCache keeps 4 to 6 connections of its own on each node to monitor it (AWS,
-    "Metrics for Valkey and Redis OSS", CurrConnections), hence the default 6.
+    ElastiCache regresses when, after the last wave's bake, ``CLIENT LIST`` on one of its nodes shows
+    a switched function's interface that sent a command since the cutover
+    (CheckElastiCacheClientsAfter). ``elasticacheMaxConnections`` is no longer used: the nodes'
+    ``CurrConnections`` counts ElastiCache's own monitoring connections ("two to four", lately "4
+    to 6" per node: AWS, "Metrics for Valkey and Redis OSS", CurrConnections) and the idle sockets
+    of old execution environments, so it says nothing about who still uses the cache. It is still
+    accepted, so that older inputs (and a rollback later of their runs) stay valid.
 
     ``selfHostedUnhealthyChecks``: consecutive checks in which the self-hosted Redis did not answer
     (one missed reading is a blip; two in a row, a minute apart, are not).
@@ -764,6 +769,9 @@ class DataPlan(Model):
     slowest_writer: str | None = None
     # The replication group behind the endpoint (None: none found, e.g. a self-managed Redis).
     source_group: ElastiCacheSourceFacts | None = None
+    # Every node of the replication group behind the source (CLIENT LIST is per node); empty: only
+    # the source's endpoint is known (no group of the account answers it).
+    source_nodes: list[str] = []
 
 
 class MemoryBudget(Model):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from redis_migration_ops.local_engine.ec2.client_addresses import current_client_address
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
+
+if TYPE_CHECKING:
+    from redis_migration_ops.local_engine.ec2.private_network import PrivateNetwork
 
 
 class AddressMap:
@@ -16,7 +21,12 @@ class AddressMap:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, int], tuple[str, int]] = {}
+        # Loopback ports whose connections are made inside a private network (ec2/private_network.py).
+        self._private: dict[int, tuple[PrivateNetwork, int]] = {}
         self._lock = threading.Lock()
+        # Where the current code's connections leave from (ec2/client_addresses.py); the engine
+        # adds the client functions' Hyperplane interfaces.
+        self.client_address: Callable[[], str | None] = current_client_address
 
     def add(self, host: str, port: int, target: tuple[str, int]) -> None:
         """Send connections for ``host:port`` to ``target`` (which must be loopback)."""
@@ -29,6 +39,19 @@ class AddressMap:
         """The loopback target of ``host:port``, if mapped."""
         with self._lock:
             return self._routes.get((host, port))
+
+    def add_private(self, port: int, network: PrivateNetwork, inner_port: int) -> None:
+        """Make connections to 127.0.0.1:``port`` (the network's forwarder for ``inner_port``) inside
+        ``network`` instead, from the current client's address (127.0.0.1 without one)."""
+        with self._lock:
+            self._private[int(port)] = (network, int(inner_port))
+
+    def private(self, host: str, port: int) -> tuple[PrivateNetwork, int] | None:
+        """The private network and inner port behind a loopback ``host:port``, if any."""
+        if not _is_loopback(host):
+            return None
+        with self._lock:
+            return self._private.get(int(port))
 
     def items(self) -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
         """A snapshot of the routes."""
@@ -65,7 +88,10 @@ class NetworkGuard(MotoPatch):
     Fill: while installed, name resolution (``socket.getaddrinfo``, which ``create_connection`` and
     redis-py use) and ``socket.socket.connect``/``connect_ex`` only reach loopback; an address
     mapped with :meth:`AddressMap.add` is redirected to its loopback forwarder; anything else raises
-    ``ConnectionRefusedError`` naming the guard before a packet is sent.
+    ``ConnectionRefusedError`` naming the guard before a packet is sent. A forwarder of a private
+    network (:meth:`AddressMap.add_private`) is not used from here: the connection is made inside
+    that network, from the current client's address (``ec2/client_addresses.py``), so the server sees
+    the client as AWS would show it.
     """
 
     def __init__(self, routes: AddressMap) -> None:
@@ -105,11 +131,31 @@ class NetworkGuard(MotoPatch):
                 return address
             raise _refused(host, port)
 
+        def inside(sock: socket.socket, target: Any) -> tuple[PrivateNetwork, int] | None:
+            if sock.family != socket.AF_INET or sock.type != socket.SOCK_STREAM:
+                return None
+            if not isinstance(target, tuple):
+                return None
+            return routes.private(str(target[0]), int(target[1]))
+
         def connect(sock: socket.socket, address: Any) -> None:
-            original_connect(sock, checked_address(sock, address))
+            target = checked_address(sock, address)
+            private = inside(sock, target)
+            if private is None:
+                original_connect(sock, target)
+                return
+            network, inner_port = private
+            network.connect_in_place(sock, inner_port, routes.client_address())
 
         def connect_ex(sock: socket.socket, address: Any) -> int:
-            return int(original_connect_ex(sock, checked_address(sock, address)))
+            target = checked_address(sock, address)
+            if inside(sock, target) is None:
+                return int(original_connect_ex(sock, target))
+            try:
+                connect(sock, address)
+            except OSError as error:
+                return int(error.errno or errno.ECONNREFUSED)
+            return 0
 
         self._replace(socket, "getaddrinfo", getaddrinfo)
         self._replace(socket.socket, "connect", connect)

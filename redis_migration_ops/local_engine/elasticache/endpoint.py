@@ -23,15 +23,6 @@ an ElastiCache for Redis OSS primary does, and makes the endpoint's host name le
   ``maxmemory-policy volatile-lru`` ("Redis OSS-specific parameters",
   https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ParameterGroups.Engine.html).
 
-- **Failover.** :meth:`ElastiCacheEndpoint.fail_over` stands for a failover, a node replacement or
-  maintenance: the server process is replaced (a new ``run_id``, the data kept, the same address),
-  as a promoted replica or a replaced node answers behind the same endpoint name ("Minimizing
-  downtime in ElastiCache with Multi-AZ",
-  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/AutoFailover.html). A SCAN cursor of the
-  old process means nothing to the new one.
-- **Replicas.** ``replica_of`` makes the stand-in a replica of another (``role:slave``, read-only),
-  as a replica's node endpoint or the reader endpoint answers.
-
 Where the rehearsal differs: the data lives in an append-only file under the rehearsal's workdir
 (``<workdir>/data``), so a reader can check a copy independently (ElastiCache keeps its data out of
 reach); the server is the machine's redis-server (7.0 on Debian 12), whatever engine version the
@@ -52,7 +43,10 @@ import hashlib
 import ipaddress
 import os
 import random
+import secrets
+import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -67,6 +61,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from redis_migration_ops.local_engine.ec2.private_network import PrivateNetwork
+from redis_migration_ops.local_engine.elasticache.monitoring import (
+    MONITORING_CONNECTIONS,
+    NodeMonitor,
+    RespConnection,
+    RespError,
+)
 from redis_migration_ops.rehearsal.local_redis import free_port
 
 if TYPE_CHECKING:
@@ -87,6 +88,11 @@ RESTRICTED_COMMANDS: tuple[str, ...] = (
     "sync",
     "psync",
 )
+# Replication needs these on the primary: with replicas, clients are refused them by ACL instead.
+REPLICATION_COMMANDS = frozenset({"psync", "sync"})
+REPLICATION_USER = "replication"
+# ElastiCache: up to 5 read replicas per shard (cluster mode disabled).
+MAX_REPLICAS = 5
 # ElastiCache's default parameter group value.
 DEFAULT_MAXMEMORY_POLICY = "volatile-lru"
 # Parameters of a custom parameter group that are applied to the stand-in (Redis settings with the
@@ -320,13 +326,43 @@ class SeedSummary:
     large_keys: list[bytes] = field(default_factory=list)
 
 
+@dataclass
+class StandInNode:
+    """One node of the stand-in's replication group: a redis-server of its own."""
+
+    index: int  # 0: the primary; 1, 2 ...: replicas
+    workdir: Path
+    # Where the server listens: inside the private network, or on the machine's loopback.
+    port: int = 0
+    # Where tools on this machine reach it (the network's forwarder, or the port itself).
+    loopback_port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    monitor: NodeMonitor | None = None
+
+    @property
+    def role(self) -> str:
+        return "primary" if self.index == 0 else "replica"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "redis.log"
+
+
 class ElastiCacheEndpoint:
     """A redis-server standing in for one ElastiCache replication group (see the module doc).
 
     Use as a context manager (or :meth:`start` / :meth:`stop`). ``hostnames`` are the names the
-    certificate is issued for and the engine maps (the first is the one clients are configured
-    with); ``port`` is the endpoint's port; the server itself listens on a free loopback port.
-    ``auth_token`` None: no AUTH (ElastiCache without a token); ``tls`` False: plaintext.
+    certificate is issued for (the first is the one clients are configured with); ``port`` is the
+    endpoint's port. ``auth_token`` None: no AUTH (ElastiCache without a token); ``tls`` False:
+    plaintext. ``replicas``: read replicas, each a redis-server replicating the primary.
+    ``network``: run the nodes in that private network (``ec2/private_network.py``), where each
+    client connects from its own address; without one, the nodes listen on the machine's
+    loopback and every client is 127.0.0.1. Each node keeps ElastiCache's monitoring connections
+    (``elasticache/monitoring.py``).
     """
 
     def __init__(
@@ -340,31 +376,39 @@ class ElastiCacheEndpoint:
         parameters: dict[str, str] | None = None,
         maxmemory: str | None = None,
         redis_server: str = "redis-server",
-        replica_of: ElastiCacheEndpoint | None = None,
+        replicas: int = 0,
+        network: PrivateNetwork | None = None,
+        monitoring_connections: int = MONITORING_CONNECTIONS,
     ) -> None:
         if auth_token is not None and not tls:
             # As CreateReplicationGroup refuses it.
             raise ElastiCacheStandInError("an AUTH token needs in-transit encryption (tls=True)")
         if not hostnames:
             raise ElastiCacheStandInError("the endpoint needs a host name")
-        if replica_of is not None and replica_of.tls_enabled:
-            # The replica would have to trust the primary's own local authority: not modelled.
-            raise ElastiCacheStandInError("a replica of a TLS stand-in is not modelled; use tls=False")
+        if not 0 <= replicas <= MAX_REPLICAS:
+            raise ElastiCacheStandInError(
+                f"a replication group has 0 to {MAX_REPLICAS} replicas, not {replicas}"
+            )
         # Absolute: redis-server runs in a directory of its own, and a relative log or data path
         # (``rehearse --workdir rehearsal-output``, the README's command) would not open there.
         self.workdir = workdir.resolve()
         self.hostnames = list(dict.fromkeys(name.lower() for name in hostnames))
         self.port = port
         self.tls = tls
+        self.network = network
         self._auth_token = auth_token
         self._parameters = dict(parameters or {})
         self._maxmemory = maxmemory
         self._redis_server = redis_server
-        self._replica_of = replica_of
-        self.loopback_port = 0
+        self._monitoring_connections = monitoring_connections
         self.tls_files: TlsFiles | None = None
         self.not_applied: list[str] = sorted(set(self._parameters) - APPLIED_PARAMETERS)
-        self._process: subprocess.Popen[bytes] | None = None
+        self.nodes = [StandInNode(0, self.workdir)] + [
+            StandInNode(index, self.workdir / f"replica-{index + 1:03d}") for index in range(1, replicas + 1)
+        ]
+        # The replicas' own user on the primary (never a secret of the account: made here, per start).
+        self._replication_password = ""
+        self._idle: list[RespConnection] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -374,17 +418,27 @@ class ElastiCacheEndpoint:
         return self.hostnames[0]
 
     @property
+    def primary(self) -> StandInNode:
+        return self.nodes[0]
+
+    @property
+    def loopback_port(self) -> int:
+        """Where tools on this machine reach the primary."""
+        return self.primary.loopback_port
+
+    @property
     def data_dir(self) -> Path:
-        """Where the server keeps its append-only file (``appendonlydir/``)."""
-        return self.workdir / "data"
+        """Where the primary keeps its append-only file (``appendonlydir/``)."""
+        return self.primary.data_dir
 
     @property
     def log_file(self) -> Path:
-        return self.workdir / "redis.log"
+        return self.primary.log_file
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        process = self.primary.process
+        return process.pid if process is not None else None
 
     def __enter__(self) -> ElastiCacheEndpoint:
         self.start()
@@ -394,61 +448,114 @@ class ElastiCacheEndpoint:
         self.stop()
 
     def start(self) -> None:
-        """Write the config (and certificates), start the server, wait (bounded) until it answers."""
-        if self._process is not None:
+        """Write the configs (and certificates), start every node, wait (bounded) until each answers
+        and every replica has synchronised, then open ElastiCache's monitoring connections."""
+        if self.primary.process is not None:
             raise ElastiCacheStandInError("the stand-in is already running")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(exist_ok=True)
         if self.tls:
             self.tls_files = issue_certificates(self.workdir / "tls", self.hostnames)
-        self.loopback_port = free_port()
-        self._launch()
-
-    def fail_over(self) -> None:
-        """A failover (or a node replacement): the server process is replaced by a new one with a
-        new ``run_id``, the same data and the same address; clients' connections break."""
-        if self._process is None:
-            raise ElastiCacheStandInError("the stand-in is not running")
-        self.stop()
-        self._launch()
-
-    @property
-    def tls_enabled(self) -> bool:
-        """Whether the server speaks TLS only."""
-        return bool(self.tls)
-
-    @property
-    def auth_token(self) -> str | None:
-        """The token the server demands (rehearsal tooling only: never put it in a report)."""
-        return self._auth_token
-
-    @property
-    def run_id(self) -> str:
-        """The running server process's ``run_id`` (INFO server)."""
-        with contextlib.closing(self.admin_client()) as client:
-            return str(client.info("server")["run_id"])
-
-    def _launch(self) -> None:
-        config = self.workdir / "redis.conf"
-        _write_private(config, self._config().encode())
-        # A config the server refuses is reported on stdout before the log file is opened.
-        with (self.workdir / "redis.out").open("wb") as output:
-            self._process = subprocess.Popen(
-                [self._redis_server, str(config)], stdout=output, stderr=subprocess.STDOUT
-            )
+        self._replication_password = secrets.token_hex(24)
         try:
-            self._wait_until_answering()
+            for node in self.nodes:
+                self._start_node(node)
+            for node in self.nodes[1:]:
+                self._wait_until_synchronised(node)
+            for node in self.nodes:
+                node.monitor = NodeMonitor(
+                    lambda node=node: self._open_socket(node),  # type: ignore[misc]
+                    self._tls_context(),
+                    self._auth_token,
+                    connections=self._monitoring_connections,
+                )
+                node.monitor.start()
         except BaseException:
             self.stop()
             raise
 
-    def _config(self) -> str:
+    def fail_over(self) -> None:
+        """A failover, a node replacement or maintenance as clients see it: the primary's server
+        process is replaced by a new one (a new ``run_id``), with the same data and the same
+        address; every connection to it breaks and the replicas synchronise again."""
+        node = self.primary
+        process = node.process
+        if process is None:
+            raise ElastiCacheStandInError("the stand-in is not running")
+        if node.monitor is not None:
+            node.monitor.stop()
+            node.monitor = None
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_DEADLINE_S)
+        argv = [self._redis_server, str(node.workdir / "redis.conf")]
+        with (node.workdir / "redis.out").open("ab") as output:
+            if self.network is not None:
+                node.process = self.network.spawn(argv, stdout=output, stderr=subprocess.STDOUT)
+            else:
+                node.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        self._wait_until_answering(node)
+        for replica in self.nodes[1:]:
+            self._wait_until_synchronised(replica)
+        node.monitor = NodeMonitor(
+            lambda: self._open_socket(node),
+            self._tls_context(),
+            self._auth_token,
+            connections=self._monitoring_connections,
+        )
+
+    @property
+    def run_id(self) -> str:
+        """The primary's server process's ``run_id`` (INFO server)."""
+        with contextlib.closing(self.admin_client()) as client:
+            return str(client.info("server")["run_id"])
+
+    def _start_node(self, node: StandInNode) -> None:
+        if node.index:
+            # A replica starts empty and takes the primary's data (the primary's AOF is the data).
+            shutil.rmtree(node.workdir, ignore_errors=True)
+        node.workdir.mkdir(parents=True, exist_ok=True)
+        node.data_dir.mkdir(exist_ok=True)
+        if self.network is not None:
+            node.port = self.port + node.index
+            node.loopback_port = self.network.forward(node.port)[1]
+        else:
+            node.port = node.loopback_port = free_port()
+        config = node.workdir / "redis.conf"
+        _write_private(config, self._config(node).encode())
+        argv = [self._redis_server, str(config)]
+        # A config the server refuses is reported on stdout before the log file is opened.
+        with (node.workdir / "redis.out").open("wb") as output:
+            if self.network is not None:
+                node.process = self.network.spawn(argv, stdout=output, stderr=subprocess.STDOUT)
+            else:
+                node.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        self._wait_until_answering(node)
+
+    def _user(self, node: StandInNode) -> list[str]:
+        secret = f"#{hashlib.sha256(self._auth_token.encode()).hexdigest()}" if self._auth_token else "nopass"
+        if node.index or len(self.nodes) == 1:
+            return [f"user default on {secret} ~* &* +@all"] if self._auth_token is not None else []
+        # A primary with replicas: they need PSYNC and SYNC, which clients may not use (a client gets
+        # NOPERM here where ElastiCache answers "unknown command"); a user of their own has them.
+        replication = hashlib.sha256(self._replication_password.encode()).hexdigest()
+        return [
+            f"user default on {secret} ~* &* +@all -psync -sync",
+            f"user {REPLICATION_USER} on #{replication} +psync +sync +replconf +ping",
+        ]
+
+    def _config(self, node: StandInNode) -> str:
         lines = [
-            "# The rehearsal's ElastiCache (redis_migration_ops.local_engine.elasticache.endpoint)",
+            "# The rehearsal's ElastiCache (redis_migration_ops.local_engine.elasticache.endpoint), "
+            f"node {node.index + 1} ({node.role})",
             "bind 127.0.0.1",
-            "protected-mode yes",
-            f"dir {self.data_dir}",
-            f"logfile {self.log_file}",
+            # In its private network every client connects from its own (VPC) address, as to
+            # ElastiCache, which has no protected mode; on the machine's loopback, keep it.
+            f"protected-mode {'no' if self.network is not None else 'yes'}",
+            f"dir {node.data_dir}",
+            f"logfile {node.log_file}",
             "daemonize no",
             "save ''",
             "appendonly yes",
@@ -461,7 +568,7 @@ class ElastiCacheEndpoint:
             assert self.tls_files is not None  # issued in start()
             lines += [
                 "port 0",
-                f"tls-port {self.loopback_port}",
+                f"tls-port {node.port}",
                 f"tls-cert-file {self.tls_files.server_certificate}",
                 f"tls-key-file {self.tls_files.server_key}",
                 f"tls-ca-cert-file {self.tls_files.ca_certificate}",
@@ -470,69 +577,143 @@ class ElastiCacheEndpoint:
                 'tls-protocols "TLSv1.2 TLSv1.3"',
             ]
         else:
-            lines.append(f"port {self.loopback_port}")
-        if self._auth_token is not None:
-            digest = hashlib.sha256(self._auth_token.encode()).hexdigest()
-            lines.append(f"user default on #{digest} ~* &* +@all")
-        if self._replica_of is not None:
-            primary = self._replica_of
-            lines.append(f"replicaof 127.0.0.1 {primary.loopback_port}")
-            if primary.auth_token is not None:
-                lines.append(f"masterauth {primary.auth_token}")
+            lines.append(f"port {node.port}")
+        lines += self._user(node)
+        if node.index == 0 and len(self.nodes) > 1:
+            # Redis waits 5 s for more replicas before a diskless sync: one start, no wait.
+            lines.append("repl-diskless-sync-delay 0")
+        if node.index:
+            lines += [
+                f"replicaof 127.0.0.1 {self.primary.port}",
+                f"masteruser {REPLICATION_USER}",
+                f"masterauth {self._replication_password}",
+                "replica-read-only yes",
+            ]
+            if self.tls:
+                lines.append("tls-replication yes")
         for name, value in sorted(self._parameters.items()):
             if name in APPLIED_PARAMETERS and name != "maxmemory-policy":
                 lines.append(f"{name} {value if value.strip() else chr(39) * 2}")
-        lines += [f'rename-command {command} ""' for command in RESTRICTED_COMMANDS]
+        renamed = RESTRICTED_COMMANDS
+        if node.index == 0 and len(self.nodes) > 1:
+            renamed = tuple(command for command in RESTRICTED_COMMANDS if command not in REPLICATION_COMMANDS)
+        lines += [f'rename-command {command} ""' for command in renamed]
         return "\n".join(lines) + "\n"
 
-    def _wait_until_answering(self) -> None:
+    def _wait_until_answering(self, node: StandInNode) -> None:
         deadline = time.monotonic() + START_DEADLINE_S
         while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
+            assert node.process is not None
+            if node.process.poll() is not None:
                 raise ElastiCacheStandInError(
-                    f"redis-server exited with {self._process.returncode}: {self._log_tail()}"
+                    f"redis-server (node {node.index + 1}) exited with {node.process.returncode}: "
+                    f"{self._log_tail(node)}"
                 )
             try:
-                with contextlib.closing(self.admin_client(socket_timeout=1.0)) as client:
-                    if client.ping():
+                with contextlib.closing(
+                    RespConnection(self._open_socket(node, 1.0), self._tls_context(), self._auth_token)
+                ) as probe:
+                    if probe.command("PING") == b"PONG":
                         return
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
+            except (ConnectionError, OSError, RespError) as error:
                 if time.monotonic() > deadline:
                     raise ElastiCacheStandInError(
-                        f"redis-server did not answer within {START_DEADLINE_S:.0f} s ({error}): "
-                        f"{self._log_tail()}"
+                        f"redis-server (node {node.index + 1}) did not answer within "
+                        f"{START_DEADLINE_S:.0f} s ({error}): {self._log_tail(node)}"
                     ) from None
                 time.sleep(0.05)
 
-    def _log_tail(self) -> str:
+    def _wait_until_synchronised(self, node: StandInNode) -> None:
+        deadline = time.monotonic() + START_DEADLINE_S
+        with contextlib.closing(
+            RespConnection(self._open_socket(node), self._tls_context(), self._auth_token)
+        ) as probe:
+            while True:
+                raw = probe.command("INFO", "replication")
+                if b"master_link_status:up" in (raw if isinstance(raw, bytes) else b""):
+                    return
+                if time.monotonic() > deadline:
+                    raise ElastiCacheStandInError(
+                        f"replica (node {node.index + 1}) did not synchronise with the primary within "
+                        f"{START_DEADLINE_S:.0f} s: {self._log_tail(node)}"
+                    )
+                time.sleep(0.05)
+
+    def _log_tail(self, node: StandInNode | None = None) -> str:
+        node = node or self.primary
         lines: list[str] = []
-        for path in (self.workdir / "redis.out", self.log_file):
+        for path in (node.workdir / "redis.out", node.log_file):
             with contextlib.suppress(OSError):
                 lines += [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
         return " | ".join(lines[-5:]) or "(no output)"
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM: it flushes the append-only file first); kill it past the deadline."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_DEADLINE_S)
+        """Close the monitoring and idle connections, stop every node (SIGTERM: each flushes its
+        append-only file first; killed past the deadline), replicas first."""
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+        for node in reversed(self.nodes):
+            if node.monitor is not None:
+                node.monitor.stop()
+                node.monitor = None
+            process, node.process = node.process, None
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_DEADLINE_S)
 
     # -- clients -------------------------------------------------------------------------------
 
-    def connection_kwargs(self, *, socket_timeout: float = 10.0) -> dict[str, Any]:
-        """redis-py arguments that reach the server directly on loopback (rehearsal tooling only:
-        the certificate is checked against the local authority, the host name is not, since the
-        connection does not go through the endpoint's name)."""
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        assert self.tls_files is not None
+        context = ssl.create_default_context(cafile=str(self.tls_files.ca_certificate))
+        context.check_hostname = False  # reached by address, not by the endpoint's name
+        return context
+
+    def _open_socket(
+        self, node: StandInNode, timeout: float = 5.0, source: str | None = None
+    ) -> socket.socket:
+        """A TCP connection to ``node`` from inside its network (from ``source``, else the node's own
+        127.0.0.1), or on the machine's loopback."""
+        if self.network is not None:
+            return self.network.dial(node.port, source, timeout)
+        if source is not None:
+            raise ElastiCacheStandInError("client addresses need the stand-in's private network")
+        return socket.create_connection(("127.0.0.1", node.port), timeout=timeout)
+
+    def connected_clients(self, node: int = 0) -> int | None:
+        """``connected_clients`` of a node as ElastiCache's monitoring reads it (its own
+        connections included): what ``CurrConnections`` reports. None: the node does not answer."""
+        monitor = self.nodes[node].monitor
+        return monitor.connected_clients() if monitor is not None else None
+
+    def leave_idle_connections(
+        self, address: str, count: int = 1, *, node: int = 0, command: Sequence[str] = ("GET", "session")
+    ) -> None:
+        """Open ``count`` connections to ``node`` from ``address`` that send ``command`` once and then
+        stay open, idle, until the stand-in stops: the sockets of old Lambda execution environments,
+        which live on after a configuration change (ElastiCache's ``timeout`` 0 never closes them)."""
+        for _ in range(count):
+            connection = RespConnection(
+                self._open_socket(self.nodes[node], source=address), self._tls_context(), self._auth_token
+            )
+            self._idle.append(connection)
+            connection.command(*command)
+
+    def connection_kwargs(self, *, socket_timeout: float = 10.0, node: int = 0) -> dict[str, Any]:
+        """redis-py arguments that reach a node (the primary by default) from this machine's
+        loopback (rehearsal tooling only: the certificate is checked against the local authority,
+        the host name is not, since the connection does not go through the endpoint's name)."""
         kwargs: dict[str, Any] = {
             "host": "127.0.0.1",
-            "port": self.loopback_port,
+            "port": self.nodes[node].loopback_port,
             "password": self._auth_token,
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_timeout,
@@ -550,9 +731,9 @@ class ElastiCacheEndpoint:
             }
         return kwargs
 
-    def admin_client(self, *, socket_timeout: float = 10.0) -> redis.Redis:
-        """A client of the stand-in for seeding and checking (see :meth:`connection_kwargs`)."""
-        return redis.Redis(**self.connection_kwargs(socket_timeout=socket_timeout))
+    def admin_client(self, *, socket_timeout: float = 10.0, node: int = 0) -> redis.Redis:
+        """A client of a node for seeding and checking (see :meth:`connection_kwargs`)."""
+        return redis.Redis(**self.connection_kwargs(socket_timeout=socket_timeout, node=node))
 
     # -- seeding -------------------------------------------------------------------------------
 
@@ -734,37 +915,72 @@ def _queue_large(pipe: Any, name: bytes, kind: str, rng: random.Random) -> None:
 # The rehearsal's hook.
 
 
-def replication_group_hostnames(engine: LocalEngine, account: LocalAccount) -> list[str]:
-    """The account's endpoint, then every address moto reports for the replication group."""
-    names = [account.elasticache_endpoint]
+@dataclass(frozen=True)
+class GroupLayout:
+    """The replication group's nodes as ElastiCache answers them, and the names leading to each."""
+
+    # Node i's host names (node 0 is the primary): the primary also answers the account's endpoint,
+    # the group's primary and configuration endpoints; the reader endpoint leads to the first
+    # replica (ElastiCache spreads it over the replicas), or to the primary when there is none.
+    node_names: list[list[str]]
+    cluster_ids: list[str]
+
+    @property
+    def hostnames(self) -> list[str]:
+        return list(dict.fromkeys(name for names in self.node_names for name in names))
+
+
+def group_layout(engine: LocalEngine, account: LocalAccount) -> GroupLayout:
+    """The nodes of ``account``'s replication group and their names (DescribeReplicationGroups)."""
+    primary = [account.elasticache_endpoint]
+    replicas: list[list[str]] = []
+    cluster_ids = ["primary"]
+    readers: list[str] = []
     if account.replication_group_id:
         groups = engine.client("elasticache").describe_replication_groups(
             ReplicationGroupId=account.replication_group_id
         )["ReplicationGroups"]
         for group in groups:
+            primary.append(str((group.get("ConfigurationEndpoint") or {}).get("Address", "")))
             for node_group in group.get("NodeGroups", []):
-                for endpoint in (node_group.get("PrimaryEndpoint"), node_group.get("ReaderEndpoint")):
-                    if endpoint and endpoint.get("Address"):
-                        names.append(endpoint["Address"])
-                for member in node_group.get("NodeGroupMembers", []):
-                    if member.get("ReadEndpoint", {}).get("Address"):
-                        names.append(member["ReadEndpoint"]["Address"])
-            if group.get("ConfigurationEndpoint", {}).get("Address"):
-                names.append(group["ConfigurationEndpoint"]["Address"])
-    return [name.lower() for name in dict.fromkeys(names) if name]
+                primary.append(str((node_group.get("PrimaryEndpoint") or {}).get("Address", "")))
+                readers.append(str((node_group.get("ReaderEndpoint") or {}).get("Address", "")))
+                members = sorted(
+                    node_group.get("NodeGroupMembers", []), key=lambda m: m.get("CurrentRole") != "primary"
+                )
+                for position, member in enumerate(members[: MAX_REPLICAS + 1]):
+                    name = str((member.get("ReadEndpoint") or {}).get("Address", ""))
+                    if position == 0:
+                        primary.append(name)
+                        cluster_ids[0] = str(member.get("CacheClusterId", "primary"))
+                    else:
+                        replicas.append([name])
+                        cluster_ids.append(str(member.get("CacheClusterId", f"replica-{position}")))
+    (replicas[0] if replicas else primary).extend(readers)
+    node_names = [[name.lower() for name in dict.fromkeys(names) if name] for names in [primary, *replicas]]
+    return GroupLayout(node_names=node_names, cluster_ids=cluster_ids)
+
+
+def replication_group_hostnames(engine: LocalEngine, account: LocalAccount) -> list[str]:
+    """The account's endpoint, then every address moto reports for the replication group."""
+    return group_layout(engine, account).hostnames
 
 
 @contextlib.contextmanager
 def start_elasticache_endpoint(
     engine: LocalEngine, account: LocalAccount, workdir: Path
 ) -> Iterator[ElastiCacheEndpoint]:
-    """Start the stand-in for ``account``'s ElastiCache source, reachable at its endpoint.
+    """Start the stand-in for ``account``'s ElastiCache source, reachable at its endpoints.
 
     The replication group's settings come from the account description (``elasticache``: AUTH
     token from its secret, ``transitEncryption``, the port, a custom parameter group's
-    parameters). Every host name of the group is mapped to the server for the engine's life, and
-    the engine trusts the local certificate authority until it stops. The server is stopped on
-    exit; its data stays in ``workdir/data``.
+    parameters); its nodes from DescribeReplicationGroups: a primary and a replica per further
+    node. The nodes run in a private network (``ec2/private_network.py``): each node's name (and
+    the primary, reader and configuration endpoints) leads to its own server for the engine's life,
+    and a connection made while acting as a client (``engine.acting_as_function``,
+    ``engine.acting_as_address``) comes from that client's address. The engine trusts the local
+    certificate authority until it stops. The servers and their network are stopped on exit; the
+    primary's data stays in ``workdir/data``.
     """
     description = account.description
     if description is None:
@@ -774,17 +990,22 @@ def start_elasticache_endpoint(
     if source.auth_token_enabled and token is None:
         raise ElastiCacheStandInError("the account's replication group demands a token it does not know")
     parameters = dict(source.parameter_group.parameters) if source.parameter_group else {}
-    stand_in = ElastiCacheEndpoint(
-        workdir,
-        replication_group_hostnames(engine, account),
-        port=source.port,
-        auth_token=token,
-        tls=source.transit_encryption,
-        parameters=parameters,
-    )
-    with stand_in:
-        for hostname in stand_in.hostnames:
-            engine.map_address(hostname, source.port, ("127.0.0.1", stand_in.loopback_port))
-        if stand_in.tls_files is not None:
-            engine.trust_certificate_authority(stand_in.tls_files.trust_bundle)
-        yield stand_in
+    layout = group_layout(engine, account)
+    with PrivateNetwork("elasticache") as network:
+        stand_in = ElastiCacheEndpoint(
+            workdir,
+            layout.hostnames,
+            port=source.port,
+            auth_token=token,
+            tls=source.transit_encryption,
+            parameters=parameters,
+            replicas=len(layout.node_names) - 1,
+            network=network,
+        )
+        with stand_in:
+            for node, names in zip(stand_in.nodes, layout.node_names, strict=True):
+                for hostname in names:
+                    engine.map_private_address(hostname, source.port, network, node.port, node.loopback_port)
+            if stand_in.tls_files is not None:
+                engine.trust_certificate_authority(stand_in.tls_files.trust_bundle)
+            yield stand_in

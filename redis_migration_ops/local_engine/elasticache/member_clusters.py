@@ -14,9 +14,15 @@ https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeCa
   hash is the same for every group of an account in a region (a group created again under the same
   id has the same names).
 
+- with cluster mode disabled, a node group answers its ``ReaderEndpoint`` (``replica.<id>...``: "A
+  reader endpoint will evenly split incoming connections to the endpoint between all read replicas",
+  a DNS record, not a load balancer; with no replica it leads to the primary), beside its
+  ``PrimaryEndpoint`` and each node's own endpoint ("Finding replication group endpoints",
+  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Replication.Endpoints.html).
+
 Wrong in moto, filled here: ``NumCacheClusters`` is ignored (one node unless
 ``ReplicasPerNodeGroup``); no member cluster exists for DescribeCacheClusters; the endpoint's hash is
-random for every group (here: derived from the account and region).
+random for every group (here: derived from the account and region); no ``ReaderEndpoint``.
 :meth:`LocalEngine.name_elasticache_endpoint` gives a group the endpoint a described account recorded
 (the name its clients use), so a rehearsal's group serves the name its functions hold.
 """
@@ -59,6 +65,11 @@ def _stable_names(backend: ElastiCacheBackend, group: ReplicationGroup) -> None:
                 node_group[key] = fixed(str(node_group[key]))
         if "primary_endpoint" in node_group:
             node_group["primary_endpoint"]["address"] = node_group["primary_endpoint_address"]
+        if "reader_endpoint_address" in node_group:
+            node_group["reader_endpoint"] = {
+                "address": node_group["reader_endpoint_address"],
+                "port": node_group.get("port", group.port),
+            }
         for member in node_group.get("node_group_members", []):
             if "read_endpoint" in member:
                 member["read_endpoint"]["address"] = fixed(str(member["read_endpoint"]["address"]))

@@ -8,8 +8,9 @@ is "the number of client connections, excluding connections from read replicas",
 ("Monitoring use with CloudWatch Metrics"). moto publishes nothing.
 
 Gap filled from the real thing: a node is watched with a *sampler* (for the rehearsal's ElastiCache
-stand-in, the count of its clients other than the sampler's own connection,
-:func:`stand_in_connections`). When a CloudWatch read comes (GetMetricData, GetMetricStatistics,
+stand-in, ``ElastiCacheEndpoint.connected_clients``: ``connected_clients`` read by the node's own
+monitoring, so ElastiCache's monitoring connections are counted as AWS counts them,
+``elasticache/monitoring.py``). When a CloudWatch read comes (GetMetricData, GetMetricStatistics,
 ListMetrics), every watched node is sampled first, and the sample is kept as the datapoint of its
 minute (ElastiCache publishes one a minute: a later sample in the same minute replaces it),
 stamped with that moment: what the stand-in's clients did, read as ElastiCache would report it.
@@ -28,11 +29,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import redis
 from moto.cloudwatch.models import CloudWatchBackend, MetricDatum, MetricDatumBase, cloudwatch_backends
 
+from redis_migration_ops.local_engine.elasticache.monitoring import MONITORING_CONNECTIONS
 from redis_migration_ops.local_engine.lambda_.metrics import moto_timestamp
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 
@@ -118,25 +118,8 @@ class ElastiCacheMetrics(MotoPatch):
         return data
 
 
-def stand_in_connections(connection_kwargs: dict[str, Any]) -> Sampler:
-    """A sampler of a Redis server's clients other than the sampler's own connection (the
-    rehearsal's ElastiCache stand-in: ``ElastiCacheEndpoint.connection_kwargs()``). A server that
-    does not answer gives no datapoint, as a node that is down publishes none."""
-
-    def sample() -> int | None:
-        client = redis.Redis(**{**connection_kwargs, "socket_timeout": 2, "socket_connect_timeout": 2})
-        try:
-            return max(0, int(client.info("clients")["connected_clients"]) - 1)
-        except (redis.RedisError, OSError):
-            return None
-        finally:
-            client.close()
-
-    return sample
-
-
 # The connections ElastiCache's own monitoring keeps open (CurrConnections counts them).
-OWN_CONNECTIONS = 2.0
+OWN_CONNECTIONS = float(MONITORING_CONNECTIONS)
 
 
 def publish_usage(  # noqa: PLR0917 - a stretch of use is all of these

@@ -1,5 +1,5 @@
-"""Client listing: CLIENT LIST parsed, each address mapped to what it is through EC2 network
-interfaces (moto), and every client the migration will not switch named."""
+"""Client listing: CLIENT LIST parsed, ElastiCache's own connections told apart, each address mapped
+to what it is through EC2 network interfaces (moto), and the nodes of a replication group."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from moto import mock_aws
 from redis_migration.clients.connected import (
     FunctionNetwork,
     RedisConnection,
-    describe_clients,
+    elasticache_own,
     find_interfaces,
     instance_names,
+    node_addresses,
+    origin_of,
     parse_client_list,
 )
 
@@ -43,6 +45,7 @@ def test_client_list_lines_are_parsed() -> None:
         "get",
     )
     assert first.lib_name == "redis-py"
+    assert first.flags == "N"
     assert connections[2].name == "worker"
     assert connections[2].db == 2
     assert parse_client_list("id=1 addr=[::1]:5000 name=x cmd=get\n")[0].ip == "::1"
@@ -80,61 +83,63 @@ def test_addresses_map_to_lambda_interfaces_instances_and_tasks(ec2: Any) -> Non
     other = ec2.run_instances(
         ImageId="ami-12345678", MinCount=1, MaxCount=1, SubnetId=subnet_a, PrivateIpAddress="10.42.1.61"
     )["Instances"][0]["InstanceId"]
-    connections = [c for c in parse_client_list(CLIENT_LIST) if c.name != "redis-migration"]
+    connections = parse_client_list(CLIENT_LIST)
     functions = {
         "campaign-worker-001": FunctionNetwork(subnet_ids=[subnet_a, subnet_b], security_group_ids=[clients]),
         "campaign-worker-002": FunctionNetwork(subnet_ids=[subnet_a], security_group_ids=[clients]),
         "campaign-report": FunctionNetwork(subnet_ids=[subnet_a], security_group_ids=[]),
     }
-    # When the addresses are looked up and described, with worker-001 switched and not worker-002
+    # When the addresses are looked up
     interfaces = find_interfaces(ec2, (c.ip for c in connections))
     names = instance_names(ec2, [redis_host, other])
-    listing = describe_clients(
-        "campaign-redis.abc123.0001.use1.cache.amazonaws.com",
-        connections,
-        interfaces,
-        functions,
-        ["campaign-worker-001"],
-        instance_id=redis_host,
-        instance_names=names,
-    )
-    by_ip = {group.ip: group for group in listing.clients}
-    # Then the Lambda interface names the functions that share it, and only part of them moves
-    lambda_group = by_ip["10.42.1.50"]
-    assert lambda_group.origin.kind == "lambda"
-    assert lambda_group.origin.functions == ["campaign-worker-001", "campaign-worker-002"]
-    assert lambda_group.connections == 2
-    assert lambda_group.switched == "partly"
-    assert "campaign-worker-002" in lambda_group.note
-    # And the worker on the Redis instance, the other instance, the task and the stranger are named
-    assert by_ip["10.42.2.77"].origin.kind == "ec2-instance"
-    assert by_ip["10.42.2.77"].origin.instance_name == "asterisk"
-    assert "hostServices" in by_ip["10.42.2.77"].note
-    assert by_ip["10.42.1.61"].origin.kind == "ec2-instance"
-    assert by_ip["10.42.1.61"].origin.instance_id == other
-    assert by_ip["10.42.1.60"].origin.kind == "ecs-task"
-    assert by_ip["192.168.9.9"].origin.kind == "unknown"
-    assert by_ip["192.168.9.9"].switched == "unknown"
-    assert listing.connections == 6
-    assert len(listing.not_switched) == 5
-    assert any(
-        "EC2 instance" in line and "(asterisk)" in line and "lpush" in line for line in listing.not_switched
-    )
+    origins = {ip: origin_of(interfaces.get(ip), functions, names) for ip in {c.ip for c in connections}}
+    # Then the Lambda interface names every function that shares it: Lambda says no more
+    assert origins["10.42.1.50"].kind == "lambda"
+    assert origins["10.42.1.50"].functions == ["campaign-worker-001", "campaign-worker-002"]
+    # And the instances, the task and the stranger are told apart
+    assert origins["10.42.2.77"].kind == "ec2-instance"
+    assert origins["10.42.2.77"].instance_id == redis_host
+    assert origins["10.42.2.77"].instance_name == "asterisk"
+    assert origins["10.42.1.61"].kind == "ec2-instance"
+    assert origins["10.42.1.61"].instance_id == other
+    assert origins["10.42.1.60"].kind == "ecs-task"
+    assert origins["192.168.9.9"].kind == "unknown"
 
 
-def test_a_client_whose_functions_all_move_is_not_named() -> None:
-    connection = RedisConnection(id=1, ip="10.0.0.5", port=1)
-    interface = {
-        "NetworkInterfaceId": "eni-1",
-        "InterfaceType": "lambda",
-        "SubnetId": "subnet-a",
-        "Groups": [{"GroupId": "sg-1"}],
-        "Description": "AWS Lambda VPC ENI-f-1",
+def test_elasticaches_own_connections_are_those_no_client_could_make() -> None:
+    # A replication link, a connection from the node's loopback, one from ElastiCache's own interface
+    assert elasticache_own(RedisConnection(id=1, ip="10.0.0.9", port=1, flags="S"), None) == "replication"
+    assert elasticache_own(RedisConnection(id=2, ip="127.0.0.1", port=1, last_command="info"), None) == (
+        "elasticache"
+    )
+    own_interface = {"RequesterId": "amazon-elasticache", "InterfaceType": "interface"}
+    assert elasticache_own(RedisConnection(id=3, ip="10.0.2.9", port=1), own_interface) == "elasticache"
+    # Anything else is a client, whatever it runs or calls itself
+    for connection in (
+        RedisConnection(id=4, ip="10.0.1.5", port=1, last_command="ping"),
+        RedisConnection(id=5, ip="10.0.1.6", port=1, name="redis-migration", last_command="info"),
+    ):
+        assert elasticache_own(connection, None) is None
+
+
+def test_every_node_of_a_group_is_asked() -> None:
+    group = {
+        "NodeGroups": [
+            {
+                "PrimaryEndpoint": {"Address": "master.cache.abc.use1.cache.amazonaws.com"},
+                "NodeGroupMembers": [
+                    {"ReadEndpoint": {"Address": "cache-001.cache.abc.use1.cache.amazonaws.com"}},
+                    {"ReadEndpoint": {"Address": "Cache-002.cache.abc.use1.cache.amazonaws.com"}},
+                ],
+            }
+        ]
     }
-    functions = {"f": FunctionNetwork(subnet_ids=["subnet-a"], security_group_ids=["sg-1"])}
-    listing = describe_clients("e", [connection], {"10.0.0.5": interface}, functions, ["f"])
-    assert listing.clients[0].switched == "yes"
-    assert listing.not_switched == []
+    assert node_addresses(group) == [
+        "cache-001.cache.abc.use1.cache.amazonaws.com",
+        "cache-002.cache.abc.use1.cache.amazonaws.com",
+    ]
+    no_members = {"NodeGroups": [{"PrimaryEndpoint": {"Address": "master.x"}}]}
+    assert node_addresses(no_members) == ["master.x"]
 
 
 def test_many_addresses_are_looked_up_in_chunks(ec2: Any) -> None:

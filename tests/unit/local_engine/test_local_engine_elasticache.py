@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from redis_migration.decommission.preconditions import export_bucket_policy
 
 from redis_migration_ops.local_engine import LocalEngine
+from redis_migration_ops.local_engine.elasticache.monitoring import MONITORING_CONNECTIONS
 from redis_migration_ops.local_engine.elasticache.reserved_nodes import ReservedNodes
 from redis_migration_ops.local_engine.elasticache.snapshots import ELASTICACHE_CANONICAL_ID
 from redis_migration_ops.local_engine.elasticache.timing import ElastiCacheTimings
@@ -318,7 +319,8 @@ def test_published_metrics_answer_get_metric_data_per_node(cache: Any) -> None:
     )
 
     assert count == 10
-    assert max(answer["MetricDataResults"][0]["Values"]) == 5.0  # 3 clients + ElastiCache's own 2
+    # 3 clients + ElastiCache's own monitoring connections (elasticache/monitoring.py)
+    assert max(answer["MetricDataResults"][0]["Values"]) == 3.0 + MONITORING_CONNECTIONS
     assert json.dumps(answer["MetricDataResults"][0]["Values"])  # datapoints exist
 
 

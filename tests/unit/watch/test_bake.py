@@ -216,7 +216,7 @@ def test_a_quiet_bake_passes_after_the_window_and_the_settling_time(world: World
     assert (final.errors, final.baseline_errors, final.functions_watched) == (18, 4, 3)
     assert final.window_start == datetime(2026, 11, 26, 9, 32, tzinfo=UTC)
     assert final.window_end == datetime(2026, 11, 26, 9, 42, tzinfo=UTC)
-    assert final.elasticache.judged
+    assert not final.elasticache.judged  # reported only: CLIENT LIST judges after the bake
     assert final.elasticache.connections == 2
     assert final.regressions == []
     assert final.summary.startswith("bake passed after 12 min (13 checks): 3 functions, 18 errors")
@@ -277,24 +277,24 @@ def test_thresholds_decide_what_counts_as_a_regression(world: World) -> None:
     assert [(r.observed, r.allowed) for r in regressed.regressions] == [(16, 15)]
 
 
-def test_elasticache_is_judged_only_at_the_end_of_the_final_wave(world: World) -> None:
+def test_elasticaches_connection_count_is_reported_never_judged(world: World) -> None:
     baseline = world.baseline()
     start = T0 + timedelta(minutes=1)
-    # Given clients still on ElastiCache (7 connections, more than its own 6)
+    # Given ElastiCache's nodes with 7 connections: its own monitoring ("4 to 6" a node, AWS says)
+    # and idle sockets of old execution environments, which it never closes
     world.node_connections[0] = 7
 
-    # When a wave that is not the last one bakes: it passes (later waves still use ElastiCache)
+    # When a wave that is not the last one bakes, and then the final wave
     early = world.bake(baseline, start, batches_switched=1, final_wave=False)
-    assert early[-1].status == "passed"
-    assert not early[-1].elasticache.judged
-    assert early[-1].elasticache.connections == 7
-
-    # When the final wave bakes: ElastiCache regresses, named by its node
     final = world.bake(baseline, start + timedelta(minutes=15))
-    assert final[-1].status == "regressed"
-    assert [(r.code, r.subject, r.observed, r.allowed, r.baseline) for r in final[-1].regressions] == [
-        ("ElastiCacheStillConnected", "campaign-redis-001/0001", 7, 6, 12)
-    ]
+
+    # Then both pass: the count is reported, and CLIENT LIST judges who still uses ElastiCache
+    # after the bake (CheckElastiCacheClientsAfter), not CurrConnections
+    assert early[-1].status == final[-1].status == "passed"
+    assert final[-1].elasticache.connections == 7
+    assert final[-1].elasticache.baseline == 12
+    assert not final[-1].elasticache.judged
+    assert final[-1].regressions == []
 
 
 def test_the_self_hosted_redis_regresses_when_it_does_not_answer_twice_in_a_row(world: World) -> None:

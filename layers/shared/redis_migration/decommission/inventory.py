@@ -43,20 +43,6 @@ def describe_replication_group(replication_group_id: str, aws: AwsClients) -> di
     return dict(found[0]) if found else None
 
 
-def node_addresses(group: dict[str, Any]) -> list[str]:
-    """One address per node (CLIENT LIST is per node); the primary endpoint when nodes have none."""
-    nodes = [
-        str((member.get("ReadEndpoint") or {}).get("Address", ""))
-        for node_group in group.get("NodeGroups") or []
-        for member in node_group.get("NodeGroupMembers") or []
-    ]
-    nodes = [node.lower() for node in nodes if node]
-    if nodes:
-        return list(dict.fromkeys(nodes))
-    primary = primary_endpoint(group)
-    return [primary] if primary else []
-
-
 def primary_endpoint(group: dict[str, Any]) -> str | None:
     configuration = (group.get("ConfigurationEndpoint") or {}).get("Address")
     if configuration:

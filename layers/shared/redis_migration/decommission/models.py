@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from redis_migration.clients.connected import ClientCheck
 from redis_migration.models import Model, parse_model
 
 # An execution of this state machine, by ARN or by name (the same rule as ``rollbackOf``).
@@ -303,18 +304,6 @@ class ExportPlan(Model):
     name: str
 
 
-class ClientCheck(Model):
-    """Where ListElastiCacheClients connects (inside the VPC): every node of the replication group.
-
-    CLIENT LIST shows only the connections of the node it runs on, so each node is asked.
-    """
-
-    nodes: list[str]
-    port: int
-    tls: bool
-    secret_arn: str | None
-
-
 class MetricsSummary(Model):
     window_start: str
     window_end: str
@@ -350,35 +339,6 @@ class DecommissionPlan(Model):
 
 # ---------------------------------------------------------------------------------------------
 # The steps.
-
-
-class ElastiCacheClient(Model):
-    """The connections from one address to one node, and what the address belongs to (never a password)."""
-
-    node: str
-    ip: str
-    connections: int
-    names: list[str] = []
-    last_commands: list[str] = []
-    max_idle_seconds: int = 0
-    # What EC2 says the address is: a Lambda interface and its functions, an instance, unknown ...
-    origin: str
-
-    def describe(self) -> str:
-        named = f" named {', '.join(repr(name) for name in self.names)}" if self.names else ""
-        commands = f", last command {', '.join(self.last_commands[:3])}" if self.last_commands else ""
-        return (
-            f"{self.origin} at {self.ip}: {self.connections} connection(s) to {self.node}{named}"
-            f"{commands}, idle up to {self.max_idle_seconds} s"
-        )
-
-
-class ClientListOutput(Model):
-    clients: list[ElastiCacheClient]
-    # One line per client, for the refusal.
-    lines: list[str]
-    # Connections left out: ours, and the nodes' replication links.
-    left_out: int = 0
 
 
 class SnapshotInput(Model):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.connected import elasticache_nodes
 from redis_migration.clients.preflight import (
     FunctionFacts,
     discover_clients,
@@ -97,6 +98,9 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             "list them in 'functions'"
         )
     data = data_plan(request, instance, configurations, plans, problems, facts=facts)
+    with aws_errors_as_transient():
+        # Every node serves clients (the replicas through the reader endpoint): each is asked who.
+        data = data.model_copy(update={"source_nodes": elasticache_nodes(request.elasticache_endpoint, aws)})
     token = settings.elasticache_auth_token_secret_name
     # ElastiCache's own settings (cluster mode, Global Datastore, TLS, token ...), before any change.
     with aws_errors_as_transient():

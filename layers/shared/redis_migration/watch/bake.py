@@ -14,11 +14,14 @@ The guide's "test all Lambda functions with the new endpoint", made a measuremen
   (:class:`~redis_migration.models.BakeThresholds`). Errors and throttles only grow during the
   window, so a function over its allowance early is over it at the end too: the check says
   ``regressed`` at once. Otherwise the bake ends ``passed`` two minutes after the window (the
-  last minutes' datapoints arrive after them), when the ElastiCache nodes are also judged: every
-  client should have left them (only the final wave's bake judges them; before it, the functions
-  of later waves still use ElastiCache). The self-hosted Redis is read by the workflow with the
-  RedisHealth function (its answer is CheckBake's ``selfHosted``): its connected clients are
-  reported, and it regresses when it does not answer in consecutive checks. The instance Redis
+  last minutes' datapoints arrive after them). The ElastiCache nodes' ``CurrConnections`` are
+  reported, not judged: it counts ElastiCache's own monitoring connections and the idle sockets of
+  old execution environments, which it never closes. Whether a switched function still uses
+  ElastiCache is judged after the last wave's bake by ``CLIENT LIST`` on every node
+  (CheckElastiCacheClientsAfter, :mod:`redis_migration.clients.writers`). The self-hosted Redis
+  is read by the workflow with the RedisHealth function (its answer is CheckBake's
+  ``selfHosted``): its connected clients are reported, and it regresses when it does not answer
+  in consecutive checks. The instance Redis
   shares is read by the ReadHostHealth function (CheckBake's ``host``) and compared with the
   preflight's reading (``hostBefore``): a co-tenant down or restarted, memory pressure, swapping or
   load grown past their margins regress the bake like a function's errors
@@ -677,21 +680,9 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
     node_values = reading.values[2 * len(watched) :]
     latest = [value.latest for value in node_values]
     known = [value for value in latest if value is not None]
-    judged = final and given.final_wave and bool(nodes)
-    if judged:
-        for node, value in zip(nodes, latest, strict=True):
-            if value is not None and value > thresholds.elasticache_max_connections:
-                regressions.append(
-                    BakeRegression(
-                        code="ElastiCacheStillConnected",
-                        subject=f"{node.cache_cluster_id}/{node.cache_node_id}",
-                        observed=value,
-                        allowed=thresholds.elasticache_max_connections,
-                        baseline=next(
-                            (entry.connections for entry in document.nodes if entry.node == node), None
-                        ),
-                    )
-                )
+    # Reported, never judged here: CurrConnections counts ElastiCache's own monitoring and old
+    # execution environments' idle sockets (see the module doc; CLIENT LIST judges after the bake).
+    judged = False
     self_hosted = _self_hosted(given.self_hosted, None if fresh or progress is None else progress.self_hosted)
     if self_hosted.unhealthy_streak >= thresholds.self_hosted_unhealthy_checks:
         regressions.append(
