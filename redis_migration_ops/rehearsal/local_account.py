@@ -440,8 +440,10 @@ class _Builder:
         if cache.tags:
             arguments["Tags"] = [{"Key": k, "Value": v} for k, v in cache.tags.items()]
         client.create_replication_group(**arguments)
-        # The endpoint the described account's clients use is the group's (moto invents another).
-        self.engine.name_elasticache_endpoint(cache.replication_group_id, cache.endpoint)
+        # The endpoints the described account's clients use are the group's (moto invents others):
+        # its primary, reader and nodes, so a function naming any of them names this group.
+        reader, nodes = cache.group_endpoints()
+        self.engine.name_elasticache_endpoint(cache.replication_group_id, cache.endpoint, reader, nodes)
         self.account.replication_group_id = cache.replication_group_id
 
     def _parameter_group(self, client: Any, cache: ElastiCacheSource) -> None:
