@@ -150,6 +150,7 @@ def test_what_cannot_be_rewritten_is_refused_before_any_change(
 
 def test_a_partial_list_with_consistent_mode_is_refused_naming_the_others(forms: LocalSetup) -> None:
     # Given ElastiCache holding keys, and a run that lists only some of the functions using it
+    assert forms.elasticache is not None
     forms.elasticache.admin_client().set("campaign:calls", "42")
     before = forms.snapshot()
 
