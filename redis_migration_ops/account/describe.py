@@ -59,12 +59,12 @@ from redis_migration_ops.rehearsal.migration import EXIT_UNEXPECTED, EXIT_USAGE
 # Per-function calls run on a few threads; adaptive retries absorb Lambda's throttling.
 _WORKERS = 8
 _CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
-_ELASTICACHE_SUFFIXES = (".cache.amazonaws.com", ".cache.amazonaws.com.cn")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
-# A URL's password as its clients parse it (RFC 3986): the user info ends at the *last* "@" before the
-# path, query or fragment, so a password holding "@" is masked whole, never its tail kept.
+# A URL's password: from the user's ":" to the *last* "@" before a separator (whitespace, "," or ";"
+# between URLs), so a password holding "@" or "/" is masked whole, never a tail of it kept. (A
+# client would read less as the password; masking more only costs the description a host.)
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^/?#\s]*)(?P<tail>@)"
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^\s,;]*)(?P<tail>@)"
 )
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:[A-Za-z0-9/_+=.@:$*-]+")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
@@ -190,6 +190,15 @@ class _Describer:
 
     def describe(self) -> tuple[AccountDescription, DescribeSummary]:
         listed = self.reader.pages("lambda", "list_functions", "Functions")
+        own = sorted(raw["FunctionName"] for raw in listed if is_migration_stack_function(raw))
+        if own:
+            # A redis-migration stack already deployed here: its functions hold the endpoint as a
+            # parameter and never connect to it; rebuilt as plain functions they would pass for clients.
+            self.notes.append(
+                f"{len(own)} function(s) of a redis-migration stack left out ({own[0]} ...): they name "
+                "the ElastiCache endpoint as a stack parameter, not as a client"
+            )
+            listed = [raw for raw in listed if not is_migration_stack_function(raw)]
         self.summary.functions = len(listed)
         self.groups = self.reader.pages("elasticache", "describe_replication_groups", "ReplicationGroups")
         endpoint = self.given_endpoint or discover_endpoint(listed, self.groups)
@@ -806,6 +815,15 @@ def discover_endpoint(listed: list[dict[str, Any]], groups: Iterable[dict[str, A
             f"several ElastiCache endpoints are named equally often ({tied}): pass --elasticache-endpoint"
         )
     return counted[0][0]
+
+
+# The environment every function of this project's template gets (template.yaml, Globals).
+_STACK_PARAMETERS = frozenset({"STACK_NAME", "ELASTICACHE_ENDPOINT", "REDIS_PORT_DEFAULT", "INSTANCE_ID"})
+
+
+def is_migration_stack_function(config: dict[str, Any]) -> bool:
+    """A function of a deployed redis-migration stack (its Globals environment), not a Redis client."""
+    return set(_variables(config)) >= _STACK_PARAMETERS
 
 
 def primary_endpoint(group: dict[str, Any]) -> str | None:
