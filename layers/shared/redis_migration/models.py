@@ -360,7 +360,8 @@ class MigrationInput(Model):
     Everything is optional: the defaults are the stack's parameters. ``projectName``,
     ``environment`` and ``instanceId`` may be given but must equal the stack's (its IAM is scoped
     to them; ValidateInput refuses another value). ``functions`` is an explicit list (names or
-    ARNs), or absent to discover every function whose REDIS_HOST is the ElastiCache endpoint.
+    ARNs), or absent to discover every function that uses the ElastiCache (any variable naming any
+    of its endpoints, in any form: clients/endpoints.py).
     Keys are camelCase only: a snake_case key is refused, never silently ignored.
     """
 
