@@ -278,9 +278,9 @@ def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
                 f"{key}={current[key]!r}" for key in foreign
             )
             if restore:
-                detail += f"; restored: {', '.join(restore)}"
+                detail += f"; put back: {', '.join(restore)}"
         elif restore:
-            outcome, detail = "restored", f"restored: {', '.join(restore)}"
+            outcome, detail = "restored", f"put back: {', '.join(restore)}"
         else:
             outcome, detail = "unchanged", "already as before"
         # Aliases go back to the versions they served (immutable, so exactly as before).
