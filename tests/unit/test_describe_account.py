@@ -28,15 +28,7 @@ from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.operations import OperatorError
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 from redis_migration_ops.rehearsal.migration import REPO_ROOT
-from tests.unit.account_examples import (
-    ENDPOINT,
-    FORMS,
-    FORMS_PRIMARY,
-    KMS_ARN,
-    PLAIN_SECRETS,
-    forms_account,
-    rich_account,
-)
+from tests.unit.account_examples import ENDPOINT, KMS_ARN, PLAIN_SECRETS, rich_account
 
 READ_ONLY_PREFIXES = ("List", "Describe", "Get")
 
@@ -195,16 +187,3 @@ def test_an_unknown_instance_is_a_usage_error(described: Described) -> None:
         describe_account(boto3.Session(region_name="us-east-1"), instance_id="i-0123456789abcdef0")
     assert raised.value.exit_code == 2
     assert "--instance-id i-0123456789abcdef0: no such instance in us-east-1" in str(raised.value)
-
-
-def test_every_function_naming_the_cache_in_any_form_is_a_client() -> None:
-    with LocalEngine(REPO_ROOT) as engine:
-        # Given functions naming the cache by URL, host:port, its reader, a node, upper case, a
-        # trailing dot (the group answers its reader and nodes under the names the account gives)
-        build_account(engine, forms_account())
-        # When the account is described without naming the endpoint
-        description, summary = describe_account(boto3.Session(region_name="us-east-1"))
-    # Then its ElastiCache is the group's primary endpoint, and every one of them is a client
-    assert description.elasticache.endpoint == FORMS_PRIMARY
-    assert summary.clients == ["campaign-worker-001", *FORMS]
-    assert description.redis_clients() == summary.clients
