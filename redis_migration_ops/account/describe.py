@@ -28,7 +28,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
-from redis_migration.models import REDIS_HOST, REDIS_PORT, is_secret_like_key
+from redis_migration.clients.endpoints import CacheNames, endpoint_addresses, normalized_host, uses_cache
+from redis_migration.models import REDIS_PORT, is_secret_like_key
 
 from redis_migration_ops.account.description import (
     REDACTED,
@@ -53,6 +54,7 @@ from redis_migration_ops.account.description import (
     Vpc,
     VpcAttachment,
     VpcEndpoint,
+    derived_endpoints,
     describe_problems,
 )
 from redis_migration_ops.operations import OperatorError, aws_errors
@@ -61,9 +63,13 @@ from redis_migration_ops.rehearsal.migration import EXIT_UNEXPECTED, EXIT_USAGE
 # Per-function calls run on a few threads; adaptive retries absorb Lambda's throttling.
 _WORKERS = 8
 _CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
-_ELASTICACHE_SUFFIXES = (".cache.amazonaws.com", ".cache.amazonaws.com.cn")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@/\s]+)(?P<tail>@)")
+# A URL's password: from the user's ":" to the *last* "@" before a separator (whitespace, "," or ";"
+# between URLs), so a password holding "@" or "/" is masked whole, never a tail of it kept. (A
+# client would read less as the password; masking more only costs the description a host.)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<password>[^\s,;]*)(?P<tail>@)"
+)
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:[A-Za-z0-9/_+=.@:$*-]+")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 _WORD = re.compile(r"[A-Z]+[0-9]*|[0-9]+")
@@ -164,8 +170,9 @@ def describe_account(
 ) -> tuple[AccountDescription, DescribeSummary]:
     """Read the account behind ``session`` (its region) into a description; read-only calls only.
 
-    ``elasticache_endpoint`` defaults to the ElastiCache endpoint most functions name in
-    REDIS_HOST; ``instance_id`` to the only instance in the Redis clients' VPC. Raises
+    ``elasticache_endpoint`` defaults to the ElastiCache most functions name in any variable, in any
+    form (its group's primary endpoint); ``instance_id`` to the only instance in the Redis clients'
+    VPC. Raises
     OperatorError (one line, with the exit code) when either cannot be found.
     """
     with aws_errors():
@@ -183,19 +190,31 @@ class _Describer:
         self.subnet_names: dict[str, str] = {}
         self.group_names: dict[str, str] = {}
         self.table_names: dict[str, str] = {}
+        self.groups: list[dict[str, Any]] = []
 
     def describe(self) -> tuple[AccountDescription, DescribeSummary]:
         listed = self.reader.pages("lambda", "list_functions", "Functions")
+        own = sorted(raw["FunctionName"] for raw in listed if is_migration_stack_function(raw))
+        if own:
+            # A redis-migration stack already deployed here: its functions hold the endpoint as a
+            # parameter and never connect to it; rebuilt as plain functions they would pass for clients.
+            self.notes.append(
+                f"{len(own)} function(s) of a redis-migration stack left out ({own[0]} ...): they name "
+                "the ElastiCache endpoint as a stack parameter, not as a client"
+            )
+            listed = [raw for raw in listed if not is_migration_stack_function(raw)]
         self.summary.functions = len(listed)
-        endpoint = self.given_endpoint or discover_endpoint(listed)
+        self.groups = self.reader.pages("elasticache", "describe_replication_groups", "ReplicationGroups")
+        endpoint = self.given_endpoint or discover_endpoint(listed, self.groups)
+        group = self._replication_group(endpoint)
+        # Who uses the cache: any variable naming any endpoint of its group, in any form (the
+        # workflow's own definition, clients/endpoints.py), in $LATEST or a published version.
+        names = CacheNames.of(endpoint_addresses(group) if group else [endpoint])
         details = _parallel(self._function_details, listed)
         clients = [
             raw["FunctionName"]
             for raw, extra in zip(listed, details, strict=True)
-            if any(
-                _host(_variables(config).get(REDIS_HOST, "")) == endpoint
-                for config in [raw, *extra["versions"]]
-            )
+            if any(uses_cache(_variables(config), names) for config in [raw, *extra["versions"]])
         ]
         self.summary.clients = clients
         instance = self._instance(listed, clients)
@@ -677,12 +696,14 @@ class _Describer:
             _variables(raw).get(REDIS_PORT, "") for raw in listed if raw["FunctionName"] in clients
         ).most_common(1)
         port = int(ports[0][0]) if ports and ports[0][0].isdigit() else 6379
-        group = self._replication_group(endpoint)
+        group = self._replication_group(endpoint, note=True)
         if group is None:
             self.notes.append(
                 f"ElastiCache: no replication group found behind {endpoint}; only the endpoint is described"
             )
             return ElastiCacheSource(endpoint=endpoint, port=port)
+        # The group's primary endpoint is what the stack names; a client may name any of them.
+        endpoint = primary_endpoint(group) or endpoint
         elasticache = self.reader.client("elasticache")
         members = list(group.get("MemberClusters") or [])
         cluster: dict[str, Any] = {}
@@ -726,8 +747,11 @@ class _Describer:
             else []
         )
         auth_enabled = bool(group.get("AuthTokenEnabled"))
+        reader, nodes = _recorded_endpoints(group, endpoint, len(members) or 1)
         return ElastiCacheSource(
             endpoint=endpoint,
+            reader_endpoint=reader,
+            node_endpoints=nodes,
             port=port,
             replication_group_id=group["ReplicationGroupId"],
             description=_unless(group.get("Description"), group["ReplicationGroupId"]),
@@ -755,11 +779,11 @@ class _Describer:
             tags=_tags(tags),
         )
 
-    def _replication_group(self, endpoint: str) -> dict[str, Any] | None:
+    def _replication_group(self, endpoint: str, *, note: bool = False) -> dict[str, Any] | None:
         """The replication group whose endpoints (or, failing that, whose id) the endpoint names."""
-        groups = self.reader.pages("elasticache", "describe_replication_groups", "ReplicationGroups")
+        groups = self.groups
         for group in groups:
-            if endpoint in _group_addresses(group):
+            if normalized_host(endpoint) in endpoint_addresses(group):
                 return dict(group)
         labels = endpoint.split(".")
         candidates = {
@@ -769,10 +793,11 @@ class _Describer:
         by_id = [g for g in groups if g["ReplicationGroupId"] in candidates]
         if by_id:
             matched = by_id[0]["ReplicationGroupId"]
-            self.notes.append(
-                f"ElastiCache: {endpoint} matched replication group {matched} by its id, "
-                "not by an endpoint it reports"
-            )
+            if note:
+                self.notes.append(
+                    f"ElastiCache: {endpoint} matched replication group {matched} by its id, "
+                    "not by an endpoint it reports"
+                )
             return dict(by_id[0])
         return None
 
@@ -837,16 +862,32 @@ def _host(value: str) -> str:
     return value.split(":", 1)[0].strip().lower()
 
 
-def discover_endpoint(listed: list[dict[str, Any]]) -> str:
-    """The ElastiCache endpoint most functions name in REDIS_HOST; refuse a tie or none."""
+# An ElastiCache name anywhere in a value: bare, host:port, in a URL or a longer text.
+_ELASTICACHE_NAME = re.compile(
+    r"(?<![A-Za-z0-9.-])(?:[A-Za-z0-9-]+\.)+cache\.amazonaws\.com(?:\.cn)?\.?", re.I
+)
+
+
+def discover_endpoint(listed: list[dict[str, Any]], groups: Iterable[dict[str, Any]] = ()) -> str:
+    """The ElastiCache most functions use, by the workflow's definition (any variable naming any of
+    a group's endpoints, in any form), answered as its group's primary endpoint; refuse a tie or none."""
+    by_address = {
+        address: primary_endpoint(group) or address
+        for group in groups
+        for address in endpoint_addresses(group)
+    }
     counted = Counter(
-        host
+        cache
         for raw in listed
-        if (host := _host(_variables(raw).get(REDIS_HOST, ""))).endswith(_ELASTICACHE_SUFFIXES)
+        for cache in {
+            by_address.get(host, host)
+            for value in _variables(raw).values()
+            for host in (normalized_host(name) for name in _ELASTICACHE_NAME.findall(str(value)))
+        }
     ).most_common()
     if not counted:
         raise OperatorError(
-            "no function's REDIS_HOST names an ElastiCache endpoint: pass --elasticache-endpoint", EXIT_USAGE
+            "no function's variables name an ElastiCache endpoint: pass --elasticache-endpoint", EXIT_USAGE
         )
     if len(counted) > 1 and counted[0][1] == counted[1][1]:
         tied = ", ".join(host for host, n in counted if n == counted[0][1])
@@ -856,14 +897,54 @@ def discover_endpoint(listed: list[dict[str, Any]]) -> str:
     return counted[0][0]
 
 
-def _group_addresses(group: dict[str, Any]) -> set[str]:
-    addresses = {str((group.get("ConfigurationEndpoint") or {}).get("Address", ""))}
-    for node_group in group.get("NodeGroups", []):
-        addresses.add(str((node_group.get("PrimaryEndpoint") or {}).get("Address", "")))
-        addresses.add(str((node_group.get("ReaderEndpoint") or {}).get("Address", "")))
-        for member in node_group.get("NodeGroupMembers", []):
-            addresses.add(str((member.get("ReadEndpoint") or {}).get("Address", "")))
-    return {address.lower() for address in addresses if address}
+# The environment every function of this project's template gets (template.yaml, Globals).
+_STACK_PARAMETERS = frozenset({"STACK_NAME", "ELASTICACHE_ENDPOINT", "REDIS_PORT_DEFAULT", "INSTANCE_ID"})
+
+
+def is_migration_stack_function(config: dict[str, Any]) -> bool:
+    """A function of a deployed redis-migration stack (its Globals environment), not a Redis client."""
+    return set(_variables(config)) >= _STACK_PARAMETERS
+
+
+def primary_endpoint(group: dict[str, Any]) -> str | None:
+    """The address the stack names for a group: its configuration endpoint, else its primary."""
+    configuration = (group.get("ConfigurationEndpoint") or {}).get("Address")
+    if configuration:
+        return normalized_host(str(configuration))
+    for node_group in group.get("NodeGroups") or []:
+        address = (node_group.get("PrimaryEndpoint") or {}).get("Address")
+        if address:
+            return normalized_host(str(address))
+    return None
+
+
+def _recorded_endpoints(
+    group: dict[str, Any], endpoint: str, node_count: int
+) -> tuple[str | None, list[str]]:
+    """The reader and node endpoints to write: only where they differ from what ElastiCache's naming
+    gives from the primary (description.derived_endpoints), so the file stays short."""
+    reader = next(
+        (
+            normalized_host(str(node_group["ReaderEndpoint"]["Address"]))
+            for node_group in group.get("NodeGroups") or []
+            if (node_group.get("ReaderEndpoint") or {}).get("Address")
+        ),
+        None,
+    )
+    nodes = [
+        normalized_host(str(member["ReadEndpoint"]["Address"]))
+        for node_group in group.get("NodeGroups") or []
+        for member in node_group.get("NodeGroupMembers") or []
+        if (member.get("ReadEndpoint") or {}).get("Address")
+    ]
+    mode = str(group.get("ClusterMode") or ("enabled" if group.get("ClusterEnabled") else "disabled"))
+    derived_reader, derived_nodes = derived_endpoints(
+        endpoint, group.get("ReplicationGroupId"), node_count, mode
+    )
+    return (
+        None if reader in (None, derived_reader) else reader,
+        [] if nodes in ([], derived_nodes) else nodes,
+    )
 
 
 def _tag(tags: list[dict[str, str]] | None, key: str) -> str | None:

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
+from redis_migration.clients.endpoints import CacheNames, uses_cache
 from redis_migration.models import REDIS_HOST, Model
 
 # Today's sample account (``rehearse`` without ``--account``): its names are relied on by tests.
@@ -230,6 +231,9 @@ class CacheParameterGroup(Model):
         return self.name.startswith("default.")
 
 
+_HOST_NAME = r"^[A-Za-z0-9.-]+$"
+
+
 class GlobalDatastoreMembership(Model):
     """The Global Datastore the replication group belongs to (DescribeReplicationGroups'
     ``GlobalReplicationGroupInfo``): its name, and this group's role in it."""
@@ -245,9 +249,17 @@ class GlobalDatastoreMembership(Model):
 
 
 class ElastiCacheSource(Model):
-    """The Redis the functions use today: the endpoint they name, and what is behind it."""
+    """The Redis the functions use today: the endpoint they name, and what is behind it.
 
-    endpoint: Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9.-]+$")]
+    ``endpoint`` is the group's primary endpoint (the stack's ElastiCacheEndpoint). A client may name
+    the group by any of its endpoints: ``readerEndpoint`` and ``nodeEndpoints`` (one per node, in
+    member order) are what DescribeReplicationGroups answers; absent, they follow ElastiCache's
+    naming from ``endpoint`` (:func:`derived_endpoints`).
+    """
+
+    endpoint: Annotated[str, Field(min_length=3, max_length=255, pattern=_HOST_NAME)]
+    reader_endpoint: Annotated[str | None, Field(min_length=3, max_length=255, pattern=_HOST_NAME)] = None
+    node_endpoints: list[Annotated[str, Field(min_length=3, max_length=255, pattern=_HOST_NAME)]] = []
     port: Annotated[int, Field(ge=1, le=65535)] = 6379
     # Absent: nothing behind the endpoint is built (the functions only name it).
     replication_group_id: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")] = None
@@ -277,10 +289,27 @@ class ElastiCacheSource(Model):
     data_tiering: bool = False
     tags: Tags = {}
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "reader_endpoint")
     @classmethod
-    def _lower_case_host(cls, endpoint: str) -> str:
-        return endpoint.lower()
+    def _lower_case_host(cls, endpoint: str | None) -> str | None:
+        return endpoint.lower() if endpoint else endpoint
+
+    @field_validator("node_endpoints")
+    @classmethod
+    def _lower_case_hosts(cls, endpoints: list[str]) -> list[str]:
+        return [endpoint.lower() for endpoint in endpoints]
+
+    def group_endpoints(self) -> tuple[str | None, list[str]]:
+        """(reader endpoint, node endpoints): as recorded, else derived from ``endpoint``."""
+        reader, nodes = derived_endpoints(
+            self.endpoint, self.replication_group_id, self.node_count, self.cluster_mode
+        )
+        return self.reader_endpoint or reader, self.node_endpoints or nodes
+
+    def cache_names(self) -> CacheNames:
+        """Every name of the cache a client may use (the one definition: clients/endpoints.py)."""
+        reader, nodes = self.group_endpoints()
+        return CacheNames.of([self.endpoint, *([reader] if reader else []), *nodes], self.port)
 
     @model_validator(mode="after")
     def _nodes_fit_the_mode(self) -> Self:
@@ -499,15 +528,13 @@ class AccountDescription(Model):
         raise KeyError(name)
 
     def redis_clients(self) -> list[str]:
-        """Functions whose ``$LATEST`` or a published version names the ElastiCache endpoint in REDIS_HOST.
-
-        That is the workflow's own discovery rule, extended to versions an alias may serve.
-        """
-        endpoint = self.elasticache.endpoint
+        """Functions whose ``$LATEST`` or a published version uses the ElastiCache: any variable naming
+        any of its endpoints, in any form (the workflow's own definition, clients/endpoints.py)."""
+        names = self.elasticache.cache_names()
         return [
             function.name
             for function in self.functions
-            if any(_host(env.get(REDIS_HOST, "")) == endpoint for env in function.environments())
+            if any(uses_cache(env, names) for env in function.environments())
         ]
 
     def secret(self, name: str) -> Secret:
@@ -517,8 +544,29 @@ class AccountDescription(Model):
         raise KeyError(name)
 
 
-def _host(value: str) -> str:
-    return value.split(":", 1)[0].strip().lower()
+def derived_endpoints(
+    primary: str, replication_group_id: str | None, node_count: int, cluster_mode: str
+) -> tuple[str | None, list[str]]:
+    """The reader and node endpoints ElastiCache gives a cluster-mode-disabled group, from its primary.
+
+    Two namings exist: with in-transit encryption ``master.<id>.<hash>.<region>.cache.amazonaws.com``,
+    ``replica.<id>...`` and ``<id>-001.<id>...``; without, ``<id>.<hash>.ng.0001.<region>...``,
+    ``<id>-ro.<hash>.ng.0001...`` and ``<id>-001.<hash>.0001...`` (as DescribeReplicationGroups
+    answers them; e.g. https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/210).
+    Another shape derives nothing.
+    """
+    if not replication_group_id or cluster_mode != "disabled":
+        return None, []
+    labels = primary.lower().split(".")
+    numbers = [f"{replication_group_id}-{n:03d}" for n in range(1, node_count + 1)]
+    if len(labels) > 2 and labels[0] == "master" and labels[1] == replication_group_id:
+        domain = ".".join(labels[1:])
+        return f"replica.{domain}", [f"{node}.{domain}" for node in numbers]
+    if len(labels) > 1 and labels[0] == replication_group_id:
+        rest = labels[1:]
+        node_domain = ".".join(label for label in rest if label != "ng")
+        return ".".join([f"{replication_group_id}-ro", *rest]), [f"{node}.{node_domain}" for node in numbers]
+    return None, []
 
 
 def _duplicates(names: Iterable[str]) -> list[str]:

@@ -31,7 +31,10 @@ def plan_lines(plan: Mapping[str, Any], execution_name: str | None = None) -> li
     ]
     for name, changes in function_changes(plan).items():
         lines.append(f"  {name}")
-        lines.extend(f"    {c.key}: {_show(c.before)} → {_show(c.after)}" for c in changes)
+        # variable (the form that named the cache): old → new
+        for c in changes:
+            form = f" ({c.form})" if c.form else ""
+            lines.append(f"    {c.key}{form}: {_show(c.before)} → {_show(c.after)}")
         if not changes:
             lines.append("    (already on the new values: no change)")
     guidance = template_guidance(plan, secret_arn=secret_arn)
@@ -162,13 +165,16 @@ def render_markdown(report: AuditReport) -> str:
     out += ["", "## Input", "", "```json", json.dumps(report.input, indent=2), "```", ""]
     out += ["## Functions", ""]
     if report.functions:
-        out += ["| Function | Variable | Before | After | Cutover | Restore |", "|---|---|---|---|---|---|"]
+        out += [
+            "| Function | Variable | Form | Before | After | Cutover | Restore |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for function in report.functions:
             rows = function.changes or [ValueChange(key="(none)", before=None, after=None)]
             for number, change in enumerate(rows):
                 first = number == 0
                 out.append(
-                    f"| {function.function_name if first else ''} | {change.key} | "
+                    f"| {function.function_name if first else ''} | {change.key} | {change.form or ''} | "
                     f"{_md(_show(change.before))} | "
                     f"{_md(_show(change.after))} | {_md(function.cutover) if first else ''} | "
                     f"{_md(function.restore) if first else ''} |"

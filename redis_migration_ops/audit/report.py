@@ -92,6 +92,8 @@ class ValueChange(ReportModel):
     key: str
     before: str | None
     after: str | None
+    # How the variable named the cache (host, host:port, url; port for REDIS_PORT); None: not recorded.
+    form: str | None = None
 
 
 class FunctionRecord(ReportModel):
@@ -228,13 +230,29 @@ def function_changes(
                 if own_target.get(key) != before.get(key)
             ]
             continue
-        keys = list(dict.fromkeys([*before, *after]))
+        own = _own_values(function, after)
+        forms: Mapping[str, Any] = function.get("forms") or {}
+        keys = list(dict.fromkeys([*before, *own]))
         result[str(function["functionName"])] = [
-            ValueChange(key=key, before=before.get(key), after=after.get(key))
+            ValueChange(key=key, before=before.get(key), after=own.get(key), form=forms.get(key))
             for key in keys
-            if before.get(key) != after.get(key)
+            if before.get(key) != own.get(key)
         ]
     return result
+
+
+def _own_values(function: Mapping[str, Any], run_values: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan function's values after the cutover: its own rewrites (its variables naming the cache,
+    in their form) with the run's secret ARN and keys to remove; a plan made before per-function
+    values has none, and the run's values apply (FunctionPlan.values_after)."""
+    rewrites = function.get("rewrites")
+    if not isinstance(rewrites, dict):
+        return dict(run_values)
+    values = dict(rewrites)
+    for key, value in run_values.items():
+        if key not in ("REDIS_HOST", "REDIS_PORT", *values):
+            values[key] = value
+    return values
 
 
 def template_guidance(
@@ -243,7 +261,7 @@ def template_guidance(
     """Lines for the functions a CloudFormation stack or Terraform deploys: their next deploy puts
     the old values back unless their templates get the new ones, which these lines give exactly."""
     managed = [
-        (str(function["functionName"]), str(function["managedBy"]))
+        function
         for function in plan.get("functions") or []
         if function.get("managedBy") and not isinstance(function.get("target"), dict)
     ]
@@ -257,12 +275,16 @@ def template_guidance(
     lines = [
         f"{len(managed)} function(s) are deployed by CloudFormation or Terraform: their next deploy puts "
         "the old values back unless their templates get these environment variables:",
-        "  set " + ", ".join(f"{key}={value}" for key, value in values.items() if value is not None),
     ]
-    removed = [key for key, value in values.items() if value is None]
-    if removed:
-        lines.append("  remove " + ", ".join(removed))
-    lines += [f"  {name}: {tool}" for name, tool in managed]
+    # Each function gets its own values (its variables naming the cache keep their form).
+    for function in managed:
+        own = _own_values(function, values)
+        lines.append(f"  {function['functionName']}: {function['managedBy']}")
+        kept = [f"{key}={value}" for key, value in own.items() if value is not None]
+        lines.append("    set " + ", ".join(kept))
+        removed = [key for key, value in own.items() if value is None]
+        if removed:
+            lines.append("    remove " + ", ".join(removed))
     return lines
 
 

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -715,11 +715,21 @@ class LocalEngine:
 
     # -- ElastiCache ---------------------------------------------------------------------------
 
-    def name_elasticache_endpoint(self, replication_group_id: str, address: str) -> None:
-        """Give the replication group the endpoint name a described account recorded (its clients'
-        REDIS_HOST); moto invents one (``elasticache_member_clusters``)."""
+    def name_elasticache_endpoint(
+        self, replication_group_id: str, address: str, reader: str | None = None, nodes: Sequence[str] = ()
+    ) -> None:
+        """Give the replication group the endpoint names a described account recorded (its primary,
+        reader and nodes' endpoints: the names its clients hold); moto invents others
+        (``elasticache_member_clusters``)."""
         self._require_running()
-        name_endpoint(self.account_id, self.region, replication_group_id, address.lower())
+        name_endpoint(
+            self.account_id,
+            self.region,
+            replication_group_id,
+            address.lower(),
+            reader=reader.lower() if reader else None,
+            nodes=[node.lower() for node in nodes],
+        )
 
     def publish_elasticache_metrics(  # noqa: PLR0917 - one stretch of use
         self,

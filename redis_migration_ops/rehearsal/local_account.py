@@ -483,8 +483,10 @@ class _Builder:
                 self.account.not_reproduced.append(
                     f"Global Datastore {member.id}: the local one is {made} (ElastiCache picks the prefix)"
                 )
-        # The endpoint the described account's clients use is the group's (moto invents another).
-        self.engine.name_elasticache_endpoint(cache.replication_group_id, cache.endpoint)
+        # The endpoints the described account's clients use are the group's (moto invents others):
+        # its primary, reader and nodes, so a function naming any of them names this group.
+        reader, nodes = cache.group_endpoints()
+        self.engine.name_elasticache_endpoint(cache.replication_group_id, cache.endpoint, reader, nodes)
         self.account.replication_group_id = cache.replication_group_id
 
     def _parameter_group(self, client: Any, cache: ElastiCacheSource) -> None:

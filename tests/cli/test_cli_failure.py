@@ -68,7 +68,9 @@ def test_history_markdown_renders_the_rollback_path(
         # The Functions table: values before and after, what the cutover and the restore did.
         row = next(line for line in rows if line.startswith(f"| {function} |"))
         assert "| changed |" in row
-        assert row.endswith("| restored: managed keys restored |")
+        assert row.endswith(
+            "| restored: put back: REDIS_HOST, REDIS_PASSWORD_SECRET_ARN, REDIS_AUTH_TOKEN_SECRET_ARN |"
+        )
     assert local_stack.password() not in markdown
     # And the JSON form agrees
     report = AuditReport.from_json(local_stack.cli("history", execution_arn, "--format", "json").stdout)

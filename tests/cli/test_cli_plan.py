@@ -41,14 +41,15 @@ def test_plan_changes_nothing_and_shows_every_change(local_stack: LocalStack) ->
     assert local_stack.snapshot() == before
     assert local_stack.secret_names() == secrets_before
     assert local_stack.secret_name not in secrets_before
-    # And the plan names each function, each managed value old → new, the rule and the install
+    # And the plan names each function, each variable with the form that named the cache, old → new,
+    # the rule and the install
     plan = result.stdout
     ip = local_stack.account.private_ip
     for function in local_stack.account.client_functions:
         assert f"  {function}\n" in plan
     for function in local_stack.account.other_functions:
         assert function not in plan
-    assert plan.count(f"REDIS_HOST: {ELASTICACHE_ENDPOINT} → {ip}") == 3
+    assert plan.count(f"REDIS_HOST (host): {ELASTICACHE_ENDPOINT} → {ip}") == 3
     assert plan.count(f"REDIS_PASSWORD_SECRET_ARN: (absent) → (new secret {local_stack.secret_name})") == 3
     assert plan.count(f"{OLD_AUTH_KEY}: {local_stack.account.old_auth_secret_arn} → (absent)") == 3
     assert f"Ingress: allow tcp 6379 to {local_stack.account.redis_group_id} from" in plan

@@ -194,7 +194,9 @@ def rebuild_elasticache(migrated: Migrated) -> None:
             AuthToken=str(account.elasticache_auth_token),
             Tags=[{"Key": k, "Value": v} for k, v in cache.tags.items()],
         )
-        engine.name_elasticache_endpoint(account.replication_group_id, cache.endpoint)
+        # The names the account gave it (as build_account does): the stand-in answers those.
+        reader, nodes = cache.group_endpoints()
+        engine.name_elasticache_endpoint(account.replication_group_id, cache.endpoint, reader, nodes)
     secrets = engine.client("secretsmanager")
     if account.old_auth_secret_arn and secrets.describe_secret(SecretId=account.old_auth_secret_arn).get(
         "DeletedDate"

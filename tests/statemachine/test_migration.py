@@ -167,6 +167,23 @@ def test_bad_input_is_rejected_first_naming_each_bad_field(
     assert setup.snapshot() == before
 
 
+def test_a_remove_keys_list_no_environment_could_hold_is_refused_at_validation(setup: LocalSetup) -> None:
+    # Given removeKeys of 900 keys (90 KB; the input stays far below Step Functions' 256 KiB): every key
+    # travels in the run's target, its plan and its output, so MigrationSucceeded would exceed 256 KiB
+    # (States.DataLimitExceeded, which no Catch catches) after every function was switched
+    keys = [f"OLD_SETTING_{number:04d}_".ljust(100, "X") for number in range(900)]
+    before = setup.snapshot()
+
+    run = setup.run({"removeKeys": keys}, name="long-remove-keys")
+
+    # Then ValidateInput refuses it, naming the field and the limit, before anything changes
+    assert run.described["error"] == "InvalidInput", run.described.get("cause")
+    assert "removeKeys" in run.described["cause"]
+    assert "4096 bytes" in run.described["cause"]
+    assert run.states_entered == ["IsRollbackRequested", "ValidateInput", "InputRejected"]
+    assert setup.snapshot() == before
+
+
 def test_a_plaintext_redis_password_is_refused_before_any_change(setup: LocalSetup) -> None:
     lambda_ = setup.engine.client("lambda")
     name = setup.account.client_functions[1]

@@ -6,7 +6,13 @@ from typing import Any
 
 import yaml
 
-from redis_migration_ops.account.description import AccountDescription, parse_account
+from redis_migration_ops.account.description import (
+    ELASTICACHE_ENDPOINT,
+    AccountDescription,
+    Function,
+    parse_account,
+    sample_account,
+)
 
 ENDPOINT = "master.campaign-cache.x1y2z3.use1.cache.amazonaws.com"
 AUTH_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:campaign/elasticache-auth-Ab12Cd"
@@ -141,3 +147,53 @@ def rich_document() -> dict[str, Any]:
 
 def rich_account() -> AccountDescription:
     return parse_account(rich_document(), "rich account")
+
+
+# -- an account whose functions name the cache in every way a client does (issue 16) ------------------
+
+# The sample account's ElastiCache, with two nodes: ElastiCache names its reader and nodes after the
+# primary (description.derived_endpoints).
+FORMS_PRIMARY = ELASTICACHE_ENDPOINT
+FORMS_READER = "campaign-redis-ro.abc123.0001.use1.cache.amazonaws.com"
+FORMS_NODE = "campaign-redis-002.abc123.0001.use1.cache.amazonaws.com"
+# Function -> the variables that name the cache (the rest of its environment is the sample's).
+FORMS: dict[str, dict[str, str]] = {
+    "dialer-tls-url": {"REDIS_URL": f"rediss://{FORMS_PRIMARY}:6379/0"},
+    "dialer-user-url": {"REDIS_URL": f"redis://app-user@{FORMS_PRIMARY}:6379/2?socket_timeout=5"},
+    "reporter-pair": {"CACHE_ENDPOINT": f"{FORMS_PRIMARY}:6379"},
+    "reader-reports": {"REDIS_READER_HOST": FORMS_READER},
+    "node-pinned": {"REDIS_NODE": FORMS_NODE},
+    "upper-case": {"REDIS_HOST": FORMS_PRIMARY.upper(), "REDIS_PORT": "6379"},
+    "trailing-dot": {"CACHE_HOST": FORMS_PRIMARY + "."},
+}
+# What each becomes on the self-hosted Redis (at ``{ip}``): the form kept, TLS off (issue 18 adds it).
+FORMS_AFTER: dict[str, dict[str, str]] = {
+    "dialer-tls-url": {"REDIS_URL": "redis://{ip}:6379/0"},
+    "dialer-user-url": {"REDIS_URL": "redis://app-user@{ip}:6379/2?socket_timeout=5"},
+    "reporter-pair": {"CACHE_ENDPOINT": "{ip}:6379"},
+    "reader-reports": {"REDIS_READER_HOST": "{ip}"},
+    "node-pinned": {"REDIS_NODE": "{ip}"},
+    "upper-case": {"REDIS_HOST": "{ip}", "REDIS_PORT": "6379"},
+    "trailing-dot": {"CACHE_HOST": "{ip}"},
+}
+
+
+def forms_account(*extra: Function) -> AccountDescription:
+    """The sample account with one plain client, two ElastiCache nodes, and a function for each way
+    of naming the cache in FORMS (each also reading the old AUTH token's secret, as the sample's do);
+    ``extra`` functions are added as given."""
+    sample = sample_account(1)
+    worker = sample.functions[0]
+    kept = {
+        key: value for key, value in worker.environment.items() if key not in ("REDIS_HOST", "REDIS_PORT")
+    }
+    functions = [
+        worker.model_copy(update={"name": name, "environment": {**kept, **variables}})
+        for name, variables in FORMS.items()
+    ]
+    return sample.model_copy(
+        update={
+            "elasticache": sample.elasticache.model_copy(update={"node_count": 2}),
+            "functions": [*sample.functions, *functions, *extra],
+        }
+    )

@@ -10,18 +10,24 @@ from typing import Any
 import pytest
 import yaml
 
-from redis_migration_ops.account.describe import discover_endpoint, is_sensitive_key, redact_value
+from redis_migration_ops.account.describe import (
+    discover_endpoint,
+    is_migration_stack_function,
+    is_sensitive_key,
+    redact_value,
+)
 from redis_migration_ops.account.description import (
     REDACTED,
     AccountDescription,
     AccountDescriptionError,
+    derived_endpoints,
     load_account,
     parse_account,
     sample_account,
     save_account,
 )
 from redis_migration_ops.operations import OperatorError
-from tests.unit.account_examples import ENDPOINT, rich_account, rich_document
+from tests.unit.account_examples import ENDPOINT, FORMS, forms_account, rich_account, rich_document
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -266,6 +272,64 @@ def test_a_password_inside_a_url_is_masked_and_the_rest_kept() -> None:
     assert redact_value("DB_SECRET", f"{arn} and more") == REDACTED
 
 
+def test_a_password_holding_an_at_sign_is_masked_whole() -> None:
+    # A client takes the user info up to the last "@" before the path (RFC 3986): so does the mask
+    assert redact_value("REDIS_URL", f"redis://app:p@ss/w@{ENDPOINT}:6379/0") == (
+        f"redis://app:{REDACTED}@{ENDPOINT}:6379/0"
+    )
+    assert (
+        redact_value("REDIS_URL", f"rediss://:t@k@{ENDPOINT}:6379") == f"rediss://:{REDACTED}@{ENDPOINT}:6379"
+    )
+    # Two URLs in one value: each password masked, each host kept
+    assert redact_value("SEEDS", "redis://:a@one:6379,redis://:b@two:6379") == (
+        f"redis://:{REDACTED}@one:6379,redis://:{REDACTED}@two:6379"
+    )
+    assert redact_value("REDIS_URL", f"redis://{ENDPOINT}:6379/0") == f"redis://{ENDPOINT}:6379/0"
+
+
+def test_every_way_of_naming_the_cache_makes_a_client() -> None:
+    # Given the sample's ElastiCache with two nodes, and functions naming it by URL, host:port, its
+    # reader, a node, in upper case, with a trailing dot
+    account = forms_account()
+    # Then each is a client (the workflow's own definition), and the other functions are not
+    assert account.redis_clients() == ["campaign-worker-001", *FORMS]
+
+
+@pytest.mark.parametrize(
+    ("primary", "reader", "node"),
+    [
+        (
+            "master.campaign-redis.abc123.use1.cache.amazonaws.com",
+            "replica.campaign-redis.abc123.use1.cache.amazonaws.com",
+            "campaign-redis-002.campaign-redis.abc123.use1.cache.amazonaws.com",
+        ),
+        (
+            "campaign-redis.abc123.ng.0001.use1.cache.amazonaws.com",
+            "campaign-redis-ro.abc123.ng.0001.use1.cache.amazonaws.com",
+            "campaign-redis-002.abc123.0001.use1.cache.amazonaws.com",
+        ),
+    ],
+    ids=["in-transit-encryption", "plain"],
+)
+def test_the_reader_and_nodes_follow_elasticaches_naming(primary: str, reader: str, node: str) -> None:
+    assert derived_endpoints(primary, "campaign-redis", 2, "disabled") == (
+        reader,
+        [node.replace("-002", "-001"), node],
+    )
+    assert derived_endpoints(primary, "campaign-redis", 2, "enabled") == (None, [])
+    assert derived_endpoints("my-cache.example.internal", "campaign-redis", 2, "disabled") == (None, [])
+
+
+def test_the_functions_of_a_deployed_migration_stack_are_not_clients() -> None:
+    own = {
+        "STACK_NAME": "redis-migration-dev",
+        "ELASTICACHE_ENDPOINT": ENDPOINT,
+        "REDIS_PORT_DEFAULT": "6379",
+    }
+    assert is_migration_stack_function({"Environment": {"Variables": {**own, "INSTANCE_ID": "i-1"}}})
+    assert not is_migration_stack_function({"Environment": {"Variables": {"REDIS_HOST": ENDPOINT}}})
+
+
 def test_a_description_is_frozen() -> None:
     account: AccountDescription = rich_account()
     with pytest.raises(ValueError, match="frozen"):
@@ -286,3 +350,24 @@ def test_the_elasticache_endpoint_is_the_one_most_functions_name() -> None:
     assert tie.value.exit_code == 2
     with pytest.raises(OperatorError, match="pass --elasticache-endpoint"):
         discover_endpoint([function("10.0.0.5"), {"FunctionName": "no-environment"}])
+
+
+def test_the_elasticache_most_functions_use_is_found_in_any_variable_and_form() -> None:
+    def function(**variables: str) -> dict[str, Any]:
+        return {"Environment": {"Variables": variables}}
+
+    reader = ENDPOINT.replace("master.", "replica.")
+    other = "other.xyz789.0001.use1.cache.amazonaws.com"
+    group = {
+        "NodeGroups": [{"PrimaryEndpoint": {"Address": ENDPOINT}, "ReaderEndpoint": {"Address": reader}}]
+    }
+    listed = [
+        function(REDIS_URL=f"rediss://{ENDPOINT.upper()}:6379/0"),
+        function(CACHE_ENDPOINT=f"{reader}.:6379"),
+        function(REDIS_HOST=other),
+    ]
+    # Two functions use the group (one by its reader): its primary endpoint is the answer
+    assert discover_endpoint(listed, [group]) == ENDPOINT
+    # Without the group's description the reader counts on its own: a tie, named
+    with pytest.raises(OperatorError, match="named equally often"):
+        discover_endpoint(listed)

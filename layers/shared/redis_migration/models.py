@@ -33,6 +33,9 @@ MANAGED_KEYS: tuple[str, ...] = (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD_SECRET_A
 # The largest migration we plan for (one stack, one region): the workflow's payloads stay far
 # below Step Functions' 256 KiB at this size because the plan lives in S3 (see records.py).
 MAX_FUNCTIONS = 2000
+# Lambda's quota on a function's environment: 4 KB for every variable's name and value together
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Bounds removeKeys.
+MAX_ENVIRONMENT_BYTES = 4096
 # Canary waves (cutoverWaves): few enough that each wave's bake stays meaningful and the history
 # small (a wave is a cutover Map, a verification and a bake loop).
 MAX_CUTOVER_WAVES = 5
@@ -353,7 +356,8 @@ class StackSettings(BaseModel):
     elasticache_replication_group_id: Annotated[str, Field(alias="ELASTICACHE_REPLICATION_GROUP_ID")] = ""
     # The migration workflow (CheckMigratedFunctions reads its succeeded executions).
     state_machine_arn: Annotated[str, Field(alias="STATE_MACHINE_ARN")] = ""
-    # This stack's own functions are named ``<stack>-...``: they are never clients to switch.
+    # The stack's own functions are named <stack>-<LogicalId>-...: they hold the endpoint as a
+    # parameter (ELASTICACHE_ENDPOINT) and never connect to it, so they are nobody's clients.
     stack_name: Annotated[str, Field(alias="STACK_NAME")] = ""
 
     @property
@@ -490,7 +494,8 @@ class MigrationInput(Model):
     Everything is optional: the defaults are the stack's parameters. ``projectName``,
     ``environment`` and ``instanceId`` may be given but must equal the stack's (its IAM is scoped
     to them; ValidateInput refuses another value). ``functions`` is an explicit list (names or
-    ARNs), or absent to discover every function whose REDIS_HOST is the ElastiCache endpoint.
+    ARNs), or absent to discover every function that uses the ElastiCache (any variable naming any
+    of its endpoints, in any form: clients/endpoints.py).
     Keys are camelCase only: a snake_case key is refused, never silently ignored.
     """
 
@@ -568,6 +573,14 @@ class MigrationInput(Model):
         clash = sorted(set(keys) & set(MANAGED_KEYS))
         if clash:
             raise ValueError(f"cannot remove managed keys {clash}; they are set by the cutover")
+        size = sum(len(key) for key in set(keys))
+        if size > MAX_ENVIRONMENT_BYTES:
+            # Every key travels in the run's target, its plan and its output: a list no function's
+            # environment could hold would make MigrationSucceeded exceed 256 KiB after the cutover.
+            raise ValueError(
+                f"{len(set(keys))} keys of {size} characters in all; a function's environment holds at "
+                f"most {MAX_ENVIRONMENT_BYTES} bytes (Lambda's quota), so no function has that many"
+            )
         return keys
 
 
@@ -660,6 +673,25 @@ class FunctionPlan(Model):
     target: ManagedValues | None = None
     aliases: list[AliasPlan] = []
     managed_by: str | None = None
+    # The variables that name the cache and the value each gets, in the form it has (REDIS_PORT
+    # with REDIS_HOST; see clients/rewrites.py). None: a plan made before per-function values,
+    # where the run's target applies to every function.
+    rewrites: dict[str, str] | None = None
+    # The form each of them matched in: host, host:port, url (port for REDIS_PORT).
+    forms: dict[str, str] = {}
+
+    def values_after(self, run_target: ManagedValues) -> ManagedValues:
+        """What this function holds once switched: its own rewrites, the run's secret ARN and the
+        keys to remove (``run_target`` is the run's target). In a rollback plan, ``target``."""
+        if self.target is not None:
+            return dict(self.target)
+        if self.rewrites is None:
+            return dict(run_target)
+        values: ManagedValues = dict(self.rewrites)
+        for key, value in run_target.items():
+            if key not in (REDIS_HOST, REDIS_PORT, *values):
+                values[key] = value
+        return values
 
 
 class IngressPlan(Model):
@@ -772,6 +804,10 @@ class DataPlan(Model):
     # Every node of the replication group behind the source (CLIENT LIST is per node); empty: only
     # the source's endpoint is known (no group of the account answers it).
     source_nodes: list[str] = []
+    # Functions that use the cache but are not in ``functions`` (the first few, and how many):
+    # consistent mode would copy while they keep writing to ElastiCache, so it refuses them.
+    left_out: list[str] = []
+    left_out_count: int = 0
 
 
 class MemoryBudget(Model):

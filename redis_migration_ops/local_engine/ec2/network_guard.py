@@ -33,12 +33,13 @@ class AddressMap:
         if not _is_loopback(target[0]):
             raise ValueError(f"a mapped address must lead to loopback, not {target[0]}")
         with self._lock:
-            self._routes[(host, int(port))] = (target[0], int(target[1]))
+            self._routes[(_dns_name(host), int(port))] = (target[0], int(target[1]))
 
     def lookup(self, host: str, port: int) -> tuple[str, int] | None:
-        """The loopback target of ``host:port``, if mapped."""
+        """The loopback target of ``host:port``, if mapped (a name in any case, with or without the
+        trailing dot of a fully qualified name, as DNS resolves it: RFC 4343, RFC 1034 section 3.1)."""
         with self._lock:
-            return self._routes.get((host, port))
+            return self._routes.get((_dns_name(host), port))
 
     def add_private(self, port: int, network: PrivateNetwork, inner_port: int) -> None:
         """Make connections to 127.0.0.1:``port`` (the network's forwarder for ``inner_port``) inside
@@ -57,6 +58,11 @@ class AddressMap:
         """A snapshot of the routes."""
         with self._lock:
             return iter(list(self._routes.items()))
+
+
+def _dns_name(host: str) -> str:
+    """A host name as DNS compares it: case-insensitive, the trailing root dot optional."""
+    return host.rstrip(".").lower()
 
 
 def _is_loopback(host: str) -> bool:

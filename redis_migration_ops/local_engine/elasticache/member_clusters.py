@@ -14,25 +14,31 @@ https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DescribeCa
   hash is the same for every group of an account in a region (a group created again under the same
   id has the same names).
 
-- with cluster mode disabled, a node group answers its ``ReaderEndpoint`` (``replica.<id>...``: "A
-  reader endpoint will evenly split incoming connections to the endpoint between all read replicas",
-  a DNS record, not a load balancer; with no replica it leads to the primary), beside its
-  ``PrimaryEndpoint`` and each node's own endpoint ("Finding replication group endpoints",
-  https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Replication.Endpoints.html).
+- a cluster-mode-disabled group's node group answers its ``ReaderEndpoint`` beside its
+  ``PrimaryEndpoint`` (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_NodeGroup.html);
+- DescribeCacheClusters answers each node of a cluster (``CacheNodes``, with its ``Endpoint``) only
+  when asked with ``ShowCacheNodeInfo`` ("An optional flag that can be included in the
+  DescribeCacheCluster request to retrieve information about the individual cache nodes").
 
 Wrong in moto, filled here: ``NumCacheClusters`` is ignored (one node unless
 ``ReplicasPerNodeGroup``); no member cluster exists for DescribeCacheClusters; the endpoint's hash is
-random for every group (here: derived from the account and region); no ``ReaderEndpoint``.
-:meth:`LocalEngine.name_elasticache_endpoint` gives a group the endpoint a described account recorded
-(the name its clients use), so a rehearsal's group serves the name its functions hold.
+random for every group (here: derived from the account and region); the reader endpoint is not
+answered; no cluster answers its nodes.
+:meth:`LocalEngine.name_elasticache_endpoint` gives a group the endpoints a described account recorded
+(the names its clients use: primary, reader, each node), so a rehearsal's group serves the names
+its functions hold.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
+from moto.core.responses import PaginatedResult
 from moto.elasticache.models import CacheCluster, ElastiCacheBackend, ReplicationGroup, elasticache_backends
+from moto.elasticache.responses import ElastiCacheResponse
 
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
 
@@ -66,6 +72,7 @@ def _stable_names(backend: ElastiCacheBackend, group: ReplicationGroup) -> None:
         if "primary_endpoint" in node_group:
             node_group["primary_endpoint"]["address"] = node_group["primary_endpoint_address"]
         if "reader_endpoint_address" in node_group:
+            # What DescribeReplicationGroups answers as ReaderEndpoint (moto keeps the address only).
             node_group["reader_endpoint"] = {
                 "address": node_group["reader_endpoint_address"],
                 "port": node_group.get("port", group.port),
@@ -160,15 +167,51 @@ def _add_member_clusters(backend: ElastiCacheBackend, group: ReplicationGroup) -
     group.cache_parameter_group_name = parameter_group
 
 
-def name_endpoint(account_id: str, region: str, replication_group_id: str, address: str) -> None:
-    """Make ``address`` the group's primary endpoint (its configuration endpoint with cluster mode)."""
+def name_endpoint(
+    account_id: str,
+    region: str,
+    replication_group_id: str,
+    address: str,
+    *,
+    reader: str | None = None,
+    nodes: Sequence[str] = (),
+) -> None:
+    """Make ``address`` the group's primary endpoint (its configuration endpoint with cluster mode),
+    ``reader`` its reader endpoint and ``nodes`` its nodes' endpoints, in member order."""
     group = elasticache_backends[account_id][region].replication_groups[replication_group_id]
     if group.cluster_mode == "enabled":
         group.configuration_endpoint["address"] = address
-        return
-    for node_group in group.node_groups:
-        node_group["primary_endpoint_address"] = address
-        node_group["primary_endpoint"]["address"] = address
+    else:
+        for node_group in group.node_groups:
+            node_group["primary_endpoint_address"] = address
+            node_group["primary_endpoint"]["address"] = address
+            if reader:
+                node_group["reader_endpoint_address"] = reader
+                node_group.setdefault("reader_endpoint", {"port": group.port})["address"] = reader
+    members = [
+        member for node_group in group.node_groups for member in node_group.get("node_group_members", [])
+    ]
+    for member, node in zip(members, nodes, strict=False):
+        member.setdefault("read_endpoint", {"port": group.port})["address"] = node
+
+
+def _cache_nodes(backend: ElastiCacheBackend, cluster: CacheCluster) -> list[dict[str, Any]]:
+    """A member cluster's node as DescribeCacheClusters answers it with ShowCacheNodeInfo: its
+    endpoint is the one the replication group reports for that member."""
+    group = backend.replication_groups.get(str(getattr(cluster, "replication_group_id", "") or ""))
+    if group is None:
+        return []
+    return [
+        {
+            "cache_node_id": member.get("cache_node_id", "0001"),
+            "cache_node_status": "available",
+            "endpoint": dict(member["read_endpoint"]),
+            "customer_availability_zone": member.get("preferred_availability_zone"),
+        }
+        for node_group in group.node_groups
+        for member in node_group.get("node_group_members", [])
+        if member.get("cache_cluster_id") == cluster.cache_cluster_id and "read_endpoint" in member
+    ]
 
 
 class ElastiCacheMemberClusters(MotoPatch):
@@ -185,3 +228,18 @@ class ElastiCacheMemberClusters(MotoPatch):
             return group
 
         self._replace(ElastiCacheBackend, "create_replication_group", create_replication_group)
+
+        def describe_cache_clusters(response: ElastiCacheResponse) -> Any:
+            shown = str(response._get_param("ShowCacheNodeInfo", "false")).lower() == "true"
+            backend = response.elasticache_backend
+            answered = []
+            for cluster in backend.describe_cache_clusters(
+                cache_cluster_id=response._get_param("CacheClusterId")
+            ):
+                # A copy per answer (Map iterations describe at once): nodes only when asked for.
+                view = copy.copy(cluster)
+                vars(view)["cache_nodes"] = _cache_nodes(backend, cluster) if shown else None
+                answered.append(view)
+            return PaginatedResult({"CacheClusters": answered})
+
+        self._replace(ElastiCacheResponse, "describe_cache_clusters", describe_cache_clusters)

@@ -99,6 +99,32 @@ def test_the_endpoint_a_described_account_recorded_is_the_groups(cache: Any) -> 
     )
 
 
+def test_the_reader_and_each_node_answer_as_elasticache_names_them(cache: Any) -> None:
+    engine, client, _ = cache
+    domain = "cache.abc123.use1.cache.amazonaws.com"
+
+    # When a described account's names are given to the group
+    engine.name_elasticache_endpoint(
+        "cache", f"master.{domain}", f"replica.{domain}", [f"cache-001.{domain}", f"cache-002.{domain}"]
+    )
+
+    # Then the group answers its reader endpoint beside its primary, and each node its own
+    node_group = client.describe_replication_groups(ReplicationGroupId="cache")["ReplicationGroups"][0][
+        "NodeGroups"
+    ][0]
+    assert node_group["ReaderEndpoint"] == {"Address": f"replica.{domain}", "Port": 6379}
+    assert [m["ReadEndpoint"]["Address"] for m in node_group["NodeGroupMembers"]] == [
+        f"cache-001.{domain}",
+        f"cache-002.{domain}",
+    ]
+    # and a member cluster answers its node's endpoint only when asked (ShowCacheNodeInfo)
+    shown = client.describe_cache_clusters(CacheClusterId="cache-002", ShowCacheNodeInfo=True)
+    assert [node["Endpoint"]["Address"] for node in shown["CacheClusters"][0]["CacheNodes"]] == [
+        f"cache-002.{domain}"
+    ]
+    assert "CacheNodes" not in client.describe_cache_clusters(CacheClusterId="cache-002")["CacheClusters"][0]
+
+
 def test_a_snapshot_is_creating_until_the_workflow_has_waited_and_the_group_is_busy_meanwhile(
     cache: Any,
 ) -> None:

@@ -56,6 +56,19 @@ def test_a_mapped_address_reaches_its_loopback_forwarder(bare_engine: LocalEngin
         assert connection.recv(64) == b"PING"
 
 
+def test_a_mapped_name_resolves_in_any_case_and_with_its_trailing_dot(
+    bare_engine: LocalEngine, echo_server: int
+) -> None:
+    # Given ElastiCache's endpoint mapped to a local server
+    name = "master.campaign-redis.abc123.use1.cache.amazonaws.com"
+    bare_engine.map_address(name, 6379, ("127.0.0.1", echo_server))
+    # Then a client spelling it as DNS allows (upper case, fully qualified) reaches it; another port not
+    for spelling in (name.upper(), name + "."):
+        assert socket.getaddrinfo(spelling, 6379, type=socket.SOCK_STREAM)[0][4] == ("127.0.0.1", echo_server)
+    with pytest.raises(ConnectionRefusedError, match="NetworkGuard"):
+        socket.getaddrinfo(name.upper(), 6380)
+
+
 def test_the_guard_is_removed_on_exit(fixtures_dir: object) -> None:
     original = socket.getaddrinfo
     with LocalEngine(fixtures_dir):  # type: ignore[arg-type]

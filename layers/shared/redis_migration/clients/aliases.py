@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from redis_migration.aws import AwsClients, error_code
 from redis_migration.errors import FunctionChangedConcurrently, FunctionUpdateFailed
-from redis_migration.models import REDIS_HOST, AliasMove, AliasPlan, ManagedValues
+from redis_migration.models import AliasMove, AliasPlan, ManagedValues
 
 VariablesOf = Callable[[Any], dict[str, str]]
 AliasRestore = tuple[Literal["restored", "unchanged", "changedByOthers"], str]
@@ -188,9 +188,14 @@ def alias_cutover_problems(
 
 
 def aliases_not_restored(
-    name: str, aliases: Sequence[AliasPlan], self_hosted_host: str, variables_of: VariablesOf, aws: AwsClients
+    name: str,
+    aliases: Sequence[AliasPlan],
+    switched: Mapping[str, str],
+    variables_of: VariablesOf,
+    aws: AwsClients,
 ) -> list[str]:
-    """One line per planned alias that does not serve the version it served before the cutover."""
+    """One line per planned alias that does not serve the version it served before the cutover;
+    ``switched``: the values that point the function at the self-hosted Redis."""
     lines: list[str] = []
     for planned in aliases:
         alias = _alias_if_exists(name, planned.name, aws)
@@ -203,10 +208,10 @@ def aliases_not_restored(
         served = str(alias["FunctionVersion"])
         if served == planned.version and not _weights(alias):
             continue
-        host = version_variables(name, served, variables_of, aws).get(REDIS_HOST)
+        variables = version_variables(name, served, variables_of, aws)
         where = (
             "still on the self-hosted Redis"
-            if host == self_hosted_host
+            if any(variables.get(key) == value for key, value in switched.items())
             else "changed by someone else since the cutover"
         )
         lines.append(

@@ -141,6 +141,26 @@ def uses_cache(variables: Mapping[str, str], names: CacheNames) -> bool:
     return any(reference_in(key, str(value), names) for key, value in variables.items())
 
 
+def self_hosted_references(
+    variables: Mapping[str, str], host: str, port: int, *, host_variable: str
+) -> list[RedisReference]:
+    """The variables that already name the self-hosted Redis at ``host:port`` (what a run wrote).
+
+    ``host_variable`` (``REDIS_HOST``) holding the bare address, or a ``host:port`` or URL with
+    ``port``. A bare address in any other variable is not taken for the Redis: the instance runs
+    other services (the guide's Asterisk), and ``ASTERISK_HOST=<its address>`` is not a Redis
+    client's setting.
+    """
+    names = CacheNames.of([host], port)
+    found = []
+    for reference in references_to(variables, names):
+        if (reference.form == "host" and reference.variable == host_variable) or (
+            reference.form in ("host:port", "url") and reference.port == port
+        ):
+            found.append(reference)
+    return found
+
+
 def rewritten(value: str, reference: RedisReference, host: str, port: int, *, tls: bool) -> str:
     """``value`` pointing at ``host:port`` instead, in the form it had.
 

@@ -109,7 +109,11 @@ def migrated_functions(state_machine_arn: str, aws: AwsClients) -> dict[str, Mig
                 previous = expected.get(function.function_name)
                 aliases = dict(previous.aliases) if previous else {}
                 aliases.update({alias.name: alias for alias in function.aliases})
-                expected[function.function_name] = MigratedFunction(dict(record.target), aliases)
+                # Each function's own values (its variables naming the cache, in their form); a
+                # later run's value of a variable replaces an earlier one's.
+                target = dict(previous.target) if previous else {}
+                target.update(function.values_after(record.target))
+                expected[function.function_name] = MigratedFunction(target, aliases)
     return expected
 
 

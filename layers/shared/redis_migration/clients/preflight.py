@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis_migration.aws import AwsClients
+from redis_migration.clients.endpoints import CacheNames, references_to, self_hosted_references, uses_cache
 from redis_migration.models import REDIS_HOST, AliasPlan
 
 LATEST = "$LATEST"
@@ -90,10 +91,14 @@ def published_versions(names: Iterable[str], aws: AwsClients) -> dict[str, dict[
     return found
 
 
-def read_function_facts(names: Sequence[str], aws: AwsClients) -> dict[str, FunctionFacts]:
+def read_function_facts(
+    names: Sequence[str], aws: AwsClients, versions: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> dict[str, FunctionFacts]:
     """Versions, aliases and tags of each function (aliases only where versions exist: an alias
-    of a function without published versions serves ``$LATEST``, which the cutover updates)."""
-    versions = published_versions(names, aws)
+    of a function without published versions serves ``$LATEST``, which the cutover updates).
+    ``versions``: every function's published versions when a listing already read them."""
+    if versions is None:
+        versions = published_versions(names, aws)
 
     def read(name: str) -> FunctionFacts:
         tags = dict(aws.lambda_.get_function(FunctionName=name).get("Tags") or {})
@@ -138,7 +143,7 @@ def shipped_differences(
 def plan_aliases(
     latest: Mapping[str, Any],
     facts: FunctionFacts,
-    old_hosts: set[str],
+    cache: CacheNames,
     ignored_keys: Iterable[str],
     *,
     problems: list[str],
@@ -146,9 +151,9 @@ def plan_aliases(
 ) -> list[AliasPlan]:
     """The aliases the cutover moves; what stops one from moving safely goes to ``problems``.
 
-    An alias is planned when the version it serves names ElastiCache (``old_hosts``). An alias of
-    ``$LATEST`` follows the update by itself; one that serves a version already on other values
-    is left alone.
+    An alias is planned when the version it serves names ElastiCache (any variable naming any of
+    ``cache``'s names). An alias of ``$LATEST`` follows the update by itself; one that serves a
+    version already on other values is left alone.
     """
     name = str(latest.get("FunctionName"))
     planned: list[AliasPlan] = []
@@ -170,7 +175,7 @@ def plan_aliases(
             )
             problems.append(str(problem))
             continue
-        on_old = [v for v in published if _host_of(facts.versions.get(v)) in old_hosts]
+        on_old = [v for v in published if uses_cache(_variables(facts.versions.get(v)), cache)]
         if not on_old:
             continue
         if weights:
@@ -191,7 +196,11 @@ def plan_aliases(
             continue
         planned.append(AliasPlan(name=alias_name, version=version))
     stray = sorted(
-        (v for v, config in facts.versions.items() if v not in served and _host_of(config) in old_hosts),
+        (
+            v
+            for v, config in facts.versions.items()
+            if v not in served and uses_cache(_variables(config), cache)
+        ),
         key=int,
     )
     if stray:
@@ -200,10 +209,6 @@ def plan_aliases(
             "them; a caller that invokes them by number stays on ElastiCache (versions are immutable)"
         )
     return planned
-
-
-def _host_of(config: Mapping[str, Any] | None) -> str | None:
-    return _variables(config).get(REDIS_HOST)
 
 
 def management_marker(tags: Mapping[str, str]) -> str | None:
@@ -219,15 +224,113 @@ def management_marker(tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def discover_clients(hosts: set[str], aws: AwsClients, problems: list[str]) -> list[dict[str, Any]]:
-    """Every function whose REDIS_HOST is one of ``hosts``; one whose variables Lambda would not
-    decrypt might be such a client, so it is named in ``problems`` rather than silently skipped."""
-    found: list[dict[str, Any]] = []
-    for page in aws.lambda_.get_paginator("list_functions").paginate():
+@dataclass
+class Discovery:
+    """What one listing of every function and version (ListFunctions, FunctionVersion=ALL) found."""
+
+    # $LATEST of each function that names the cache, or already the self-hosted Redis (a re-run).
+    clients: list[dict[str, Any]] = field(default_factory=list)
+    # Of those, the ones that name the cache (a function only on the self-hosted Redis is not).
+    cache_users: set[str] = field(default_factory=set)
+    # Every function's published versions (for read_function_facts: no second listing).
+    versions: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Functions whose $LATEST names neither, but a published version names the cache.
+    version_users: dict[str, list[str]] = field(default_factory=dict)
+
+
+def discover_clients(
+    cache: CacheNames,
+    self_hosted: tuple[str, int],
+    aws: AwsClients,
+    problems: list[str],
+    stack_name: str = "",
+) -> Discovery:
+    """Every function that uses the cache, by the one definition (any variable naming any endpoint,
+    in any form), in ``$LATEST`` or a published version; and those already on ``self_hosted``
+    (host, port). One whose variables Lambda would not decrypt might be such a client, so it is
+    named in ``problems`` rather than silently skipped. The stack's own functions
+    (``<stack_name>-*``) hold the endpoint as a parameter and are left out."""
+    host, port = self_hosted
+    own = f"{stack_name}-" if stack_name else None
+    found = Discovery()
+    latest: dict[str, dict[str, Any]] = {}
+    for page in aws.lambda_.get_paginator("list_functions").paginate(FunctionVersion="ALL"):
         for config in page["Functions"]:
+            name, version = str(config["FunctionName"]), config.get("Version", LATEST)
+            if own is not None and name.startswith(own):
+                continue
+            if version != LATEST:
+                found.versions.setdefault(name, {})[version] = dict(config)
+                if uses_cache(_variables(config), cache):
+                    found.version_users.setdefault(name, []).append(str(version))
+                continue
             unreadable = environment_error_problem(config, " (it may use ElastiCache)")
             if unreadable:
                 problems.append(unreadable + "; or list the functions to switch in 'functions'")
-            elif _host_of(config) in hosts:
-                found.append(dict(config))
+                continue
+            variables = _variables(config)
+            if uses_cache(variables, cache):
+                found.cache_users.add(name)
+                latest[name] = dict(config)
+            elif self_hosted_references(variables, host, port, host_variable=REDIS_HOST):
+                latest[name] = dict(config)
+    found.clients = [latest[name] for name in sorted(latest)]
+    found.version_users = {
+        name: sorted(versions, key=int)
+        for name, versions in sorted(found.version_users.items())
+        if name not in latest
+    }
     return found
+
+
+def versions_naming_the_cache(
+    discovery: Discovery,
+    facts: Mapping[str, FunctionFacts],
+    cache: CacheNames,
+    *,
+    problems: list[str],
+    warnings: list[str],
+) -> None:
+    """Functions whose ``$LATEST`` no longer names the cache but a published version does.
+
+    An alias serving such a version sends its callers to ElastiCache, and the cutover cannot switch
+    it (it publishes ``$LATEST``, which is on other values): refused, by function, alias and version.
+    A version no alias serves is reached only by number: a warning.
+    """
+    for name, versions in discovery.version_users.items():
+        served: dict[str, list[str]] = {}
+        for alias in (facts.get(name) or FunctionFacts()).aliases:
+            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            for version in [str(alias["FunctionVersion"]), *weights]:
+                served.setdefault(version, []).append(str(alias["Name"]))
+        for version in versions:
+            if version not in served:
+                continue
+            config = discovery.versions.get(name, {}).get(version)
+            variables = ", ".join(
+                reference.variable for reference in references_to(_variables(config), cache)
+            )
+            problems.append(
+                f"function {name}: alias {', '.join(sorted(served[version]))} serves version {version}, "
+                f"which names ElastiCache ({variables}), but $LATEST does not; the cutover publishes "
+                "$LATEST and cannot switch that version: point the alias at a version on the new values, "
+                "then re-run"
+            )
+        stray = [version for version in versions if version not in served]
+        if stray:
+            warnings.append(
+                f"function {name}: published version(s) {', '.join(stray)} name ElastiCache and no alias "
+                "serves them; a caller that invokes them by number stays on ElastiCache (versions are "
+                "immutable)"
+            )
+
+
+def functions_on_self_hosted(host: str, port: int, aws: AwsClients) -> list[dict[str, Any]]:
+    """Every function whose ``$LATEST`` names the self-hosted Redis at ``host:port``: REDIS_HOST
+    holding its address, or a ``host:port`` or URL with its port (endpoints.self_hosted_references)."""
+    return [
+        dict(config)
+        for page in aws.lambda_.get_paginator("list_functions").paginate()
+        for config in page["Functions"]
+        if self_hosted_references(_variables(config), host, port, host_variable=REDIS_HOST)
+    ]

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.clients.connected import ClientCheck, node_addresses
+from redis_migration.clients.endpoints import CacheNames, reference_in
 from redis_migration.decommission.errors import DecommissionRefused
 from redis_migration.decommission.inventory import (
     describe_replication_group,
@@ -454,10 +455,13 @@ def functions_naming(
 ) -> list[str]:
     """Every function variable ($LATEST, or a version an alias serves) naming ElastiCache or its token.
 
-    The stack's own functions (``<stack>-*``) are left out: they hold the endpoint as a parameter and
-    never connect to it.
+    "Naming ElastiCache" is the one definition of who uses it (clients/endpoints.py): any of
+    ``hosts`` (every endpoint of the group) in any case, with or without a trailing dot, bare, as
+    ``host:port``, in a ``redis://``/``rediss://`` URL or inside a longer value. The stack's own
+    functions (``<stack>-*``) are left out: they hold the endpoint as a parameter and never connect
+    to it.
     """
-    needles = sorted(hosts)
+    names = CacheNames.of(hosts)
     secret_needles = [secret_arn, secret_arn.rsplit("-", 1)[0]] if secret_arn else []
     own = f"{stack_name}-" if stack_name else None
     functions = [
@@ -478,9 +482,12 @@ def functions_naming(
             ]
         found = []
         for key, value in sorted((environment.get("Variables") or {}).items()):
-            host = _names_any(str(value), needles)
-            if host:
-                found.append(f"function {name} ({where}) still names ElastiCache in {key} ({host})")
+            reference = reference_in(key, str(value), names)
+            if reference is not None:
+                found.append(
+                    f"function {name} ({where}) still names ElastiCache in {key} "
+                    f"({reference.host}, {reference.form})"
+                )
             elif _names_any(str(value), secret_needles):
                 found.append(f"function {name} ({where}) still names the AUTH token's secret in {key}")
         return found

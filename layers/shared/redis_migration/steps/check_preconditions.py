@@ -8,19 +8,23 @@ far larger than a state's 256 KiB); the execution keeps its digests. A dry run s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.cache_names import read_cache_names
 from redis_migration.clients.connected import elasticache_nodes
+from redis_migration.clients.endpoints import CacheNames
 from redis_migration.clients.preflight import (
+    Discovery,
     FunctionFacts,
     discover_clients,
     environment_error_problem,
     management_marker,
     plan_aliases,
     read_function_facts,
+    versions_naming_the_cache,
 )
+from redis_migration.clients.rewrites import plan_rewrite
 from redis_migration.clients.waves import plan_waves
 from redis_migration.data.source_group import read_source_group, source_group_problems, source_tls
 from redis_migration.errors import InvalidInput, PreconditionFailed
@@ -29,7 +33,6 @@ from redis_migration.host.budget import assess_budget
 from redis_migration.host.platform import platform_problems, read_platform
 from redis_migration.host.rules import assess_host
 from redis_migration.models import (
-    MANAGED_KEYS,
     REDIS_HOST,
     REDIS_PASSWORD_SECRET_ARN,
     REDIS_PORT,
@@ -66,8 +69,36 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         platform = read_platform(request.instance_id, aws)
         problems: list[str] = []
         warnings: list[str] = []
-        configurations = function_configurations(request, instance, aws, problems)
-        facts = read_function_facts([str(config["FunctionName"]) for config in configurations], aws)
+        # Every name of the cache, before anything changes: who uses it has one definition.
+        lookup = read_cache_names(
+            request.elasticache_endpoint, settings.elasticache_replication_group_id, aws
+        )
+        problems += lookup.problems
+        warnings += lookup.warnings
+        unreadable: list[str] = []
+        discovery = discover_clients(
+            lookup.names, (instance.private_ip, request.redis_port), aws, unreadable, settings.stack_name
+        )
+        others_using_it = set(discovery.cache_users)
+        if request.functions is None:
+            problems += unreadable
+        else:
+            # An explicit list: what discovery finds beyond it is said (and refused by consistent
+            # mode, in CheckData), never switched.
+            warnings += unreadable
+            others_using_it |= set(discovery.version_users)
+            discovery.version_users = {
+                name: versions
+                for name, versions in discovery.version_users.items()
+                if name in request.functions
+            }
+        configurations = function_configurations(request, aws, discovery)
+        facts = read_function_facts(
+            sorted({str(config["FunctionName"]) for config in configurations} | set(discovery.version_users)),
+            aws,
+            versions=discovery.versions,
+        )
+        versions_naming_the_cache(discovery, facts, lookup.names, problems=problems, warnings=warnings)
         # A consistent copy (asked for, or the default) records its baseline in S3 from the VPC.
         network = check_vpc_access(settings, aws, needs_s3=request.data_copy not in ("none", "warm"))
         secret_arn = existing_secret_arn(request.secret_name, aws)
@@ -89,6 +120,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             problems,
             facts=facts.get(str(config["FunctionName"])),
             warnings=warnings,
+            cache=lookup.names,
         )
         for config in configurations
     ]
@@ -101,6 +133,14 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
     with aws_errors_as_transient():
         # Every node serves clients (the replicas through the reader endpoint): each is asked who.
         data = data.model_copy(update={"source_nodes": elasticache_nodes(request.elasticache_endpoint, aws)})
+    left_out = sorted(others_using_it - {plan.function_name for plan in plans})
+    if left_out:
+        # A partial list: consistent mode refuses it (CheckData), like waves; the others are told.
+        data = data.model_copy(update={"left_out": left_out[:SAMPLE_SIZE], "left_out_count": len(left_out)})
+        warnings.append(
+            f"{len(left_out)} function(s) use ElastiCache and are not in 'functions'; they stay on "
+            f"ElastiCache: {', '.join(left_out[:SAMPLE_SIZE])}{' ...' if len(left_out) > SAMPLE_SIZE else ''}"
+        )
     token = settings.elasticache_auth_token_secret_name
     # ElastiCache's own settings (cluster mode, Global Datastore, TLS, token ...), before any change.
     with aws_errors_as_transient():
@@ -204,8 +244,13 @@ def plan_function(
     *,
     facts: FunctionFacts | None = None,
     warnings: list[str] | None = None,
+    cache: CacheNames | None = None,
 ) -> FunctionPlan:
-    """One function's plan entry; what stops it from being switched safely goes to ``problems``."""
+    """One function's plan entry; what stops it from being switched safely goes to ``problems``.
+
+    ``cache``: every name of the ElastiCache (default: the configured endpoint alone). The entry
+    records each variable that names it, its form and the value it gets (clients/rewrites.py).
+    """
     name = config["FunctionName"]
     unreadable = environment_error_problem(config)
     if unreadable:
@@ -224,22 +269,32 @@ def plan_function(
             f"function {name} keeps a Redis password in plain text in its environment "
             f"({', '.join(plaintext)}); move it to Secrets Manager first"
         )
-    if request.functions is not None:
+    cache = cache or CacheNames.of([request.elasticache_endpoint])
+    rewrite = plan_rewrite(
+        name,
+        variables,
+        cache,
+        host=instance.private_ip,
+        port=request.redis_port,
+        remove_keys=request.remove_keys,
+        problems=problems,
+    )
+    if request.functions is not None and not (rewrite.names_cache or rewrite.names_self_hosted):
         host = variables.get(REDIS_HOST)
-        if host is None:
-            problems.append(f"function {name} has no {REDIS_HOST}: it does not use Redis, nothing to switch")
-        elif host not in redis_hosts(request, instance):
-            problems.append(
-                f"function {name} uses another Redis ({REDIS_HOST}={host}), not ElastiCache "
-                f"{request.elasticache_endpoint}; not switching it"
-            )
-    keys = [*MANAGED_KEYS, *request.remove_keys]
+        problems.append(
+            f"function {name} has no {REDIS_HOST} and no variable naming ElastiCache "
+            f"{request.elasticache_endpoint}: it does not use it, nothing to switch"
+            if host is None
+            else f"function {name} uses another Redis ({REDIS_HOST}={host}) and no variable names "
+            f"ElastiCache {request.elasticache_endpoint}; not switching it"
+        )
+    # Exactly the keys the cutover writes: the variables naming the cache, the secret's ARN, removeKeys.
+    keys = list(dict.fromkeys([*rewrite.values, REDIS_PASSWORD_SECRET_ARN, *request.remove_keys]))
     facts = facts or FunctionFacts()
-    endpoint = request.elasticache_endpoint
     aliases = plan_aliases(
         config,
         facts,
-        {endpoint, endpoint.split(":")[0]},
+        cache,
         keys,
         problems=problems,
         warnings=[] if warnings is None else warnings,
@@ -250,6 +305,8 @@ def plan_function(
         security_group_ids=sorted(vpc.get("SecurityGroupIds", [])),
         aliases=aliases,
         managed_by=management_marker(facts.tags),
+        rewrites=rewrite.values,
+        forms=rewrite.forms,
     )
 
 
@@ -303,7 +360,7 @@ def data_plan(
             secret_arn=secret_arn,
         ),
         requested=request.data_copy,
-        functions_to_switch=sum(plan.before.get(REDIS_HOST) != instance.private_ip for plan in plans),
+        functions_to_switch=sum(_switches(plan, instance) for plan in plans),
         max_function_timeout=timeout,
         max_freeze_seconds=request.max_freeze_seconds,
         slowest_writer=slowest,
@@ -331,6 +388,15 @@ def longest_writer_timeout(
         return 3, None
     timeout, slowest = max(found, key=lambda item: item[0])
     return timeout, slowest
+
+
+def _switches(plan: FunctionPlan, instance: InstanceFacts) -> bool:
+    """Whether the cutover moves this function (False: already on the self-hosted Redis)."""
+    if plan.rewrites is None:
+        return plan.before.get(REDIS_HOST) != instance.private_ip
+    return any(
+        plan.before.get(key) != value for key, value in plan.rewrites.items() if plan.forms.get(key) != "port"
+    )
 
 
 def describe_instance(instance_id: str, aws: AwsClients, redis_security_group_id: str = "") -> InstanceFacts:
@@ -365,38 +431,23 @@ def describe_instance(instance_id: str, aws: AwsClients, redis_security_group_id
     )
 
 
-def redis_hosts(request: MigrationRequest, instance: InstanceFacts) -> set[str]:
-    """The REDIS_HOST values of a function this migration moves: ElastiCache's, or already ours."""
-    endpoint = request.elasticache_endpoint
-    return {endpoint, endpoint.split(":")[0], instance.private_ip}
-
-
 def function_configurations(
-    request: MigrationRequest, instance: InstanceFacts, aws: AwsClients, problems: list[str] | None = None
+    request: MigrationRequest, aws: AwsClients, discovery: Discovery
 ) -> list[dict[str, Any]]:
-    """The listed functions, or every function whose REDIS_HOST is ElastiCache or already ours."""
-    if request.functions is not None:
-        configurations, missing = [], []
-        for name in request.functions:
-            try:
-                configurations.append(dict(aws.lambda_.get_function_configuration(FunctionName=name)))
-            except Exception as error:
-                if error_code(error) != "ResourceNotFoundException":
-                    raise
-                missing.append(name)
-        if missing:
-            raise PreconditionFailed(f"functions not found: {', '.join(missing)}")
-        return configurations
-    return discover_clients(redis_hosts(request, instance), aws, [] if problems is None else problems)
-
-
-def discover_redis_clients(hosts: set[str], aws: AwsClients) -> Iterable[dict[str, Any]]:
-    """Every function of the account and region whose REDIS_HOST is one of ``hosts``."""
-    for page in aws.lambda_.get_paginator("list_functions").paginate():
-        for function in page["Functions"]:
-            variables = function.get("Environment", {}).get("Variables", {})
-            if variables.get(REDIS_HOST) in hosts:
-                yield dict(function)
+    """The listed functions, or every function that uses the cache or is already on ours (``discovery``)."""
+    if request.functions is None:
+        return discovery.clients
+    configurations, missing = [], []
+    for name in request.functions:
+        try:
+            configurations.append(dict(aws.lambda_.get_function_configuration(FunctionName=name)))
+        except Exception as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            missing.append(name)
+    if missing:
+        raise PreconditionFailed(f"functions not found: {', '.join(missing)}")
+    return configurations
 
 
 def existing_secret_arn(secret_name: str, aws: AwsClients) -> str | None:

@@ -40,6 +40,8 @@ from redis_migration.errors import (
 )
 from redis_migration.models import (
     REDIS_HOST,
+    REDIS_PASSWORD_SECRET_ARN,
+    REDIS_PORT,
     BatchOutcome,
     BatchRequest,
     CutoverOutput,
@@ -81,13 +83,14 @@ def cut_over_batch(given: BatchRequest, aws: AwsClients) -> BatchOutcome:
     target = given.target
     with aws_errors_as_transient():
         functions = read_batch(given.record, given.batch, aws)
+    # Each function gets its own values: its variables that name the cache, in their form.
     results = for_each(
         functions,
         lambda function: cut_over_function(
             FunctionChange(
                 function_name=function.function_name,
                 before=function.before,
-                target=target,
+                target=function.values_after(target),
                 aliases=function.aliases,
             ),
             aws,
@@ -168,9 +171,9 @@ def restore_batch(given: BatchRequest, aws: AwsClients) -> RestoreBatchOutcome:
 
 
 def _restore_change(function: FunctionPlan, run_target: ManagedValues | None) -> FunctionChange:
-    target = function.target if function.target is not None else run_target
-    if target is None:
+    if function.target is None and run_target is None:
         raise InvalidInput(f"BatchRequest: no target for {function.function_name}")
+    target = function.values_after(run_target or {})
     # Keys of the target the run did not know yet (the secret ARN of a first run that failed
     # before the secret existed) cannot have been written: expect them as they were before.
     expected = {
@@ -243,7 +246,8 @@ def cut_over_function(change: FunctionChange, aws: AwsClients) -> CutoverOutput:
 
 
 def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
-    """Put back the values from before, only where the function still has this run's values."""
+    """Put back the values from before, variable by variable, only where the function still holds
+    the value this run wrote; a variable someone else changed since is left as is and named."""
     name = change.function_name
     with aws_errors_as_transient():
         try:
@@ -259,18 +263,26 @@ def restore_function(change: FunctionChange, aws: AwsClients) -> RestoreOutput:
         foreign = sorted(
             key for key in change.target if current[key] not in (change.target[key], change.before.get(key))
         )
+        # The variables still holding what this run wrote go back; the others are left alone.
+        restore = {
+            key: change.before.get(key)
+            for key in change.target
+            if key not in foreign and current[key] != change.before.get(key)
+        }
+        if restore:
+            write_variables(name, variables, restore, config, aws)
         outcome: RestoreOutcome
-        if current == change.before:
-            outcome, detail = "unchanged", "already as before"
-        elif foreign:
+        if foreign:
             outcome = "changedByOthers"
             detail = "changed by someone else since the cutover, left as is: " + ", ".join(
                 f"{key}={current[key]!r}" for key in foreign
             )
+            if restore:
+                detail += f"; put back: {', '.join(restore)}"
+        elif restore:
+            outcome, detail = "restored", f"put back: {', '.join(restore)}"
         else:
-            restore = {key: change.before.get(key) for key in change.target}
-            write_variables(name, variables, restore, config, aws)
-            outcome, detail = "restored", "managed keys restored"
+            outcome, detail = "unchanged", "already as before"
         # Aliases go back to the versions they served (immutable, so exactly as before).
         aliases = move_aliases_back(name, change.aliases, change.target, function_variables, aws)
     if not aliases:
@@ -294,18 +306,18 @@ def verify_cutover(given: VerifyInput, aws: AwsClients) -> VerifyOutput:
         with aws_errors_as_transient():
             config = aws.lambda_.get_function_configuration(FunctionName=name)
         variables = function_variables(config)
-        problems = [
-            f"{name}: {key} not as written" for key in given.target if variables.get(key) != given.target[key]
-        ]
+        target = targets[name]
+        problems = [f"{name}: {key} not as written" for key in target if variables.get(key) != target[key]]
         status = config.get("LastUpdateStatus", "Successful")
         if status != "Successful":
             problems.append(f"{name}: last update {status}")
         with aws_errors_as_transient():
             # What each alias serves is what its callers get: $LATEST alone proves nothing for them.
-            problems += alias_cutover_problems(name, aliases[name], given.target, function_variables, aws)
+            problems += alias_cutover_problems(name, aliases[name], target, function_variables, aws)
         return problems
 
     aliases = {function.function_name: function.aliases for function in plan.functions}
+    targets = {function.function_name: function.values_after(given.target) for function in plan.functions}
     results = for_each(names, check)
     problems = [
         line
@@ -338,15 +350,14 @@ def verify_functions_restored(given: RestoreCheckInput, aws: AwsClients) -> Rest
                 raise
         variables = function_variables(config)
         current = {key: variables.get(key) for key in function.before}
+        switched = switched_values(function, plan.target, given.self_hosted_host)
         with aws_errors_as_transient():
-            alias_lines = aliases_not_restored(
-                name, function.aliases, given.self_hosted_host, function_variables, aws
-            )
+            alias_lines = aliases_not_restored(name, function.aliases, switched, function_variables, aws)
         if current == function.before:
             return "; ".join(alias_lines) or None
         where = (
             "still on the self-hosted Redis"
-            if current.get(REDIS_HOST) == given.self_hosted_host
+            if any(current.get(key) == value for key, value in switched.items())
             else ("changed by someone else since the cutover")
         )
         differing = {key: current[key] for key in function.before if current[key] != function.before[key]}
@@ -381,6 +392,23 @@ def verify_functions_restored(given: RestoreCheckInput, aws: AwsClients) -> Rest
         ),
         leftovers_key=key,
     )
+
+
+def switched_values(
+    function: FunctionPlan, run_target: ManagedValues, self_hosted_host: str
+) -> dict[str, str]:
+    """The values that point a function at the self-hosted Redis (what tells "still switched" from
+    "changed by someone else"): those its switch wrote where they differ from before, apart from
+    the secret's ARN and the port, which name no host."""
+    if function.target is None and function.rewrites is None:
+        return {REDIS_HOST: self_hosted_host}  # a plan from before per-function values
+    return {
+        key: value
+        for key, value in function.values_after(run_target).items()
+        if value is not None
+        and key not in (REDIS_PASSWORD_SECRET_ARN, REDIS_PORT)
+        and value != function.before.get(key)
+    }
 
 
 def write_variables(

@@ -20,12 +20,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.preflight import functions_on_self_hosted
 from redis_migration.decommission.guard import elasticache_gone
 from redis_migration.errors import InvalidInput, RollbackRefused
 from redis_migration.executions import migration_record, migration_records, refuse_concurrent_migration
 from redis_migration.models import (
-    MANAGED_KEYS,
     REDIS_HOST,
+    REDIS_PASSWORD_SECRET_ARN,
     AliasPlan,
     BaselineRef,
     FunctionPlan,
@@ -42,7 +43,7 @@ from redis_migration.models import (
     describe_validation_error,
 )
 from redis_migration.records import plan_key, put_record, read_plan, record_location, write_batches
-from redis_migration.steps.check_preconditions import SAMPLE_SIZE, discover_redis_clients
+from redis_migration.steps.check_preconditions import SAMPLE_SIZE
 
 
 def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsClients) -> RollbackPlan:
@@ -61,12 +62,20 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
             for name, _, record in records
         ]
         self_hosted = {
-            str(record.target[REDIS_HOST]) for _, record, _ in documents if record.target.get(REDIS_HOST)
+            (str(record.target[REDIS_HOST]), record.plan.request.redis_port)
+            for _, record, _ in documents
+            if record.target.get(REDIS_HOST)
         }
-        current = {str(config["FunctionName"]) for config in discover_redis_clients(self_hosted, aws)}
+        current = {
+            str(config["FunctionName"])
+            for host, port in self_hosted
+            for config in functions_on_self_hosted(host, port, aws)
+        }
 
     first_before: dict[str, ManagedValues] = {}
     last_target: dict[str, ManagedValues] = {}
+    # The keys some run changed (its value before differs from what it wrote), per function.
+    changed: dict[str, set[str]] = {}
     security_groups: dict[str, list[str]] = {}
     # Alias -> the version it served before the first run that moved it (versions are immutable,
     # so that version still holds the ElastiCache values).
@@ -76,27 +85,31 @@ def prepare_rollback(given: RollbackRequest, settings: StackSettings, aws: AwsCl
             name = function.function_name
             for alias in function.aliases:
                 aliases.setdefault(name, {}).setdefault(alias.name, alias)
-            if name in first_before:
-                # A key a later run added (another removeKeys): that run's before value.
-                for key, value in function.before.items():
-                    first_before[name].setdefault(key, value)
-            elif function.before.get(REDIS_HOST) not in self_hosted:
-                # The earliest run that found it on something else holds its ElastiCache values;
-                # a run that found it already switched (a re-run) does not.
-                first_before[name] = dict(function.before)
-            last_target[name] = dict(record.target)
+            written = function.values_after(record.target)
+            before = first_before.setdefault(name, {})
+            done = changed.setdefault(name, set())
+            for key, value in written.items():
+                # Each variable goes back to its value before the earliest run that changed it; a
+                # run that found it already switched (a re-run) does not hold its ElastiCache value.
+                if key not in before or (key not in done and function.before.get(key) != value):
+                    before[key] = function.before.get(key)
+                if function.before.get(key) != value:
+                    done.add(key)
+            # What the latest run wrote to each variable is what the function must still hold.
+            last_target.setdefault(name, {}).update(written)
             security_groups[name] = function.security_group_ids
 
     # Every function a run of this stack switched goes back (the restore leaves one that someone
     # else changed since, and names it); one on the self-hosted Redis that no run recorded is named.
+    switched = {name for name, keys in changed.items() if keys - {REDIS_PASSWORD_SECRET_ARN}}
     leftovers = [
         f"function {name}: points to the self-hosted Redis, but no migration of this stack "
         "recorded its ElastiCache values; set them by hand"
-        for name in sorted(current - set(first_before))
+        for name in sorted(current - switched)
     ]
     entries: list[FunctionPlan] = []
-    for name in sorted(first_before):
-        keys = list(dict.fromkeys([*MANAGED_KEYS, *first_before[name], *last_target[name]]))
+    for name in sorted(switched):
+        keys = list(dict.fromkeys([*first_before[name], *last_target[name]]))
         entries.append(
             FunctionPlan(
                 function_name=name,
