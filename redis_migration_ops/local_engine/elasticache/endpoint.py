@@ -26,7 +26,8 @@ an ElastiCache for Redis OSS primary does, and makes the endpoint's host name le
 Where the rehearsal differs: the data lives in an append-only file under the rehearsal's workdir
 (``<workdir>/data``), so a reader can check a copy independently (ElastiCache keeps its data out of
 reach); the server is the machine's redis-server (7.0 on Debian 12), whatever engine version the
-description names.
+description names. The server dies with the process that started it, however it ends (SIGKILL
+too: a parent-death signal), and one data folder has one server at a time (a lock in it).
 
 Product code does not know it is rehearsed: it connects to the endpoint's host name and port, which
 the engine's :class:`~redis_migration_ops.local_engine.ec2.network_guard.NetworkGuard` maps to this
@@ -39,13 +40,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import ipaddress
 import os
 import random
+import shutil
 import signal
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -351,6 +355,7 @@ class ElastiCacheEndpoint:
         self.tls_files: TlsFiles | None = None
         self.not_applied: list[str] = sorted(set(self._parameters) - APPLIED_PARAMETERS)
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -385,21 +390,37 @@ class ElastiCacheEndpoint:
             raise ElastiCacheStandInError("the stand-in is already running")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
-        if self.tls:
-            self.tls_files = issue_certificates(self.workdir / "tls", self.hostnames)
-        self.loopback_port = free_port()
-        config = self.workdir / "redis.conf"
-        _write_private(config, self._config().encode())
-        # A config the server refuses is reported on stdout before the log file is opened.
-        with (self.workdir / "redis.out").open("wb") as output:
-            self._process = subprocess.Popen(
-                [self._redis_server, str(config)], stdout=output, stderr=subprocess.STDOUT
-            )
+        self._claim_data_dir()
         try:
+            if self.tls:
+                self.tls_files = issue_certificates(self.workdir / "tls", self.hostnames)
+            self.loopback_port = free_port()
+            config = self.workdir / "redis.conf"
+            _write_private(config, self._config().encode())
+            # A config the server refuses is reported on stdout before the log file is opened.
+            with (self.workdir / "redis.out").open("wb") as output:
+                self._process = _spawn_dying_with_owner([self._redis_server, str(config)], output)
             self._wait_until_answering()
         except BaseException:
             self.stop()
             raise
+
+    def _claim_data_dir(self) -> None:
+        """One server per data folder: a second stand-in on the same folder would write the same
+        append-only file. The lock (``flock``) goes with this object's stop, or with the process."""
+        lock = self.data_dir / ".stand-in.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ElastiCacheStandInError(
+                f"another ElastiCache stand-in (pid {owner}) already runs on {self.data_dir}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
 
     def _config(self) -> str:
         lines = [
@@ -469,14 +490,19 @@ class ElastiCacheEndpoint:
     def stop(self) -> None:
         """Stop the server (SIGTERM: it flushes the append-only file first); kill it past the deadline."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_DEADLINE_S)
+            if process is None or process.poll() is not None:
+                return
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_DEADLINE_S)
+        finally:
+            fd, self._lock_fd = self._lock_fd, None
+            if fd is not None:
+                os.close(fd)  # releases the data folder
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -522,6 +548,38 @@ class ElastiCacheEndpoint:
         or that the server refused (the commands before it have run)."""
         with contextlib.closing(self.admin_client(socket_timeout=60.0)) as client:
             return run_command_file(client, path)
+
+
+def _spawn_dying_with_owner(argv: list[str], output: Any) -> subprocess.Popen[bytes]:
+    """Start ``argv`` so that it dies with this process, however this process ends (SIGKILL too).
+
+    ``setpriv --pdeathsig KILL`` has the kernel kill the server when its parent goes; the signal
+    follows the *thread* that forked it, so the server is forked by a thread that waits for it and
+    lives exactly as long as it (the sandbox host does the same). Without ``setpriv`` the server
+    is started plainly (and outlives a SIGKILLed owner).
+    """
+    if shutil.which("setpriv"):
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]
+    spawned: list[subprocess.Popen[bytes] | BaseException] = []
+    ready = threading.Event()
+
+    def keep() -> None:
+        try:
+            process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        except BaseException as error:  # handed to the caller, raised there
+            spawned.append(error)
+            ready.set()
+            return
+        spawned.append(process)
+        ready.set()
+        process.wait()
+
+    threading.Thread(target=keep, name="elasticache-stand-in-keeper", daemon=True).start()
+    ready.wait()
+    result = spawned[0]
+    if isinstance(result, BaseException):
+        raise ElastiCacheStandInError(f"cannot start redis-server: {result}") from result
+    return result
 
 
 def run_command_file(client: redis.Redis, path: Path) -> int:
