@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis
+from botocore.exceptions import BotoCoreError, ClientError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis_migration.clients.endpoints import (
@@ -326,6 +327,10 @@ class ClientWriter(threading.Thread):
                 self._write(target)
         except FunctionThrottled:
             self.stats.throttled += 1
+        except (BotoCoreError, ClientError) as error:
+            # Reading the function's configuration or its secret failed: nothing was sent.
+            self.stats.failed += 1
+            self.stats.last_error = f"{type(error).__name__}: {error}"[:300]
         except (redis.RedisError, OSError) as error:
             # Not acknowledged; the next write connects again.
             self.stats.last_error = f"{type(error).__name__}: {error}"[:300]
