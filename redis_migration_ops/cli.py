@@ -280,7 +280,10 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     functions on ElastiCache, functions that do not use Redis; or the one in --account FILE),
     runs each execution input through the local engine, and writes DIR/report.json (one entry
     per run under `runs`, with the functions, rules and host before and after), DIR/history.json
-    and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
+    and DIR/function-logs.jsonl. With writers (--client-writes, on when ElastiCache is seeded), every
+    acknowledged write goes to DIR/ledger.jsonl and the report's `ledger` says how many were lost.
+    Exit 0 only when what the run claims holds: every function that used ElastiCache switched, and
+    no acknowledged write lost. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
     if account_file is not None and functions is not None:
         console.print(
