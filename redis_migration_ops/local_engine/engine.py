@@ -189,6 +189,7 @@ class LocalEngine:
         self._lambda_metrics = LambdaMetrics(self._waits, self.account_id, region)
         self._elasticache_metrics = ElastiCacheMetrics()
         self._invocations = RunningInvocations(self._function_limits)
+        self._function_timeouts: dict[str, int] = {}
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
@@ -629,8 +630,13 @@ class LocalEngine:
         reserved = lambda_.get_function_concurrency(FunctionName=function_name).get(
             "ReservedConcurrentExecutions"
         )
-        timeout = lambda_.get_function_configuration(FunctionName=function_name).get("Timeout") or 3
-        return FunctionLimits(reserved_concurrency=reserved, timeout_s=int(timeout))
+        # The reservation is read at every admission (the freeze changes it); the timeout once per
+        # function (nothing in a rehearsal changes it, and each read costs the workflow's threads).
+        timeout = self._function_timeouts.get(function_name)
+        if timeout is None:
+            timeout = int(lambda_.get_function_configuration(FunctionName=function_name).get("Timeout") or 3)
+            self._function_timeouts[function_name] = timeout
+        return FunctionLimits(reserved_concurrency=reserved, timeout_s=timeout)
 
     def _wait_idle(self, seconds: float) -> None:
         """What a Wait of ``seconds`` lets finish before the workflow goes on: a sandbox command, and
