@@ -25,6 +25,7 @@ from rich.markup import escape
 from redis_migration_ops.account.describe import describe_account
 from redis_migration_ops.account.description import AccountDescriptionError, load_account, save_account
 from redis_migration_ops.audit.history import parse_json
+from redis_migration_ops.audit.progress import DataProgress, execution_warnings
 from redis_migration_ops.audit.render import plan_lines, render_markdown, render_table
 from redis_migration_ops.audit.report import build_report
 from redis_migration_ops.decommission import DecommissionInputError, decommission_input
@@ -54,6 +55,7 @@ from redis_migration_ops.rehearsal.interruption import Interrupted, stop_on_sign
 from redis_migration_ops.rehearsal.migration import (
     EXIT_UNEXPECTED,
     EXIT_USAGE,
+    POLL,
     FailPoint,
     RehearsalError,
     RehearsalOptions,
@@ -82,15 +84,27 @@ def _group() -> None:
 
 
 def _progress_printer(quiet: bool) -> Any:
-    """Print each state as the workflow enters it, and each failure, as it happens."""
-    started: dict[str, float] = {}
+    """Print each state as the workflow enters it, each failure, and the copy's, the verification's
+    and the freeze's progress, as it happens (a new execution starts a new progress)."""
+    data = [DataProgress()]
 
     def progress(kind: str, event: dict[str, Any]) -> None:
         if quiet:
             return
+        if kind == POLL:
+            line = data[0].heartbeat(event["timestamp"])
+            if line is not None:
+                console.print(f"    [cyan]… {escape(line)}[/cyan]", soft_wrap=True)
+            return
+        if kind == "ExecutionStarted":
+            data[0] = DataProgress()
+        state(kind, event)
+        for line in data[0](event):
+            console.print(f"    [cyan]{escape(line)}[/cyan]", soft_wrap=True)
+
+    def state(kind: str, event: dict[str, Any]) -> None:
         entered = event.get("stateEnteredEventDetails")
         if entered:
-            started.setdefault(entered["name"], 0.0)
             console.print(f"  [bold]→[/bold] {entered['name']}")
             return
         if kind in {"TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"}:
@@ -273,6 +287,28 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         bool, typer.Option("--keep-running", help="Leave the rehearsal's Redis running afterwards.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    client_writes: Annotated[
+        float | None,
+        typer.Option(
+            "--client-writes",
+            metavar="RATE",
+            min=0.0,
+            max=50.0,
+            show_default="2 when ElastiCache is seeded, else 0",
+            help="Writes per second per client function, for the whole rehearsal (0: none): each "
+            "function's writer connects to whatever its configuration names at that moment, fails while "
+            "it is frozen, and records every acknowledged write in DIR/ledger.jsonl; the report's "
+            "`ledger` says how many were lost.",
+        ),
+    ] = None,
+    other_writer: Annotated[
+        bool,
+        typer.Option(
+            "--other-writer",
+            help="Also a client the run does not switch (an ECS task, a cron job), writing to ElastiCache "
+            "throughout; its writes are in the ledger too.",
+        ),
+    ] = False,
     decommission: Annotated[
         bool,
         typer.Option(
@@ -304,7 +340,10 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     functions on ElastiCache, functions that do not use Redis; or the one in --account FILE),
     runs each execution input through the local engine, and writes DIR/report.json (one entry
     per run under `runs`, with the functions, rules and host before and after), DIR/history.json
-    and DIR/function-logs.jsonl. Needs root (the sandbox uses Linux namespaces) and redis-server.
+    and DIR/function-logs.jsonl. With writers (--client-writes, on when ElastiCache is seeded), every
+    acknowledged write goes to DIR/ledger.jsonl and the report's `ledger` says how many were lost.
+    Exit 0 only when what the run claims holds: every function that used ElastiCache switched, and
+    no acknowledged write lost. Needs root (the sandbox uses Linux namespaces) and redis-server.
     """
     if approve and reject:
         console.print("[red]error:[/red] --approve and --reject: choose one", soft_wrap=True)
@@ -353,6 +392,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         data_copy=data_copy.value if data_copy is not None else None,
         bake_regression=list(bake_regression or []),
         approval="reject" if reject else "approve",
+        client_writes=client_writes,
+        other_writer=other_writer,
     )
     what = (
         f"the account in {account_file} ({len(account.redis_clients())} client function(s))"
@@ -366,6 +407,8 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
         + (f", {existing_redis} keys in an existing Redis" if existing_redis else "")
         + (f", {seed_keys} keys in ElastiCache" if seed_keys else "")
         + (f", dataCopy {data_copy.value}" if data_copy is not None else "")
+        + _writers_phrase(options)
+        + (", then its decommission" if decommission else "")
         + (
             f", {'rejecting' if reject else 'approving'} its approval gate"
             + ("" if reject else " (--reject to rehearse a rejection)")
@@ -400,6 +443,33 @@ def rehearse_command(  # noqa: PLR0917 - Typer maps each option to a parameter
     if decommission:
         _print_decommission_summary(report.get("decommission"))
     raise typer.Exit(result.exit_code)
+
+
+def _writers_phrase(options: RehearsalOptions) -> str:
+    settings = options.writer_settings()
+    if settings is None:
+        return ""
+    writers = []
+    if settings.function_writers:
+        writers.append(f"a writer per client function at {settings.rate:g}/s")
+    if settings.other_writer:
+        writers.append("a writer the run does not switch")
+    return ", " + " and ".join(writers)
+
+
+def _print_ledger(ledger: dict[str, Any] | None) -> None:
+    if ledger is None:
+        return
+    colour = "green" if not ledger["lost"] else "red"
+    counted = f"ledger: {ledger['acknowledged']} acknowledged write(s), {ledger['lost']} lost"
+    console.print(
+        f"  [{colour}]{counted}[/{colour}]"
+        f", {ledger['namedInToDo']} named in what is left to do; {ledger['throttled']} throttled while "
+        f"frozen, {ledger['failed']} failed (not acknowledged): {escape(str(ledger['file']))}",
+        soft_wrap=True,
+    )
+    for key in ledger["lostKeys"]:
+        console.print(f"    [red]lost:[/red] {escape(str(key))}", soft_wrap=True)
 
 
 def _print_decommission_summary(report: dict[str, Any] | None) -> None:
@@ -439,7 +509,10 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
                 f"keys {((host.get('redis') or {}).get('dbsize'))}"
             )
     colour = {0: "green", 3: "yellow", 4: "red"}.get(report["exitCode"], "red")
-    console.print(f"\n[bold {colour}]{report['status']}: {report['outcome']}[/bold {colour}]")
+    console.print(f"\n[bold {colour}]{report['status']}: {escape(str(report['outcome']))}[/bold {colour}]")
+    for warning in report.get("warnings") or []:
+        console.print(f"  [yellow]warning:[/yellow] {escape(str(warning))}", soft_wrap=True)
+    _print_ledger(report.get("ledger"))
     if report["exitCode"] != 0:
         for line in report.get("differences") or []:
             console.print(f"  differs from before the run: {escape(str(line))[:300]}", soft_wrap=True)
@@ -461,6 +534,16 @@ def _print_summary(report: dict[str, Any], workdir: Path) -> None:
         f"  functions switched: {switched}/{len(clients)}; other functions untouched: "
         f"{untouched}/{len(report['functions']['others'])}"
     )
+    on_cache = report.get("clientsOnElastiCache") or []
+    if on_cache and report.get("status") == "SUCCEEDED":
+        console.print(f"  still using ElastiCache: {escape(', '.join(on_cache[:20]))}", soft_wrap=True)
+    expired = ((data.get("source") or {}).get("expired")) or {}
+    if any(expired.values()):
+        console.print(
+            "  keys whose TTL ran out during the run (not differences): "
+            + ", ".join(f"{where} {count}" for where, count in expired.items()),
+            soft_wrap=True,
+        )
     console.print(
         f"  redis: {redis.get('server')} {redis.get('version')} at {redis['host']}:{redis['port']} "
         f"(the sandbox host's address, reached over loopback; pid {redis.get('pid')}, "
@@ -666,9 +749,17 @@ def _follow(sfn: StepFunctions, execution_arn: str, timeout: float, interval: fl
         if line is not None:
             console.print(escape(line), soft_wrap=True)
 
-    described = sfn.follow(execution_arn, show, timeout_s=timeout, interval_s=interval)
-    code, outcome = honest_exit_code(sfn.session, described, sfn.history(execution_arn))
+    def heartbeat() -> None:
+        line = lines.tick()
+        if line is not None:
+            console.print(escape(line), soft_wrap=True)
+
+    described = sfn.follow(execution_arn, show, timeout_s=timeout, interval_s=interval, on_poll=heartbeat)
+    history = sfn.history(execution_arn)
+    code, outcome = honest_exit_code(sfn.session, described, history)
     console.print(f"{described['status']} (exit {code}): {escape(outcome)}", soft_wrap=True)
+    for warning in execution_warnings(described, history):
+        console.print(f"  [yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
     if described.get("error"):
         console.print(
             f"  error: {escape(str(described['error']))}: {escape(str(described.get('cause')))}",

@@ -40,6 +40,7 @@ from redis_migration_ops.audit.history import (
     parse_json,
     pending_task_message,
 )
+from redis_migration_ops.audit.progress import DataProgress
 from redis_migration_ops.decommission import APPROVAL_STATE as DECOMMISSION_APPROVAL_STATE
 from redis_migration_ops.decommission import (
     DECOMMISSION_FAIL_STATES,
@@ -439,8 +440,10 @@ class StepFunctions:
         *,
         timeout_s: float,
         interval_s: float,
+        on_poll: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Report every history event once, as it appears, until the execution ends or the deadline.
+        """Report every history event once, as it appears, until the execution ends or the deadline;
+        ``on_poll`` after each poll (a heartbeat while nothing new happens).
 
         Raises OperatorError (exit 1) when the deadline passes first: the execution goes on.
         """
@@ -452,6 +455,8 @@ class StepFunctions:
                 if event["id"] not in seen:
                     seen.add(event["id"])
                     on_event(event)
+            if on_poll is not None:
+                on_poll()
             if described["status"] not in _LIVE_STATUSES:
                 return described
             if time.monotonic() >= deadline:
@@ -538,15 +543,29 @@ def _now() -> str:
 
 
 class ProgressLines:
-    """Turns history events, as they arrive, into the lines `watch` prints (None: nothing to say)."""
+    """Turns history events, as they arrive, into the lines `watch` prints (None: nothing to say):
+    each state entered, each failure, and the data steps' and the freeze's progress."""
 
     def __init__(self, execution_name: str) -> None:
         self.execution_name = execution_name
         self._events: dict[int, Event] = {}
+        self._data = DataProgress()
 
     def __call__(self, event: Event) -> str | None:
-        self._events[int(event["id"])] = event
         clock = _clock(event.get("timestamp"))
+        state_line = self._state_line(event, clock)
+        data_lines = [f"{clock}    {line}" for line in self._data(event)]
+        lines = ([state_line] if state_line is not None else []) + data_lines
+        return "\n".join(lines) if lines else None
+
+    def tick(self, now: datetime | None = None) -> str | None:
+        """Between events: a line when a data slice has run quietly for a while (see DataProgress)."""
+        moment = now or datetime.now(UTC)
+        line = self._data.heartbeat(moment)
+        return f"{moment:%H:%M:%S}    … {line}" if line is not None else None
+
+    def _state_line(self, event: Event, clock: str) -> str | None:
+        self._events[int(event["id"])] = event
         entered = event.get("stateEnteredEventDetails")
         if entered and str(event["type"]).endswith("StateEntered"):
             document = parse_json(entered.get("input"))

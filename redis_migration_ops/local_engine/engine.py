@@ -86,6 +86,7 @@ from redis_migration_ops.local_engine.lambda_.in_process import FunctionRegistry
 from redis_migration_ops.local_engine.lambda_.kms_environment import LambdaKmsEnvironment
 from redis_migration_ops.local_engine.lambda_.metrics import LambdaMetrics
 from redis_migration_ops.local_engine.lambda_.revision_id import LambdaRevisionId
+from redis_migration_ops.local_engine.lambda_.running_invocations import FunctionLimits, RunningInvocations
 from redis_migration_ops.local_engine.lambda_.update_latency import LambdaUpdateLatency
 from redis_migration_ops.local_engine.lambda_.versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
@@ -216,10 +217,12 @@ class LocalEngine:
         self._clock = WorkflowClock(self._waits)
         self._lambda_metrics = LambdaMetrics(self._waits, self.account_id, region)
         self._elasticache_metrics = ElastiCacheMetrics()
+        self._invocations = RunningInvocations(self._function_limits)
+        self._function_timeouts: dict[str, int] = {}
         self._patches: list[MotoPatch] = [
             JSONataEvaluator(),
             StateDataLimit(),
-            InstantWaits(self._waits, self._ssm.wait_idle),
+            InstantWaits(self._waits, self._wait_idle),
             # Before every listener that stamps what a wait stands for: they see the clock moved.
             self._clock,
             FailureInjection(self._injector),
@@ -704,6 +707,38 @@ class LocalEngine:
                 "not know): it could not reach ElastiCache"
             )
         return address
+
+    def client_invocation(self, function_name: str) -> AbstractContextManager[None]:
+        """One invocation of the client function ``function_name``, as Lambda admits it: refused with
+        ``FunctionThrottled`` while its reserved concurrency is 0, otherwise run as that function and
+        counted as running until the block ends (a Wait lasts until it has; see
+        :mod:`~redis_migration_ops.local_engine.lambda_.running_invocations`)."""
+        self._require_running()
+        return self._invocations.invocation(function_name)
+
+    @property
+    def throttled_invocations(self) -> dict[str, int]:
+        """Function -> client invocations refused at reserved concurrency 0 so far."""
+        return dict(self._invocations.throttled)
+
+    def _function_limits(self, function_name: str) -> FunctionLimits:
+        lambda_ = self.client("lambda")
+        reserved = lambda_.get_function_concurrency(FunctionName=function_name).get(
+            "ReservedConcurrentExecutions"
+        )
+        # The reservation is read at every admission (the freeze changes it); the timeout once per
+        # function (nothing in a rehearsal changes it, and each read costs the workflow's threads).
+        timeout = self._function_timeouts.get(function_name)
+        if timeout is None:
+            timeout = int(lambda_.get_function_configuration(FunctionName=function_name).get("Timeout") or 3)
+            self._function_timeouts[function_name] = timeout
+        return FunctionLimits(reserved_concurrency=reserved, timeout_s=timeout)
+
+    def _wait_idle(self, seconds: float) -> None:
+        """What a Wait of ``seconds`` lets finish before the workflow goes on: a sandbox command, and
+        the client invocations already running (their timeout permitting)."""
+        self._ssm.wait_idle(seconds)
+        self._invocations.wait_for_earlier(seconds)
 
     def trust_certificate_authority(self, bundle: Path) -> None:
         """Make TLS clients of this process trust the PEM ``bundle`` by default, as code in AWS

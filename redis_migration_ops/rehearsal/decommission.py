@@ -1,6 +1,7 @@
 """Rehearsing the decommission: migrate, let the soak pass, retire the local ElastiCache.
 
-`redis-migration rehearse --decommission` runs a migration as `rehearse` does, then publishes what
+`redis-migration rehearse --decommission` runs the migration as `rehearse` does (every ``--input``
+in order, the seed, the data copy, the writers; one ElastiCache stand-in), then publishes what
 ElastiCache's CloudWatch metrics would show (busy before the cutover, only its own monitoring
 connections after), and runs ``{"decommissionOf": <the migration>, "soakHours": 0}`` with an export
 to a local bucket that grants ElastiCache access, approving the gate as an operator would. The
@@ -25,26 +26,30 @@ from botocore.exceptions import ClientError
 from redis_migration.decommission.preconditions import export_bucket_policy
 
 from redis_migration_ops.account.description import sample_account
-from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_engine.elasticache.endpoint import (
     ElastiCacheEndpoint,
-    start_elasticache_endpoint,
 )
 from redis_migration_ops.operations import exit_code_of, outcome_of, pending_task_token
 from redis_migration_ops.rehearsal.local_account import LocalAccount
 from redis_migration_ops.rehearsal.migration import (
-    ASL_PATH,
     EXECUTION_TIMEOUT_S,
+    EXIT_MIGRATED,
     LocalSetup,
     Progress,
     RehearsalError,
     RehearsalOptions,
     RehearsalResult,
     RunResult,
+    checked_inputs,
     function_logs_to,
+    honest_outcome,
+    ledger_section,
     local_setup,
-    run_report,
+    prepare_setup,
+    run_sequence,
+    writers_running,
 )
+from redis_migration_ops.rehearsal.workdir import claim_workdir
 
 APPROVAL_STATE = "WaitForDecommissionApproval"
 # Before the cutover the rehearsal's ElastiCache was busy: what its metrics show for the hour before.
@@ -254,12 +259,9 @@ def run_decommission(
 
 @contextmanager
 def elasticache_running(setup: LocalSetup) -> Iterator[ElastiCacheEndpoint | None]:
-    """The rehearsal's ElastiCache stand-in answering at the replication group's endpoint (CLIENT LIST)."""
-    if setup.account.replication_group_id is None:
-        yield None
-        return
-    with start_elasticache_endpoint(setup.engine, setup.account, setup.workdir / "elasticache") as stand_in:
-        yield stand_in
+    """The rehearsal's ElastiCache stand-in answering at the replication group's endpoint (CLIENT LIST):
+    the one :func:`local_setup` started (a second server on the same data folder is refused)."""
+    yield setup.elasticache if setup.account.replication_group_id is not None else None
 
 
 def decommission_report(run: RunResult, before: ElastiCacheState, after: ElastiCacheState) -> dict[str, Any]:
@@ -308,39 +310,52 @@ def _lambda_payloads(history: list[dict[str, Any]]) -> Iterator[Any]:
 
 
 def rehearse_decommission(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
-    """Migrate, then decommission with the soak at zero; write report.json (migration and decommission)."""
-    tasks = task_state_names(json.loads(ASL_PATH.read_text()))
-    unknown = [point.state for point in options.fail_at if point.state not in tasks]
-    if unknown:
-        raise ValueError(
-            f"--fail-at {', '.join(unknown)}: not a Task state; the Task states are {', '.join(tasks)}"
-        )
+    """Migrate as ``rehearse`` does (every input in order, the seed, the data copy, the writers), then
+    decommission with the soak at zero once the last run ended migrated; write report.json (the
+    migration's runs, then ``decommission``). The exit code is the decommission's, or the migration's
+    when no decommission ran (and 1 when the ledger found a lost write)."""
+    inputs = checked_inputs(options)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
     account = options.account or sample_account(options.functions)
+    decommission: dict[str, Any] | None = None
+    decommission_history: list[dict[str, Any]] | None = None
     with (
+        claim_workdir(workdir),
         local_setup(workdir, account, keep_running=options.keep_running) as setup,
-        elasticache_running(setup),
     ):
-        for point in options.fail_at:
-            setup.engine.fail_at(point.state, point.k)
-        before = setup.snapshot()
-        migration = setup.run(
-            options.inputs[0] if options.inputs else None, name=options.name, progress=progress
-        )
-        after = setup.snapshot()
-        report = run_report(migration, setup, before, after)
-        decommission: dict[str, Any] | None = None
-        if migration.described["status"] == "SUCCEEDED":
-            publish_soak_metrics(setup, migration.described["stopDate"])
-            cache_before = elasticache_state(setup)
-            run = run_decommission(setup, migration.execution_arn, progress=progress)
-            decommission = decommission_report(run, cache_before, elasticache_state(setup))
-            (workdir / "decommission-history.json").write_text(json.dumps(run.history, indent=2, default=str))
+        prepare_setup(setup, options, inputs)
+        with writers_running(setup, options.writer_settings()) as writes:
+            sequence = run_sequence(setup, options, inputs, progress, name=options.name)
+            last = sequence.results[-1]
+            if (
+                sequence.runs[-1]["exitCode"] == EXIT_MIGRATED
+                and (last.output or {}).get("outcome") == "migrated"
+            ):
+                publish_soak_metrics(setup, last.described["stopDate"])
+                cache_before = elasticache_state(setup)
+                run = run_decommission(setup, last.execution_arn, progress=progress)
+                decommission = decommission_report(run, cache_before, elasticache_state(setup))
+                decommission_history = run.history
+            ledger = ledger_section(setup, writes, sequence.results)
+    report = dict(sequence.runs[-1])
+    report["runs"] = sequence.runs
+    report["failPointsNotReached"] = [
+        str(point) for point in options.fail_at if point not in sequence.reached
+    ]
+    report["ledger"] = ledger
     report["decommission"] = decommission
-    report["timings"] = {"totalSeconds": round(time.monotonic() - started, 3)}
+    report["timings"] = {**sequence.timings, "totalSeconds": round(time.monotonic() - started, 3)}
     report["keptRunning"] = options.keep_running
-    exit_code = decommission["exitCode"] if decommission is not None else report["exitCode"]
-    (workdir / "history.json").write_text(json.dumps(migration.history, indent=2, default=str))
+    if decommission is not None:
+        report["exitCode"] = decommission["exitCode"]
+        (workdir / "decommission-history.json").write_text(
+            json.dumps(decommission_history, indent=2, default=str)
+        )
+    honest_outcome(report)
+    histories = [result.history for result in sequence.results]
+    (workdir / "history.json").write_text(
+        json.dumps(histories[0] if len(histories) == 1 else histories, indent=2, default=str)
+    )
     (workdir / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    return RehearsalResult(exit_code=exit_code, report=report, workdir=workdir)
+    return RehearsalResult(exit_code=report["exitCode"], report=report, workdir=workdir)

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
-from redis_migration.data.digest import digest_redis
+from redis_migration.clients.endpoints import CacheNames, endpoint_addresses, references_to
 from redis_migration.host.state import compare_host
 from redis_migration.lambda_support import logger
 from redis_migration.models import HostState
@@ -35,6 +35,7 @@ from redis_migration_ops.account.description import (
     sample_account,
 )
 from redis_migration_ops.asl_checks import task_state_names
+from redis_migration_ops.audit.progress import execution_warnings
 from redis_migration_ops.local_engine.elasticache.endpoint import (
     ElastiCacheEndpoint,
     start_elasticache_endpoint,
@@ -43,6 +44,13 @@ from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal.approval import Decision, GateAnswerer
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
+from redis_migration_ops.rehearsal.client_writes import (
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_MAX_WRITES,
+    DEFAULT_RATE,
+    ClientWrites,
+    WriterSettings,
+)
 from redis_migration_ops.rehearsal.cotenant import (
     COTENANT_SERVICE,
     cotenant_pid,
@@ -51,6 +59,8 @@ from redis_migration_ops.rehearsal.cotenant import (
     read_lateness,
     summarize,
 )
+from redis_migration_ops.rehearsal.data_snapshot import DataSnapshot, read_snapshot
+from redis_migration_ops.rehearsal.ledger import KEY_PREFIX, to_do_items
 from redis_migration_ops.rehearsal.local_account import LocalAccount, build_account
 from redis_migration_ops.rehearsal.reproduction import (
     file_names,
@@ -142,6 +152,27 @@ class RehearsalOptions:
     fill_maxmemory: bool = False
     # The answer to a run's approval gate ("requireApproval": true): rehearse --approve/--reject.
     approval: Decision = "approve"
+    # Writes per second per client function for the whole rehearsal (the write ledger); None: on
+    # (DEFAULT_RATE) when ElastiCache is seeded, else off; 0: off.
+    client_writes: float | None = None
+    # Also a client the run does not switch, writing to ElastiCache throughout.
+    other_writer: bool = False
+    client_writes_seconds: float = DEFAULT_MAX_SECONDS
+    client_writes_max: int = DEFAULT_MAX_WRITES
+
+    def writer_settings(self) -> WriterSettings | None:
+        """How the writers write, or None when the rehearsal runs none."""
+        seeded = bool(self.seed_keys or self.seed_commands)
+        rate = self.client_writes if self.client_writes is not None else (DEFAULT_RATE if seeded else 0.0)
+        if not rate and not self.other_writer:
+            return None
+        return WriterSettings(
+            rate=rate or DEFAULT_RATE,
+            max_writes=self.client_writes_max,
+            max_seconds=self.client_writes_seconds,
+            other_writer=self.other_writer,
+            function_writers=bool(rate),
+        )
 
 
 @dataclass
@@ -151,7 +182,9 @@ class RehearsalResult:
     workdir: Path
 
 
+# progress(kind, event): each history event as it appears, and (kind POLL) each poll without one.
 Progress = Callable[[str, dict[str, Any]], None]
+POLL = "Poll"
 
 
 def build_local_account(engine: LocalEngine, client_count: int) -> LocalAccount:
@@ -246,6 +279,9 @@ def follow_execution(
             seen = len(events)
             if gate is not None:
                 gate.answer_if_asked(engine, events, progress)
+            if progress is not None:
+                # Between events: a long data slice says it is still running (see audit/progress.py).
+                progress(POLL, {"timestamp": datetime.now(UTC)})
         if described["status"] != "RUNNING":
             return described
         if time.monotonic() > deadline:
@@ -276,8 +312,11 @@ class WorldSnapshot:
 
     Two snapshots are equal when nothing a client could notice differs: every function's whole
     environment, the Redis rules, and the host as :func:`compare_host` sees it (config digest,
-    listening ports, service state, keys and data digest; not the server's pid: a restart is
-    reported, it is not a difference).
+    listening ports, service state; not the server's pid: a restart is reported, it is not a
+    difference). The data of both Redis servers is compared key by key
+    (:mod:`~redis_migration_ops.rehearsal.data_snapshot`): a key whose TTL ran out in between is
+    counted as expired, not as a difference, and the rehearsal's writers' keys are left to the
+    write ledger.
     """
 
     environments: dict[str, dict[str, str]]
@@ -288,13 +327,15 @@ class WorldSnapshot:
     # Each client function's reserved concurrency (None: no reservation): the consistent mode's
     # freeze must leave exactly this behind.
     concurrency: dict[str, int | None] = field(default_factory=dict)
-    # ElastiCache's data (key count and canonical digest): the copy only reads it.
-    source: tuple[int, str] | None = None
+    # ElastiCache's data, key by key: the copy only reads it.
+    source: DataSnapshot | None = None
     # The environment files of the host's own services (hostServices switches them): path -> text.
     services: dict[str, str] = field(default_factory=dict)
     # Whether each of those services runs (unit -> systemctl is-active): the consistent mode stops
     # them for the freeze, and "as before" includes a service running again.
     service_units: dict[str, str] = field(default_factory=dict)
+    # The self-hosted Redis's data, key by key (None: not readable; the host's digest then decides).
+    host_data: DataSnapshot | None = None
 
     def differences(self, other: WorldSnapshot) -> list[str]:
         """Every difference from ``other``, one line each (empty: the same)."""
@@ -308,7 +349,11 @@ class WorldSnapshot:
         if self.aliases != other.aliases:
             found.append(f"aliases: {self.aliases} -> {other.aliases}")
         if self.host is not None and other.host is not None:
-            found += [f"host: {line}" for line in compare_host(self.host, other.host)]
+            mine, theirs = self.host_data, other.host_data
+            per_key = mine is not None and theirs is not None
+            found += [f"host: {line}" for line in compare_host(self.host, other.host, data=not per_key)]
+            if mine is not None and theirs is not None:
+                found += [f"host: data: {line}" for line in mine.compare(theirs)[0]]
         if self.concurrency != other.concurrency:
             found += [
                 f"function {name}: reserved concurrency "
@@ -316,8 +361,10 @@ class WorldSnapshot:
                 for name in sorted(set(self.concurrency) | set(other.concurrency))
                 if self.concurrency.get(name) != other.concurrency.get(name)
             ]
-        if self.source != other.source:
-            found.append(f"ElastiCache's data: {self.source} -> {other.source}")
+        if self.source is not None and other.source is not None:
+            found += [f"ElastiCache's data: {line}" for line in self.source.compare(other.source)[0]]
+        elif (self.source is None) != (other.source is None):
+            found.append("ElastiCache's data: read on one side only")
         found += [
             f"host service file {path}: {self.services.get(path)!r} -> {other.services.get(path)!r}"
             for path in sorted(set(self.services) | set(other.services))
@@ -330,10 +377,34 @@ class WorldSnapshot:
         ]
         return found
 
+    def expired(self, other: WorldSnapshot) -> dict[str, int]:
+        """Keys gone by ``other`` because their TTL said so (not differences), per Redis."""
+        counts = {}
+        if self.source is not None and other.source is not None:
+            counts["elasticache"] = self.source.compare(other.source)[1]
+        if self.host_data is not None and other.host_data is not None:
+            counts["selfHosted"] = self.host_data.compare(other.host_data)[1]
+        return counts
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WorldSnapshot) and not self.differences(other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+
+def functions_using(
+    names: CacheNames, environments: dict[str, dict[str, str]], aliases: dict[str, dict[str, dict[str, Any]]]
+) -> list[str]:
+    """The functions whose ``$LATEST`` or an alias's version names a Redis in ``names`` (the one
+    definition of "uses this cache": any variable, any form), sorted."""
+    using = {name for name, variables in environments.items() if references_to(variables, names)}
+    using |= {
+        function
+        for function, served in aliases.items()
+        for state in served.values()
+        if references_to(dict(state.get("environment") or {}), names)
+    }
+    return sorted(using)
 
 
 def service_environment_files(sandbox: SandboxHost) -> dict[str, str]:
@@ -405,23 +476,49 @@ class LocalSetup:
     def snapshot(self) -> WorldSnapshot:
         """Functions, Redis rules and the host, each read where it lives (not from the workflow)."""
         names = self.account.client_functions + self.account.other_functions
+        host = read_host_state(self.sandbox)
         return WorldSnapshot(
             environments=environments(self.engine, names),
             ingress=redis_ingress_sources(self.engine, self.account.redis_group_id),
             aliases=alias_states(self.engine, self.account),
-            host=read_host_state(self.sandbox),
+            host=host,
             concurrency=reserved_concurrency(self.engine, self.account.client_functions),
             source=self.source_data(),
             services=service_environment_files(self.sandbox),
             service_units=service_unit_states(self.sandbox),
+            host_data=self.host_data(host),
         )
 
-    def source_data(self) -> tuple[int, str] | None:
-        """ElastiCache's key count and data digest, read from the stand-in directly."""
+    def source_data(self) -> DataSnapshot | None:
+        """ElastiCache's data key by key, read from the stand-in directly (the writers' keys left out)."""
         if self.elasticache is None:
             return None
-        digest = digest_redis(self.elasticache.admin_client())
-        return digest.keys, digest.digest
+        return read_snapshot(self.elasticache.connection_kwargs(), exclude=KEY_PREFIX.encode())
+
+    def host_data(self, host: HostState | None) -> DataSnapshot | None:
+        """The self-hosted Redis's data key by key over loopback (the writers' keys left out); None
+        when it does not run or cannot be read (its digest in ``host`` then decides)."""
+        if host is None or host.redis is None or host.redis.access == "locked":
+            return None
+        password = self.password() if host.redis.auth_required else None
+        if host.redis.auth_required and password is None:
+            return None
+        address, port = self.sandbox.loopback_address(host.redis.port)
+        snapshot = read_snapshot(
+            {"host": address, "port": port, "password": password, "socket_timeout": 30.0, "protocol": 2},
+            exclude=KEY_PREFIX.encode(),
+        )
+        return None if snapshot.unreadable else snapshot
+
+    def cache_names(self) -> CacheNames:
+        """Every name of the account's ElastiCache (the stack's endpoint and the group's addresses)."""
+        addresses = [self.account.elasticache_endpoint]
+        if self.account.replication_group_id:
+            groups = self.engine.client("elasticache").describe_replication_groups(
+                ReplicationGroupId=self.account.replication_group_id
+            )["ReplicationGroups"]
+            addresses += [address for group in groups for address in endpoint_addresses(group)]
+        return CacheNames.of([address for address in addresses if address])
 
     def map_port(self, port: int) -> None:
         """Let the workflow (probe, health) reach the sandbox's Redis on ``port`` too."""
@@ -523,19 +620,17 @@ def local_setup(
             # behind the replication group's endpoint, its data in an AOF under the workdir.
             with start_elasticache_endpoint(engine, local, workdir / "elasticache") as elasticache:
                 yield LocalSetup(engine, local, sandbox, workdir, elasticache, co_tenant_pid)
-        finally:
-            if not keep_running:
-                sandbox.stop()
+        except BaseException:
+            # A rehearsal that crashed keeps nothing running, --keep-running or not: what it would
+            # leave is a half-done world nobody asked to look at.
+            sandbox.stop()
+            raise
+        if not keep_running:
+            sandbox.stop()
 
 
-def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
-    """Run one execution per input, in order, in one local account; write report.json and history.json.
-
-    Each run's outcome is judged from what the account and the host look like afterwards, read
-    directly (functions, rules, the host's config, ports, service and data), not from what the
-    workflow says. The overall exit code is the last run's; a --fail-at point that no run reached
-    turns it into a usage error (2): the rehearsal did not rehearse what was asked.
-    """
+def checked_inputs(options: RehearsalOptions) -> list[dict[str, Any]]:
+    """The runs' inputs once every option is checked (ValueError naming the option otherwise)."""
     tasks = task_state_names(json.loads(ASL_PATH.read_text()))
     unknown = [point.state for point in options.fail_at if point.state not in tasks]
     if unknown:
@@ -553,86 +648,199 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Reh
     beyond = [str(point) for point in options.fail_at if point.run is not None and point.run > len(inputs)]
     if beyond:
         raise ValueError(f"--fail-at {', '.join(beyond)}: there are only {len(inputs)} run(s)")
+    for number, given in enumerate(inputs, start=1):
+        earlier = earlier_run(given)
+        if earlier is not None and not 1 <= earlier < number:
+            allowed = f"@1 .. @{number - 1}" if number > 1 else "none: it is the first run"
+            raise ValueError(
+                f"--input #{number}: rollbackOf {given['rollbackOf']!r} names run {earlier}; only an earlier "
+                f"run of this rehearsal can be rolled back ({allowed})"
+            )
+    options.writer_settings()  # a bad --client-writes is refused before anything starts
+    return inputs
+
+
+def earlier_run(given: dict[str, Any]) -> int | None:
+    """N when the input is ``{"rollbackOf": "@N"}`` (the rehearsal's N-th run), else None."""
+    match = re.fullmatch(r"@([0-9]+)", str(given.get("rollbackOf") or ""))
+    return int(match.group(1)) if match else None
+
+
+def prepare_setup(setup: LocalSetup, options: RehearsalOptions, inputs: list[dict[str, Any]]) -> None:
+    """What the rehearsal puts in place before its first run: an existing Redis on the host, ElastiCache's
+    seed, the ports the runs use, the clients' modelled traffic for a bake."""
+    if options.existing_redis:
+        start_existing_redis(setup.sandbox, options.existing_redis)
+    if setup.elasticache is not None and options.seed_keys:
+        setup.elasticache.seed_keys(options.seed_keys)
+    if setup.elasticache is not None and options.seed_commands is not None:
+        setup.elasticache.seed_commands(options.seed_commands)
+    for port in sorted({int(given.get("redisPort") or 6379) for given in inputs} - {6379}):
+        setup.map_port(port)
+    bake_minutes = max(int(given.get("bakeMinutes") or 0) for given in inputs)
+    if bake_minutes or options.bake_regression:
+        # Something for the bake to watch: the clients' traffic before the run and during it.
+        simulate_client_traffic(
+            setup.engine,
+            setup.account,
+            history_minutes=max(bake_minutes, 1),
+            failing=options.bake_regression,
+            other_clients=options.elasticache_other_clients,
+        )
+
+
+@contextmanager
+def writers_running(setup: LocalSetup, settings: WriterSettings | None) -> Iterator[ClientWrites | None]:
+    """The rehearsal's writers (see client_writes), for the block; stopped however it ends."""
+    if settings is None or setup.elasticache is None:
+        yield None
+        return
+    writes = ClientWrites(
+        setup.engine,
+        setup.account,
+        elasticache=setup.elasticache,
+        sandbox=setup.sandbox,
+        workdir=setup.workdir,
+        settings=settings,
+    )
+    with writes:
+        yield writes
+
+
+@dataclass
+class Sequence:
+    """What the runs of one rehearsal did."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    results: list[RunResult] = field(default_factory=list)
+    reached: set[FailPoint] = field(default_factory=set)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_sequence(
+    setup: LocalSetup,
+    options: RehearsalOptions,
+    inputs: list[dict[str, Any]],
+    progress: Progress | None,
+    *,
+    name: str | None = None,
+    file_terms: dict[str, str] | None = None,
+) -> Sequence:
+    """Run each input in order in ``setup``; each run judged from the account and the host afterwards."""
+    done = Sequence()
+    stamp = name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    for number, execution_input in enumerate(inputs, start=1):
+        setup.engine.clear_failures()
+        points = [point for point in options.fail_at if point.applies_to(number)]
+        for point in points:
+            setup.engine.fail_at(point.state, point.k)
+        before = setup.snapshot()
+        cotenant_from = lateness_offset(setup.sandbox)
+        run_started = time.monotonic()
+        run_name = stamp if len(inputs) == 1 else f"{stamp}-{number}"
+        given = dict(execution_input)
+        earlier = earlier_run(given)
+        if earlier is not None:
+            # {"rollbackOf": "@N"}: the rehearsal's N-th run, by its execution ARN.
+            given["rollbackOf"] = done.results[earlier - 1].execution_arn
+        if options.data_copy and "rollbackOf" not in given:
+            given = {"dataCopy": options.data_copy, **given}
+        run = setup.run(given, name=run_name, progress=progress, approval=options.approval)
+        done.timings[f"run{number}Seconds"] = round(time.monotonic() - run_started, 3)
+        after = setup.snapshot()
+        done.reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
+        entry = run_report(run, setup, before, after)
+        entry["coTenant"] = cotenant_report(setup, cotenant_from)
+        for field_name in ("error", "cause"):
+            entry[field_name] = in_file_terms(entry.get(field_name), file_terms or {})
+        entry["run"] = number
+        entry["input"] = given
+        entry["failAt"] = [str(point) for point in points]
+        entry["approval"] = run.approval
+        if options.write_keys and entry["exitCode"] == EXIT_MIGRATED:
+            entry["keysWrittenAfter"] = options.write_keys
+            entry["dbsizeAfterWrites"] = _write_keys(setup, run, number, options.write_keys)
+        done.runs.append(entry)
+        done.results.append(run)
+    setup.engine.clear_failures()
+    return done
+
+
+def ledger_section(
+    setup: LocalSetup, writes: ClientWrites | None, results: list[RunResult]
+) -> dict[str, Any] | None:
+    """Stop the writers and check every acknowledged write against the servers (None: no writers)."""
+    if writes is None:
+        return None
+    writes.stop()
+    verdict = writes.check(to_do_items(result.described for result in results), setup.password())
+    return writes.report(verdict)
+
+
+def honest_outcome(report: dict[str, Any]) -> None:
+    """The rehearsal's exit code and outcome, from what it claims and what the ledger found: a lost
+    write turns "migrated" (0) or "as before" (3) into 1, and says so."""
+    ledger = report.get("ledger")
+    if ledger is None or not ledger["lost"]:
+        return
+    lost = f"{ledger['lost']} of {ledger['acknowledged']} acknowledged write(s) LOST (ledger.lostKeys)"
+    if report["exitCode"] in (EXIT_MIGRATED, EXIT_ROLLED_BACK):
+        report["exitCode"] = EXIT_UNEXPECTED
+        report["outcome"] = f"{report['outcome']}, but {lost}"
+    else:
+        report["outcome"] = f"{report['outcome']}; {lost}"
+
+
+def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> RehearsalResult:
+    """Run one execution per input, in order, in one local account; write report.json and history.json.
+
+    Each run's outcome is judged from what the account and the host look like afterwards, read
+    directly (functions, rules, the host's config, ports, service and data), not from what the
+    workflow says. With writers (``client_writes``), every acknowledged write is checked at the end
+    (the report's ``ledger``). The overall exit code is the last run's, 1 when a write was lost; a
+    --fail-at point that no run reached turns it into a usage error (2): the rehearsal did not
+    rehearse what was asked.
+    """
+    inputs = checked_inputs(options)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="redis-migration-rehearsal-"))
     started = time.monotonic()
-    timings: dict[str, float] = {}
     account = options.account or stack_for_inputs(sample_account(options.functions), inputs)
-    runs: list[dict[str, Any]] = []
-    histories: list[list[dict[str, Any]]] = []
-    reached: set[FailPoint] = set()
     with (
         claim_workdir(workdir),
         local_setup(workdir, account, keep_running=options.keep_running) as setup,
     ):
-        if options.existing_redis:
-            start_existing_redis(setup.sandbox, options.existing_redis)
-        if setup.elasticache is not None and options.seed_keys:
-            setup.elasticache.seed_keys(options.seed_keys)
-        if setup.elasticache is not None and options.seed_commands is not None:
-            setup.elasticache.seed_commands(options.seed_commands)
-        for port in sorted({int(given.get("redisPort") or 6379) for given in inputs} - {6379}):
-            setup.map_port(port)
-        bake_minutes = max(int(given.get("bakeMinutes") or 0) for given in inputs)
-        if bake_minutes or options.bake_regression:
-            # Something for the bake to watch: the clients' traffic before the run and during it.
-            simulate_client_traffic(
-                setup.engine,
-                setup.account,
-                history_minutes=max(bake_minutes, 1),
-                failing=options.bake_regression,
-                other_clients=options.elasticache_other_clients,
-            )
-        timings["setupSeconds"] = round(time.monotonic() - started, 3)
+        prepare_setup(setup, options, inputs)
+        setup_seconds = round(time.monotonic() - started, 3)
         # What the local copy of the account could not reproduce, and the file's names for local ids.
         differently = ran_differently(account, setup.account, stand_in_release(setup.elasticache))
         file_terms = file_names(account, setup.account) if options.account is not None else {}
-        stamp = options.name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        for number, execution_input in enumerate(inputs, start=1):
-            setup.engine.clear_failures()
-            points = [point for point in options.fail_at if point.applies_to(number)]
-            for point in points:
-                setup.engine.fail_at(point.state, point.k)
-            before = setup.snapshot()
-            cotenant_from = lateness_offset(setup.sandbox)
-            run_started = time.monotonic()
-            name = stamp if len(inputs) == 1 else f"{stamp}-{number}"
-            given = dict(execution_input)
-            if options.data_copy and "rollbackOf" not in given:
-                given = {"dataCopy": options.data_copy, **given}
-            run = setup.run(given, name=name, progress=progress, approval=options.approval)
-            timings[f"run{number}Seconds"] = round(time.monotonic() - run_started, 3)
-            after = setup.snapshot()
-            reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
-            entry = run_report(run, setup, before, after)
-            entry["coTenant"] = cotenant_report(setup, cotenant_from)
-            for field in ("error", "cause"):
-                entry[field] = in_file_terms(entry.get(field), file_terms)
-            entry["run"] = number
-            entry["input"] = given
-            entry["failAt"] = [str(point) for point in points]
-            entry["approval"] = run.approval
-            if options.write_keys and entry["exitCode"] == EXIT_MIGRATED:
-                entry["keysWrittenAfter"] = options.write_keys
-                entry["dbsizeAfterWrites"] = _write_keys(setup, run, number, options.write_keys)
-            runs.append(entry)
-            histories.append(run.history)
-        setup.engine.clear_failures()
-        if options.fill_maxmemory and runs[-1]["exitCode"] == EXIT_MIGRATED:
-            runs[-1]["fillMaxmemory"] = fill_beside_the_co_tenant(setup)
-    not_reached = [str(point) for point in options.fail_at if point not in reached]
-    report = dict(runs[-1])
-    report["runs"] = runs
+        with writers_running(setup, options.writer_settings()) as writes:
+            sequence = run_sequence(
+                setup, options, inputs, progress, name=options.name, file_terms=file_terms
+            )
+            if options.fill_maxmemory and sequence.runs[-1]["exitCode"] == EXIT_MIGRATED:
+                sequence.runs[-1]["fillMaxmemory"] = fill_beside_the_co_tenant(setup)
+            ledger = ledger_section(setup, writes, sequence.results)
+    not_reached = [str(point) for point in options.fail_at if point not in sequence.reached]
+    report = dict(sequence.runs[-1])
+    report["runs"] = sequence.runs
     report["failPointsNotReached"] = not_reached
+    report["ledger"] = ledger
+    honest_outcome(report)
     if not_reached:
         report["exitCode"] = EXIT_USAGE
         report["outcome"] = (
             f"--fail-at {', '.join(not_reached)} never happened: the state was not invoked that often "
             "(or not in that run); nothing was rehearsed there"
         )
-    timings["totalSeconds"] = round(time.monotonic() - started, 3)
-    report["timings"] = timings
+    report["timings"] = {
+        "setupSeconds": setup_seconds,
+        **sequence.timings,
+        "totalSeconds": round(time.monotonic() - started, 3),
+    }
     report["keptRunning"] = options.keep_running
     report["ranDifferently"] = differently
+    histories = [result.history for result in sequence.results]
     (workdir / "history.json").write_text(
         json.dumps(histories[0] if len(histories) == 1 else histories, indent=2, default=str)
     )
@@ -758,15 +966,15 @@ def run_report(
     probe = output.get("probe") or _last_output(history, "ProbeRedis") or {}
     waits = setup.engine.requested_waits
     entered = run.states_entered
+    exit_code, outcome, clients = claimed_outcome(run, setup, before, after, exit_code)
     return {
         "status": described["status"],
         "exitCode": exit_code,
-        "outcome": {
-            EXIT_MIGRATED: "migrated",
-            EXIT_USAGE: "refused its input; nothing was changed",
-            EXIT_ROLLED_BACK: "failed; everything is as it was before (functions, rules and host)",
-            EXIT_ROLLBACK_FAILED: "rollback failed; see leftToDoByHand in the cause",
-        }.get(exit_code, "unexpected: the end state does not match the outcome"),
+        "outcome": outcome,
+        # What a SUCCEEDED run says it did not do (e.g. InspectHostAfter failed).
+        "warnings": execution_warnings(described, history),
+        # The functions that name each Redis after the run, by the one definition of "uses".
+        **clients,
         "error": described.get("error"),
         "cause": described.get("cause"),
         "executionArn": described["executionArn"],
@@ -822,6 +1030,58 @@ def run_report(
     }
 
 
+OUTCOMES = {
+    EXIT_MIGRATED: "migrated",
+    EXIT_USAGE: "refused its input; nothing was changed",
+    EXIT_ROLLED_BACK: "failed; everything is as it was before (functions, rules and host)",
+    EXIT_ROLLBACK_FAILED: "rollback failed; see leftToDoByHand in the cause",
+}
+
+
+def claimed_outcome(
+    run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot, exit_code: int
+) -> tuple[int, str, dict[str, list[str]]]:
+    """(exit code, outcome, the functions on each Redis) once what the run claims is checked against
+    the account: "migrated" only when no function (its ``$LATEST`` or a version an alias serves)
+    names ElastiCache any more; "rolled back" only when none names the self-hosted Redis; a dry run
+    is a dry run, and changes nothing."""
+    output = run.output if isinstance(run.output, dict) else {}
+    cache = setup.cache_names()
+    on_cache = functions_using(cache, after.environments, after.aliases)
+    on_self_hosted = functions_using(
+        CacheNames.of([setup.account.private_ip]), after.environments, after.aliases
+    )
+    clients = {"clientsOnElastiCache": on_cache, "clientsOnSelfHosted": on_self_hosted}
+    outcome = OUTCOMES.get(exit_code, "unexpected: the end state does not match the outcome")
+    if exit_code != EXIT_MIGRATED:
+        return exit_code, outcome, clients
+    claimed = output.get("outcome")
+    if claimed == "planned":
+        changed = before.differences(after)
+        if changed:
+            return EXIT_UNEXPECTED, f"a dry run that CHANGED the account: {'; '.join(changed)[:600]}", clients
+        return exit_code, "dry run: nothing was changed (the plan is in the output)", clients
+    if claimed == "migrated" and on_cache:
+        users = functions_using(cache, before.environments, before.aliases)
+        return (
+            EXIT_UNEXPECTED,
+            f"NOT migrated: the workflow ended migrated, but {len(on_cache)} function(s) still use "
+            f"ElastiCache ({', '.join(on_cache[:10])}{' ...' if len(on_cache) > 10 else ''}); "
+            f"{len(set(users) - set(on_cache))} of {len(users)} switched",
+            clients,
+        )
+    if claimed == "rolledBack":
+        if on_self_hosted:
+            return (
+                EXIT_UNEXPECTED,
+                f"NOT rolled back: the workflow ended rolled back, but {len(on_self_hosted)} function(s) "
+                f"still use the self-hosted Redis ({', '.join(on_self_hosted[:10])})",
+                clients,
+            )
+        return exit_code, "rolled back: every function is back on ElastiCache", clients
+    return exit_code, outcome, clients
+
+
 def _data_report(
     run: RunResult, setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot
 ) -> dict[str, Any]:
@@ -849,9 +1109,11 @@ def _data_report(
             "endpoint": setup.elasticache.endpoint,
             # The stand-in keeps its data in an AOF there: check the copy against it independently.
             "dataDirectory": str(setup.elasticache.data_dir),
-            "keysBefore": before.source[0] if before.source else None,
-            "keysAfter": after.source[0] if after.source else None,
+            "keysBefore": before.source.count if before.source else None,
+            "keysAfter": after.source.count if after.source else None,
             "unchanged": before.source == after.source,
+            # Keys gone because their TTL said so (not a difference), per Redis.
+            "expired": before.expired(after),
         }
     return data
 

@@ -24,7 +24,16 @@ from pathlib import Path
 
 LOCK_NAME = ".rehearsal.lock"
 # What a rehearsal writes in its workdir (the lead adds names here when the rehearsal writes more).
-ARTIFACTS: tuple[str, ...] = ("report.json", "history.json", "function-logs.jsonl", "host")
+# "elasticache" is the ElastiCache stand-in's folder (its data): a reused workdir starts with an empty cache.
+ARTIFACTS: tuple[str, ...] = (
+    "report.json",
+    "history.json",
+    "function-logs.jsonl",
+    "host",
+    "elasticache",
+    "ledger.jsonl",
+    "decommission-history.json",
+)
 
 
 class WorkdirError(RuntimeError):

@@ -131,8 +131,11 @@ def test_a_workdir_that_is_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None
 def test_a_consistent_copy_carries_every_key_and_a_late_failure_leaves_elasticache_and_the_functions(
     tmp_path: Path,
 ) -> None:
-    # Given ElastiCache holding a mix of keys (every type, TTLs, binary names, a few large keys)
-    migrated, report = rehearse(tmp_path / "ok", "--seed-keys", "2000", "--data-copy", "consistent")
+    # Given ElastiCache holding a mix of keys (every type, TTLs, binary names, a few large keys), and
+    # no writers (they would add keys as the copy goes: exact counts below; the ledger checks those)
+    migrated, report = rehearse(
+        tmp_path / "ok", "--seed-keys", "2000", "--data-copy", "consistent", "--client-writes", "0"
+    )
 
     # Then the migration carries every one of them, verified key by key, with the writers frozen
     assert migrated.exit_code == 0, migrated.stderr
@@ -143,13 +146,16 @@ def test_a_consistent_copy_carries_every_key_and_a_late_failure_leaves_elasticac
     assert data["freezeSeconds"] is not None
     assert data["source"]["unchanged"] is True
 
-    # And a run that fails after the copy (its last check) leaves ElastiCache and every function as
-    # they were, the writers' concurrency and the self-hosted Redis included
+    # And a run that fails after the copy (its last check), with the clients writing all along, leaves
+    # ElastiCache and every function as they were, the writers' concurrency and the self-hosted Redis
+    # included, and loses no acknowledged write
     failed, report = rehearse(
         tmp_path / "fails", "--seed-keys", "2000", "--data-copy", "consistent", "--fail-at", "VerifyCutover"
     )
     assert failed.exit_code == 3, report.get("differences")
     assert report["differences"] == []
+    assert report["ledger"]["acknowledged"] > 0
+    assert report["ledger"]["lost"] == 0
     assert report["data"]["source"]["unchanged"] is True
     assert "FreezeWriters" in report["statesEntered"]
     assert "RestoreWriterConcurrency" in report["statesEntered"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from redis_migration_ops.local_engine import LocalEngine
 from redis_migration_ops.local_engine.elasticache.endpoint import (
     RESTRICTED_COMMANDS,
     ElastiCacheEndpoint,
+    ElastiCacheStandInError,
     SeedCommandsFailed,
     start_elasticache_endpoint,
 )
@@ -205,3 +209,50 @@ def test_the_rehearsal_hook_serves_the_account_endpoint_to_product_code(tmp_path
                 imposter.ping()
         # And the trust store is the machine's again once the engine stops
     assert os.environ.get("SSL_CERT_FILE") == trust_before
+
+
+def test_a_second_stand_in_on_the_same_data_folder_is_refused(elasticache: ElastiCacheEndpoint) -> None:
+    # Given a stand-in running on its folder
+    # When another is started on the same folder (as `rehearse --decommission` once did)
+    second = ElastiCacheEndpoint(elasticache.workdir, [ENDPOINT], auth_token=None, tls=False)
+    # Then it is refused, naming the folder, and the first one still answers
+    with pytest.raises(ElastiCacheStandInError, match="already runs on"):
+        second.start()
+    assert redis.Redis(**elasticache.connection_kwargs(socket_timeout=5)).ping()
+
+
+def test_the_server_dies_with_the_process_that_started_it_even_by_sigkill(tmp_path: Path) -> None:
+    # Given a process that starts a stand-in and then hangs
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint\n"
+        f"folder = Path({str(tmp_path / 'owner')!r})\n"
+        "stand_in = ElastiCacheEndpoint(folder, ['owner.local'], auth_token=None, tls=False)\n"
+        "stand_in.start()\n"
+        "print(stand_in.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        server = int(owner.stdout.readline())
+        assert Path(f"/proc/{server}").exists()
+        # When that process is killed with SIGKILL (no cleanup runs)
+        owner.kill()
+        owner.wait(timeout=10)
+        # Then its redis-server goes too, within a few seconds
+        deadline = time.monotonic() + 10
+        while _alive(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(server), "the stand-in's redis-server outlived its owner"
+    finally:
+        owner.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -7,7 +7,8 @@ seconds; a migration a few more.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from redis_migration_ops.local_engine import LocalEngine
 from redis_migration_ops.local_engine.iam.enforcement import decide
 from redis_migration_ops.local_engine.iam.resources import World
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.rehearsal.client_writes import ClientWrites, WriterSettings
+from redis_migration_ops.rehearsal.ledger import LedgerVerdict, to_do_items
 from redis_migration_ops.rehearsal.migration import LocalSetup, RunResult, WorldSnapshot, local_setup
 
 CLIENTS = 3
@@ -33,6 +36,56 @@ pytestmark = pytest.mark.skipif(
 def setup(tmp_path: Path) -> Iterator[LocalSetup]:
     with local_setup(tmp_path / "rehearsal", CLIENTS) as made:
         yield made
+
+
+@dataclass
+class Writers:
+    """The write ledger's writers on a LocalSetup (one per client function), and their verdict."""
+
+    writes: ClientWrites
+    setup: LocalSetup
+
+    def verdict(self, *runs: RunResult) -> LedgerVerdict:
+        """Stop the writers, then check every acknowledged write against the servers; what the
+        ``runs`` left to do by hand counts as named (see rehearsal/ledger.py for the rule)."""
+        self.writes.stop()
+        return self.writes.check(to_do_items(run.described for run in runs), self.setup.password())
+
+
+StartWriters = Callable[..., Writers]
+
+
+@pytest.fixture
+def start_writers() -> Iterator[StartWriters]:
+    """``start_writers(setup, rate=4.0, other_writer=False, function_writers=True)``: writers running
+    until ``verdict`` (or the test's end), each set with its own ledger. Keep runs short: a few keys,
+    a low rate; the writers are bounded in time too."""
+    started: list[ClientWrites] = []
+
+    def start(
+        setup: LocalSetup, *, rate: float = 4.0, other_writer: bool = False, function_writers: bool = True
+    ) -> Writers:
+        assert setup.elasticache is not None
+        # Each set of writers keeps its own ledger file.
+        workdir = setup.workdir / f"writers-{len(started) + 1}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        writes = ClientWrites(
+            setup.engine,
+            setup.account,
+            elasticache=setup.elasticache,
+            sandbox=setup.sandbox,
+            workdir=workdir,
+            settings=WriterSettings(
+                rate=rate, max_seconds=600.0, other_writer=other_writer, function_writers=function_writers
+            ),
+        )
+        writes.start()
+        started.append(writes)
+        return Writers(writes, setup)
+
+    yield start
+    for writes in started:
+        writes.stop()
 
 
 def is_migrated(setup: LocalSetup, before: WorldSnapshot, after: WorldSnapshot, run: RunResult) -> bool:

@@ -94,7 +94,7 @@ def test_a_regression_after_a_consistent_copy_carries_the_writes_since_the_cutov
         bake_keys = list(source.scan_iter(match="during-bake*", count=1000))
         assert len(bake_keys) == 40
         assert before.source is not None
-        assert source.dbsize() == before.source[0] + 40
+        assert source.dbsize() == before.source.count + 40
     finally:
         source.close()
     # Everything else as before: functions, their concurrency, rules, the host (emptied again)

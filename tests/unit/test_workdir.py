@@ -88,3 +88,17 @@ def test_a_workdir_that_is_a_file_is_refused_in_one_line(tmp_path: Path) -> None
     assert str(error.value) == f"--workdir {target}: exists and is not a directory"
     assert "\n" not in str(error.value)
     assert target.read_text() == "not a directory"
+
+
+def test_a_reused_workdir_starts_with_an_empty_elasticache_and_a_new_ledger(tmp_path: Path) -> None:
+    # Given a workdir a finished rehearsal left: ElastiCache's append-only file, the write ledger
+    aof = tmp_path / "elasticache" / "data" / "appendonlydir" / "appendonly.aof.1.incr.aof"
+    aof.parent.mkdir(parents=True)
+    aof.write_text("*3\r\n$3\r\nSET\r\n$3\r\nold\r\n$1\r\n1\r\n")
+    (tmp_path / "ledger.jsonl").write_text('{"client": "f1"}\n')
+    # When a rehearsal claims it again
+    with claim_workdir(tmp_path) as claim:
+        # Then the previous ElastiCache data and ledger are gone
+        assert not (tmp_path / "elasticache").exists()
+        assert not (tmp_path / "ledger.jsonl").exists()
+        assert {"elasticache", "ledger.jsonl"} <= set(claim.cleaned)

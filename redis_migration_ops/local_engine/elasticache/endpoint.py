@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import ipaddress
 import os
@@ -49,6 +50,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -409,6 +411,7 @@ class ElastiCacheEndpoint:
         # The replicas' own user on the primary (never a secret of the account: made here, per start).
         self._replication_password = ""
         self._idle: list[RespConnection] = []
+        self._lock_fd: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -456,6 +459,8 @@ class ElastiCacheEndpoint:
         if self.tls:
             self.tls_files = issue_certificates(self.workdir / "tls", self.hostnames)
         self._replication_password = secrets.token_hex(24)
+        self.primary.data_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_data_dir()
         try:
             for node in self.nodes:
                 self._start_node(node)
@@ -495,7 +500,7 @@ class ElastiCacheEndpoint:
             if self.network is not None:
                 node.process = self.network.spawn(argv, stdout=output, stderr=subprocess.STDOUT)
             else:
-                node.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+                node.process = _spawn_dying_with_owner(argv, output)
         self._wait_until_answering(node)
         for replica in self.nodes[1:]:
             self._wait_until_synchronised(replica)
@@ -511,6 +516,23 @@ class ElastiCacheEndpoint:
         """The primary's server process's ``run_id`` (INFO server)."""
         with contextlib.closing(self.admin_client()) as client:
             return str(client.info("server")["run_id"])
+
+    def _claim_data_dir(self) -> None:
+        """One server per data folder: a second stand-in on the same folder would write the same
+        append-only file. The lock (``flock``) goes with this object's stop, or with the process."""
+        lock = self.data_dir / ".stand-in.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ElastiCacheStandInError(
+                f"another ElastiCache stand-in (pid {owner}) already runs on {self.data_dir}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
 
     def _start_node(self, node: StandInNode) -> None:
         if node.index:
@@ -531,7 +553,7 @@ class ElastiCacheEndpoint:
             if self.network is not None:
                 node.process = self.network.spawn(argv, stdout=output, stderr=subprocess.STDOUT)
             else:
-                node.process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+                node.process = _spawn_dying_with_owner(argv, output)
         self._wait_until_answering(node)
 
     def _user(self, node: StandInNode) -> list[str]:
@@ -653,19 +675,24 @@ class ElastiCacheEndpoint:
         for connection in self._idle:
             connection.close()
         self._idle.clear()
-        for node in reversed(self.nodes):
-            if node.monitor is not None:
-                node.monitor.stop()
-                node.monitor = None
-            process, node.process = node.process, None
-            if process is None or process.poll() is not None:
-                continue
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_DEADLINE_S)
+        try:
+            for node in reversed(self.nodes):
+                if node.monitor is not None:
+                    node.monitor.stop()
+                    node.monitor = None
+                process, node.process = node.process, None
+                if process is None or process.poll() is not None:
+                    continue
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_DEADLINE_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=STOP_DEADLINE_S)
+        finally:
+            fd, self._lock_fd = self._lock_fd, None
+            if fd is not None:
+                os.close(fd)  # releases the data folder
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -749,6 +776,38 @@ class ElastiCacheEndpoint:
         or that the server refused (the commands before it have run)."""
         with contextlib.closing(self.admin_client(socket_timeout=60.0)) as client:
             return run_command_file(client, path)
+
+
+def _spawn_dying_with_owner(argv: list[str], output: Any) -> subprocess.Popen[bytes]:
+    """Start ``argv`` so that it dies with this process, however this process ends (SIGKILL too).
+
+    ``setpriv --pdeathsig KILL`` has the kernel kill the server when its parent goes; the signal
+    follows the *thread* that forked it, so the server is forked by a thread that waits for it and
+    lives exactly as long as it (the sandbox host does the same). Without ``setpriv`` the server
+    is started plainly (and outlives a SIGKILLed owner).
+    """
+    if shutil.which("setpriv"):
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", *argv]
+    spawned: list[subprocess.Popen[bytes] | BaseException] = []
+    ready = threading.Event()
+
+    def keep() -> None:
+        try:
+            process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+        except BaseException as error:  # handed to the caller, raised there
+            spawned.append(error)
+            ready.set()
+            return
+        spawned.append(process)
+        ready.set()
+        process.wait()
+
+    threading.Thread(target=keep, name="elasticache-stand-in-keeper", daemon=True).start()
+    ready.wait()
+    result = spawned[0]
+    if isinstance(result, BaseException):
+        raise ElastiCacheStandInError(f"cannot start redis-server: {result}") from result
+    return result
 
 
 def run_command_file(client: redis.Redis, path: Path) -> int:
