@@ -33,6 +33,7 @@ it writes to ElastiCache throughout, acting as an address the run does not know
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -125,13 +126,14 @@ class RedisTarget:
     secret_arn: str | None = None
 
 
-def other_writer_source(engine: LocalEngine) -> AbstractContextManager[None]:
-    """The network identity of ``--other-writer``: a client the run does not know (an ECS task's or
-    an instance's address, not a switched function's). The local engine does not model the source
-    address of a connection yet; until it does, the other writer's connections come from loopback,
-    which no network interface of the account holds (so ``CLIENT LIST`` cannot name it either)."""
-    del engine
-    return contextlib.nullcontext()
+def other_writer_source(engine: LocalEngine, vpc_cidr: str) -> AbstractContextManager[None]:
+    """The network identity of ``--other-writer``: a client the run does not know (a cron job on
+    some host, an ECS task outside the plan): an address inside the VPC that no network interface
+    of the account holds, so ElastiCache's ``CLIENT LIST`` shows it and nothing can name it."""
+    network = ipaddress.ip_network(vpc_cidr, strict=False)
+    # Far from the low addresses moto hands out and the high ones Lambda's interfaces take.
+    address = network.network_address + min(network.num_addresses // 2 + 17, network.num_addresses - 2)
+    return engine.acting_as_address(str(address))
 
 
 class ClientConfiguration:
@@ -535,10 +537,12 @@ class ClientWrites:
             )
         if self.settings.other_writer:
             target = configuration.cache_target()
+            vpcs = engine.client("ec2").describe_vpcs(VpcIds=[account.vpc_id])["Vpcs"]
+            vpc_cidr = str(vpcs[0]["CidrBlock"])
             self.writers.append(
                 ClientWriter(
                     OTHER_WRITER,
-                    invocation=lambda: other_writer_source(engine),
+                    invocation=lambda: other_writer_source(engine, vpc_cidr),
                     target=lambda: target,
                     password=configuration.password,
                     ledger=self.ledger,
