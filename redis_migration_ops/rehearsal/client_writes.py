@@ -537,7 +537,7 @@ class ClientWrites:
             )
         if self.settings.other_writer:
             target = configuration.cache_target()
-            vpcs = engine.client("ec2").describe_vpcs(VpcIds=[account.vpc_id])["Vpcs"]
+            vpcs = engine.client("ec2").describe_vpcs(VpcIds=[self.account.vpc_id])["Vpcs"]
             vpc_cidr = str(vpcs[0]["CidrBlock"])
             self.writers.append(
                 ClientWriter(
