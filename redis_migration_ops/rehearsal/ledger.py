@@ -29,6 +29,9 @@ server proves that write happened.
    it holds one of its addresses as a whole word: for ElastiCache its endpoint names or its
    replication group's id, for the self-hosted Redis the instance's private IP or its id. Such a
    write still exists and the operator has been told where; it is counted in ``namedInToDo``.
+   A key an item names itself (``db<N>:<key>``: a conflict, written on both sides, whose values
+   the operator is told to compare) counts as named too, counter or not: its writes are on the
+   servers the item names, in parts no rule can merge.
 
 ``lost`` counts lost writes (a counter that does not add up counts once); ``lostKeys`` names the
 first 20, each with what was expected and what was found.
@@ -213,7 +216,9 @@ def check_ledger(
             continue
         elsewhere = _found_on(reader, named_servers, db, [entry.key for entry, _ in missing])
         for index, (entry, value) in enumerate(missing):
-            if any(values[index] == entry.value for values in elsewhere.values()):
+            if any(values[index] == entry.value for values in elsewhere.values()) or key_named(
+                to_do, db, entry.key
+            ):
                 verdict.named_in_to_do += 1
                 continue
             verdict.lost += 1
@@ -236,7 +241,7 @@ def check_ledger(
             if _as_int(total) in fits:
                 continue
         elsewhere = _found_on(reader, named_servers, db, [key])
-        if any(_as_int(values[0]) in fits for values in elsewhere.values()):
+        if any(_as_int(values[0]) in fits for values in elsewhere.values()) or key_named(to_do, db, key):
             verdict.named_in_to_do += 1
             continue
         verdict.lost += 1
@@ -251,6 +256,12 @@ def check_ledger(
                 f"servers ({', '.join(sorted(str(end) for end in ends))})"
             )
     return verdict
+
+
+def key_named(to_do: Sequence[str], db: int, key: str) -> bool:
+    """Whether an item of what is left to do names this key itself (``db<N>:<key>``)."""
+    pattern = re.compile(rf"(?<![\w:])db{db}:{re.escape(key)}(?![\w:-])")
+    return any(pattern.search(item) for item in to_do)
 
 
 def _end_server(reader: RedisReader, end_address: Mapping[str, str | None], client: str) -> str | None:

@@ -22,14 +22,11 @@ from redis_migration_ops.rehearsal.migration import LocalSetup, RunResult, World
 from tests.statemachine.conftest import StartWriters, Writers, is_migrated
 
 SEED = 40
-# What the rest of issue 16 changes (the other helpers' parts): until then the ledger measures the
-# loss below, and these tests fail as they must (strict: they turn into failures once fixed).
-NOT_YET = "issue 16, not this part: {}"
 
 
 def require(condition: bool, message: object = "") -> None:
     """A precondition of the test, not the ledger's verdict: fails the test outright (never an
-    expected failure), so a strict xfail below can only pass on the ledger's own assertion."""
+    expected failure): only the ledger's own assertion can fail the promise."""
     if not condition:
         pytest.fail(f"precondition: {message}")
 
@@ -57,28 +54,8 @@ def writes_on_both_sides(verdict_clients: dict[str, Any]) -> bool:
     "execution_input",
     [
         {"dataCopy": "consistent"},
-        pytest.param(
-            {"dataCopy": "warm"},
-            marks=pytest.mark.xfail(
-                raises=AssertionError,
-                strict=True,
-                reason=NOT_YET.format(
-                    "warm mode leaves the writes made on ElastiCache after the copy passed their keys, "
-                    "until the cutover, on ElastiCache, and names them nowhere"
-                ),
-            ),
-        ),
-        pytest.param(
-            {"dataCopy": "none"},
-            marks=pytest.mark.xfail(
-                raises=AssertionError,
-                strict=True,
-                reason=NOT_YET.format(
-                    "dataCopy none switches clients that wrote to ElastiCache to an empty Redis without "
-                    "refusing or naming what they wrote"
-                ),
-            ),
-        ),
+        {"dataCopy": "warm"},
+        {"dataCopy": "none"},
     ],
     ids=["consistent", "warm", "none"],
 )
@@ -107,14 +84,6 @@ def test_a_migration_with_clients_writing_throughout_loses_no_acknowledged_write
     lost_nothing_or_refused(run, before, after, verdict)
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=NOT_YET.format(
-        "in canary waves (warm), the later waves' writes on ElastiCache during the earlier waves' "
-        "bake are not carried"
-    ),
-)
 def test_canary_waves_with_clients_writing_throughout_lose_no_acknowledged_write(
     setup: LocalSetup, start_writers: StartWriters
 ) -> None:
@@ -135,14 +104,6 @@ def test_canary_waves_with_clients_writing_throughout_lose_no_acknowledged_write
     lost_nothing_or_refused(run, before, after, verdict)
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=NOT_YET.format(
-        "the copy back after a bake regression makes ElastiCache an exact copy of the self-hosted "
-        "Redis, deleting what a client the run does not switch wrote there"
-    ),
-)
 def test_a_copy_back_keeps_what_a_client_the_run_does_not_switch_wrote(
     setup: LocalSetup, start_writers: StartWriters
 ) -> None:
@@ -180,14 +141,6 @@ def test_a_copy_back_keeps_what_a_client_the_run_does_not_switch_wrote(
     assert other_verdict.lost == 0, other_verdict.lost_keys
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=NOT_YET.format(
-        "a rollback days after a consistent migration moves the functions back without carrying "
-        "what they wrote on the self-hosted Redis since the cutover"
-    ),
-)
 def test_a_rollback_later_carries_the_writes_made_since_the_cutover(
     setup: LocalSetup, start_writers: StartWriters
 ) -> None:

@@ -272,10 +272,10 @@ def _open(
 
 
 def copy_back(
-    self_hosted: RedisEndpoint,
-    self_hosted_credentials: Credentials,
-    elasticache: RedisEndpoint,
-    elasticache_credentials: Credentials,
+    source: RedisEndpoint,
+    source_credentials: Credentials,
+    target: RedisEndpoint,
+    target_credentials: Credentials,
     *,
     baseline_ref: BaselineRef,
     record: RecordLocation,
@@ -283,12 +283,20 @@ def copy_back(
     time_budget_s: float,
     aws: AwsClients,
     timeout_s: float = 30.0,
+    record_name: str = "copy-back",
 ) -> CopyBackProgress:
-    """One invocation of the copy back, from ``progress`` (None: the start), for about
-    ``time_budget_s``; conflicts found are written to ``record`` (every one, by name)."""
+    """One invocation of a carry against the baseline, from ``progress`` (None: the start), for about
+    ``time_budget_s``: what only ``source`` changed since the baseline goes to ``target``; what only
+    ``target`` changed stays; what both changed is a conflict, written to ``record`` (every one, by
+    name, under ``results/<record_name>/``).
+
+    The copy back of a rollback carries from the self-hosted Redis to ElastiCache. The catch-up of
+    a warm migration carries the other way once every writer is switched: what the clients wrote on
+    ElastiCache after the copy passed their keys, unless they wrote the key again since.
+    """
     started = time.monotonic()
     baseline = Baseline(baseline_ref, aws)
-    with _open(self_hosted, self_hosted_credentials, elasticache, elasticache_credentials, timeout_s) as (
+    with _open(source, source_credentials, target, target_credentials, timeout_s) as (
         here,
         there,
         copier,
@@ -298,7 +306,7 @@ def copy_back(
         answer = worker.run(current, started + time_budget_s) if not current.done else current
     records = list(answer.conflict_records)
     if worker.conflicts:
-        key = f"{record.prefix}results/copy-back/conflicts-{answer.counters.invocations:04d}.json"
+        key = f"{record.prefix}results/{record_name}/conflicts-{answer.counters.invocations:04d}.json"
         with aws_errors_as_transient():
             digest = put_record(record, key, [c.to_json_dict() for c in worker.conflicts], aws)
         records.append(ObjectDigest(key=key, sha256=digest))

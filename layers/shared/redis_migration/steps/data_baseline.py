@@ -1,11 +1,12 @@
-"""RecordDataBaseline and CopyDataBack: the state of every key at the cutover, and the copy back
-that carries only what the switched writers wrote since (see :mod:`redis_migration.data.baseline`
-and :mod:`redis_migration.data.copy_back`). Both run in slices; the ASL loops until ``done``."""
+"""RecordDataBaseline, CopyDataBack and CatchUpData: the state of every key at the cutover, the copy
+back that carries only what the switched writers wrote since, and a warm migration's catch-up
+(see :mod:`redis_migration.data.baseline` and :mod:`redis_migration.data.copy_back`). Each runs
+in slices; the ASL loops until ``done``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -26,8 +27,11 @@ class RecordBaselineInput(Model):
 
 
 class CopyBackInput(Model):
-    self_hosted: RedisEndpoint
-    elasticache: RedisEndpoint
+    # Where the writes to carry were made, and where they go: the self-hosted Redis and ElastiCache
+    # for a rollback's copy back; the other way round for a warm migration's catch-up.
+    source: RedisEndpoint
+    target: RedisEndpoint
+    direction: Literal["copy-back", "catch-up"] = "copy-back"
     baseline: BaselineRef
     # Where this execution writes what it found (the conflicts, by name).
     record: RecordLocation
@@ -54,11 +58,12 @@ def copy_data_back(
 ) -> CopyBackProgress:
     """One slice of the copy back; answer the progress for the next."""
     return copy_back(
-        given.self_hosted,
-        read_credentials(given.self_hosted, aws),
-        given.elasticache,
-        read_credentials(given.elasticache, aws),
+        given.source,
+        read_credentials(given.source, aws),
+        given.target,
+        read_credentials(given.target, aws),
         baseline_ref=given.baseline,
+        record_name=given.direction,
         record=given.record,
         progress=given.progress,
         time_budget_s=time_budget(given.time_budget_seconds, remaining_ms),

@@ -19,10 +19,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field
+from redis.exceptions import RedisError
 
 from redis_migration.aws import AwsClients
+from redis_migration.data.copy import keyspace
 from redis_migration.data.freeze_budget import FreezeEstimate, estimate_freeze
-from redis_migration.errors import PreconditionFailed
+from redis_migration.data.link import RedisLink, read_credentials
+from redis_migration.errors import MigrationError, PreconditionFailed
+from redis_migration.lambda_support import logger
 from redis_migration.models import DataPlan, Model
 from redis_migration.steps.check_data import CheckDataInput, PlannedTarget, check_data_step
 
@@ -62,7 +66,12 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
             mode="none", reason="every function already uses the self-hosted Redis: nothing to copy or freeze"
         )
     if data.requested == "none":
-        return DataDecision(mode="none", reason="dataCopy: none (start empty, as the guide does)")
+        # Nothing is carried; how much ElastiCache holds is said, so the run names what stays there.
+        return DataDecision(
+            mode="none",
+            reason="dataCopy: none (start empty, as the guide does)",
+            source_keys=source_key_count(data, aws),
+        )
     verdict = check_data_step(
         CheckDataInput(
             source=data.source,
@@ -136,3 +145,13 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         source_release=release or None,
         freeze=freeze,
     )
+
+
+def source_key_count(data: DataPlan, aws: AwsClients) -> int | None:
+    """How many keys ElastiCache holds (None: it could not be read; ``none`` needs nothing from it)."""
+    try:
+        with RedisLink(data.source, read_credentials(data.source, aws)) as link:
+            return sum(keyspace(link).values())
+    except (MigrationError, RedisError, OSError) as error:
+        logger.warning("ElastiCache's key count could not be read", extra={"error": str(error)})
+        return None
