@@ -67,6 +67,7 @@ from redis_migration_ops.local_engine.iam.enforcement import (
 from redis_migration_ops.local_engine.iam.policy import Decision, Statement
 from redis_migration_ops.local_engine.iam.resources import Check, World
 from redis_migration_ops.local_engine.lambda_.client_identity import acting_as_function
+from redis_migration_ops.local_engine.lambda_.environment_size import LambdaEnvironmentSize
 from redis_migration_ops.local_engine.lambda_.function_vpc import FunctionVpcId
 from redis_migration_ops.local_engine.lambda_.in_process import FunctionRegistry, InProcessLambda
 from redis_migration_ops.local_engine.lambda_.kms_environment import LambdaKmsEnvironment
@@ -198,6 +199,7 @@ class LocalEngine:
             FailureInjection(self._injector),
             InProcessLambda(self._registry),
             LambdaRevisionId(),
+            LambdaEnvironmentSize(),
             LambdaVersionsAndAliases(),
             self._update_latency,
             FunctionVpcId(),

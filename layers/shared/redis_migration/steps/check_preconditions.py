@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
+from redis_migration.clients.environment import oversized_environment_problem, predicted_secret_arn
 from redis_migration.clients.preflight import (
     FunctionFacts,
     discover_clients,
@@ -86,6 +87,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
             "list them in 'functions'"
         )
+    problems += oversized_environments(configurations, request, instance, secret_arn)
     data = data_plan(request, instance, configurations, plans, problems, facts=facts)
     token = settings.elasticache_auth_token_secret_name
     source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
@@ -221,6 +223,29 @@ def plan_function(
         aliases=aliases,
         managed_by=management_marker(facts.tags),
     )
+
+
+def oversized_environments(
+    configurations: list[dict[str, Any]],
+    request: MigrationRequest,
+    instance: InstanceFacts,
+    secret_arn: str | None,
+) -> list[str]:
+    """Every function whose environment would pass Lambda's 4 KB once switched, by name and size (the
+    password secret's ARN as it is, or as it will be once created)."""
+    found: list[str] = []
+    for config in configurations:
+        values: ManagedValues = {
+            REDIS_HOST: instance.private_ip,
+            REDIS_PORT: str(request.redis_port),
+            REDIS_PASSWORD_SECRET_ARN: secret_arn
+            or predicted_secret_arn(request.secret_name, str(config.get("FunctionArn") or "")),
+        }
+        values.update(dict.fromkeys(request.remove_keys))
+        problem = oversized_environment_problem(config, values)
+        if problem:
+            found.append(problem)
+    return found
 
 
 def secret_name_of(arn: str) -> str:
