@@ -579,6 +579,30 @@ class RedisEndpoint(Model):
     username: Annotated[str | None, Field(min_length=1, max_length=128)] = None
 
 
+class AsyncEventAge(Model):
+    """A writer's asynchronous-invocation setting (PutFunctionEventInvokeConfig) a freeze can outlast."""
+
+    # The function, or "name:qualifier" for a version's or an alias's own setting.
+    function: str
+    maximum_event_age_seconds: int
+    # Where Lambda sends an event it gives up on (an on-failure destination or the function's
+    # dead-letter queue); None: it is dropped.
+    on_failure: str | None = None
+
+
+class WriterFreezeFacts(Model):
+    """What AWS does to the writers at reserved concurrency 0, read at preflight (CheckPreconditions)
+    for CheckData to judge once it knows the mode and the freeze's length. Small: a few named."""
+
+    # "name:qualifier (N)" for each provisioned concurrency configuration (at most a few named).
+    provisioned: list[str] = []
+    provisioned_functions: int = 0
+    # The shortest maximum event ages configured among the writers (at most a few, shortest first).
+    shortest_event_ages: list[AsyncEventAge] = []
+    # Event source mappings of the writers (the freeze disables them).
+    event_source_mappings: int = 0
+
+
 class DataPlan(Model):
     source: RedisEndpoint
     requested: Literal["none", "warm", "consistent"] | None
@@ -593,6 +617,8 @@ class DataPlan(Model):
     # Which writer has that longest timeout ("name", or "name:alias (version N)"), for the refusal
     # of a freeze that would not fit maxFreezeSeconds.
     slowest_writer: str | None = None
+    # Provisioned concurrency, asynchronous event ages and event source mappings of the writers.
+    freeze_facts: WriterFreezeFacts = WriterFreezeFacts()
 
 
 class MigrationPlan(Model):

@@ -13,6 +13,7 @@ from typing import Any
 
 from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.clients.environment import oversized_environment_problem, predicted_secret_arn
+from redis_migration.clients.freeze_preflight import read_freeze_facts
 from redis_migration.clients.preflight import (
     FunctionFacts,
     discover_clients,
@@ -89,6 +90,10 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         )
     problems += oversized_environments(configurations, request, instance, secret_arn)
     data = data_plan(request, instance, configurations, plans, problems, facts=facts)
+    if request.data_copy not in ("none", "warm") and data.functions_to_switch:
+        # A consistent copy may freeze the writers: what AWS would do to them then (CheckData judges).
+        with aws_errors_as_transient():
+            data = data.model_copy(update={"freeze_facts": read_freeze_facts(configurations, aws)})
     token = settings.elasticache_auth_token_secret_name
     source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
     if data.requested != "none" and source_secret and source_secret != token:

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from redis_migration.aws import AwsClients
+from redis_migration.clients.freeze_preflight import freeze_refusals
 from redis_migration.data.freeze_budget import FreezeEstimate, estimate_freeze
 from redis_migration.errors import PreconditionFailed
 from redis_migration.models import DataPlan, Model
@@ -96,6 +97,12 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         )
         if not freeze.fits:
             raise PreconditionFailed(freeze.refusal())
+        # What AWS does to a frozen writer: provisioned concurrency forbids the freeze, a short
+        # maximum event age drops the asynchronous events it holds back.
+        refusals, notes = freeze_refusals(data.freeze_facts, freeze.total)
+        if refusals:
+            raise PreconditionFailed("; ".join(refusals))
+        warnings += notes
     reason = (
         f"dataCopy: {mode}"
         if data.requested
