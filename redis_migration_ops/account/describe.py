@@ -2,9 +2,11 @@
 
 `redis-migration describe-account --output FILE` calls :func:`describe_account`. It only lists and
 describes (Lambda ``ListFunctions``/``ListVersionsByFunction``/``ListAliases``/``ListTags``/
-``GetFunctionConcurrency``; EC2 ``Describe*``; ElastiCache ``Describe*``/``ListTagsForResource``;
+``GetFunctionConcurrency``/``ListProvisionedConcurrencyConfigs``/``ListFunctionEventInvokeConfigs``/
+``ListEventSourceMappings``; SQS ``GetQueueUrl``/``GetQueueAttributes`` for the queues the mappings
+poll and their dead-letter queues; EC2 ``Describe*``; ElastiCache ``Describe*``/``ListTagsForResource``;
 Secrets Manager ``DescribeSecret``; SSM ``DescribeInstanceInformation``, the instance's OS) and never
-reads a secret's value. The *values* of variables
+reads a secret's value nor a message. The *values* of variables
 whose names look secret (:func:`is_sensitive_key`), and passwords inside URLs, are replaced by
 :data:`~redis_migration_ops.account.description.REDACTED`; a function whose variables the
 caller cannot decrypt (``Environment.Error``) is recorded as such, with its KMS key.
@@ -16,6 +18,7 @@ not see.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import Counter
@@ -35,15 +38,19 @@ from redis_migration_ops.account.description import (
     REDACTED,
     AccountDescription,
     Alias,
+    AsyncInvoke,
     CacheParameterGroup,
     CacheSubnetGroup,
     ElastiCacheSource,
     EnvironmentUnreadable,
+    EventSourceMapping,
     Function,
     FunctionVersion,
     GlobalDatastoreMembership,
     Instance,
     InstancePlatform,
+    ProvisionedConcurrency,
+    Queue,
     ReservedCacheNodes,
     Route,
     RouteTable,
@@ -223,7 +230,14 @@ class _Describer:
         groups = self._security_groups(vpc_id)
         secrets = self._secrets(listed, details)
         cache = self._elasticache(endpoint, listed, clients, secrets)
-        functions = [self._function(raw, extra, secrets) for raw, extra in zip(listed, details, strict=True)]
+        mappings = self.reader.pages("lambda", "list_event_source_mappings", "EventSourceMappings")
+        queues = self._queues(mappings)
+        for raw, extra in zip(listed, details, strict=True):
+            name = raw["FunctionName"]
+            extra["mappings"] = [m for m in mappings if _function_of(m.get("FunctionArn")) == name]
+        functions = [
+            self._function(raw, extra, secrets, queues) for raw, extra in zip(listed, details, strict=True)
+        ]
         try:
             document = AccountDescription(
                 region=self.region,
@@ -232,6 +246,7 @@ class _Describer:
                 instance=self._instance_description(instance),
                 elasticache=cache,
                 secrets=list(secrets.values()),
+                queues=list(queues.values()),
                 functions=functions,
                 reserved_cache_nodes=self._reserved_cache_nodes(),
                 notes=self.notes,
@@ -258,9 +273,32 @@ class _Describer:
         aliases = self.reader.pages("lambda", "list_aliases", "Aliases", FunctionName=name)
         tags = lambda_.list_tags(Resource=arn).get("Tags", {})
         concurrency = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
-        return {"versions": versions, "aliases": aliases, "tags": tags, "concurrency": concurrency}
+        # What a write freeze meets: provisioned concurrency, asynchronous-invocation settings.
+        provisioned = self.reader.pages(
+            "lambda",
+            "list_provisioned_concurrency_configs",
+            "ProvisionedConcurrencyConfigs",
+            FunctionName=name,
+        )
+        invoke_configs = self.reader.pages(
+            "lambda", "list_function_event_invoke_configs", "FunctionEventInvokeConfigs", FunctionName=name
+        )
+        return {
+            "versions": versions,
+            "aliases": aliases,
+            "tags": tags,
+            "concurrency": concurrency,
+            "provisioned": provisioned,
+            "invokeConfigs": invoke_configs,
+        }
 
-    def _function(self, raw: dict[str, Any], extra: dict[str, Any], secrets: dict[str, Secret]) -> Function:
+    def _function(
+        self,
+        raw: dict[str, Any],
+        extra: dict[str, Any],
+        secrets: dict[str, Secret],
+        queues: dict[str, Queue] | None = None,
+    ) -> Function:
         name = raw["FunctionName"]
         environment, error = self._environment(name, raw)
         versions = []
@@ -300,12 +338,81 @@ class _Describer:
             "tags": dict(extra["tags"]),
             "versions": versions,
             "aliases": aliases,
+            "event_source_mappings": [
+                self._mapping(mapping, queues or {}) for mapping in extra.get("mappings", [])
+            ],
+            "provisioned_concurrency": [
+                ProvisionedConcurrency(
+                    qualifier=str(_qualifier_of(config.get("FunctionArn"))),
+                    concurrency=int(config.get("RequestedProvisionedConcurrentExecutions") or 1),
+                )
+                for config in extra.get("provisioned", [])
+                if _qualifier_of(config.get("FunctionArn"))  # always a version or an alias on AWS
+            ],
+            "async_invoke": [self._async_invoke(config) for config in extra.get("invokeConfigs", [])],
         }
         if raw.get("Runtime"):
             arguments["runtime"] = raw["Runtime"]
         if raw.get("Handler"):
             arguments["handler"] = raw["Handler"]
         return Function(**arguments)
+
+    def _mapping(self, mapping: dict[str, Any], queues: dict[str, Queue]) -> EventSourceMapping:
+        source = str(mapping.get("EventSourceArn") or "")
+        queue = queues.get(source)
+        return EventSourceMapping(
+            queue=queue.name if queue is not None else None,
+            event_source_arn=None if queue is not None else source,
+            qualifier=_qualifier_of(mapping.get("FunctionArn")),
+            enabled=mapping.get("State") in ("Enabled", "Enabling", "Creating", "Updating"),
+            batch_size=int(mapping.get("BatchSize") or 10),
+            uuid=mapping.get("UUID"),
+        )
+
+    def _async_invoke(self, config: dict[str, Any]) -> AsyncInvoke:
+        on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        return AsyncInvoke(
+            qualifier=_qualifier_of(config.get("FunctionArn")),
+            maximum_event_age_in_seconds=config.get("MaximumEventAgeInSeconds"),
+            maximum_retry_attempts=config.get("MaximumRetryAttempts"),
+            on_failure=on_failure or None,
+        )
+
+    def _queues(self, mappings: list[dict[str, Any]]) -> dict[str, Queue]:
+        """The SQS queues the mappings poll, and their dead-letter queues, by ARN (this account's)."""
+        sqs = self.reader.client("sqs")
+        sources = {str(mapping.get("EventSourceArn")) for mapping in mappings}
+        pending = sorted(source for source in sources if source.startswith("arn:") and ":sqs:" in source)
+        attributes: dict[str, dict[str, str]] = {}
+        while pending:
+            arn = pending.pop(0)
+            if arn in attributes:
+                continue
+            account, name = (arn.split(":") + [""] * 6)[4:6]
+            try:
+                url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+                found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            except ClientError as error:
+                self.notes.append(f"queue {arn}: not described ({error.response['Error'].get('Code')})")
+                continue
+            attributes[arn] = dict(found)
+            redrive = json.loads(found.get("RedrivePolicy") or "{}")
+            if redrive.get("deadLetterTargetArn"):
+                pending.append(str(redrive["deadLetterTargetArn"]))
+        names = {arn: arn.rsplit(":", 1)[-1] for arn in attributes}
+        queues: dict[str, Queue] = {}
+        for arn, found in attributes.items():
+            redrive = json.loads(found.get("RedrivePolicy") or "{}")
+            dead_letter = names.get(str(redrive.get("deadLetterTargetArn")))
+            queues[arn] = Queue(
+                name=names[arn],
+                arn=arn,
+                visibility_timeout=int(found.get("VisibilityTimeout") or 30),
+                message_retention_period=int(found.get("MessageRetentionPeriod") or 345600),
+                dead_letter_queue=dead_letter,
+                max_receive_count=int(redrive["maxReceiveCount"]) if dead_letter else None,
+            )
+        return queues
 
     def _environment(
         self, where: str, config: dict[str, Any]
@@ -848,6 +955,17 @@ def _global_datastore(group: dict[str, Any]) -> GlobalDatastoreMembership | None
     return GlobalDatastoreMembership(
         id=str(info["GlobalReplicationGroupId"]), role="primary" if role == "primary" else "secondary"
     )
+
+
+def _function_of(function_arn: object) -> str:
+    """The function name of a (qualified) function ARN."""
+    return str(function_arn or "").split(":function:", 1)[-1].split(":", 1)[0]
+
+
+def _qualifier_of(function_arn: object) -> str | None:
+    """The version or alias of a qualified function ARN (None: unqualified, or $LATEST)."""
+    qualifier = str(function_arn or "").split(":function:", 1)[-1].partition(":")[2]
+    return qualifier if qualifier and qualifier != "$LATEST" else None
 
 
 def _unless(value: str | None, default: str) -> str | None:

@@ -2,9 +2,11 @@
 
 One YAML or JSON document describes the parts of an AWS account a migration touches or depends
 on: the region, the VPC (subnets, route tables, interface endpoints), the security groups, the
-instance that will run Redis, the ElastiCache source, the secrets the functions name, and the
-Lambda functions (environment, VPC attachment, KMS key, reserved concurrency, tags, published
-versions and aliases). `redis-migration rehearse --account FILE` builds it in the local engine
+instance that will run Redis, the ElastiCache source, the secrets the functions name, the SQS
+queues that feed them, and the Lambda functions (environment, VPC attachment, KMS key, reserved
+concurrency, tags, published versions and aliases, event source mappings, provisioned
+concurrency, asynchronous-invocation settings: what a write freeze meets).
+`redis-migration rehearse --account FILE` builds it in the local engine
 (:func:`redis_migration_ops.rehearsal.local_account.build_account`); `redis-migration describe-account`
 reads a real account into it with read-only calls
 (:mod:`redis_migration_ops.account.describe`).
@@ -356,8 +358,67 @@ class Secret(Model):
     tags: Tags = {}
 
 
+class Queue(Model):
+    """An SQS queue a function's event source mapping polls, or a dead-letter queue of one."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,75}(\.fifo)?$")]
+    arn: str | None = None
+    visibility_timeout: Annotated[int, Field(ge=0, le=43200)] = 30
+    message_retention_period: Annotated[int, Field(ge=60, le=1209600)] = 345600
+    # The redrive policy: a described queue's name, and how many receives before a message goes there.
+    dead_letter_queue: str | None = None
+    max_receive_count: Annotated[int | None, Field(ge=1, le=1000)] = None
+    tags: Tags = {}
+
+    @model_validator(mode="after")
+    def _redrive_is_whole(self) -> Self:
+        if (self.dead_letter_queue is None) != (self.max_receive_count is None):
+            raise ValueError("deadLetterQueue and maxReceiveCount: give both (the redrive policy) or neither")
+        return self
+
+
 # ---------------------------------------------------------------------------------------------
 # The functions.
+
+
+class EventSourceMapping(Model):
+    """A mapping that invokes the function (or one of its aliases or versions) from an event source.
+
+    ``queue`` names a described SQS queue (built locally); ``eventSourceArn`` any other source
+    (Kinesis, DynamoDB, Kafka, MQ), recorded but not built by a rehearsal.
+    """
+
+    queue: str | None = None
+    event_source_arn: str | None = None
+    # The alias or version it invokes (None: the function itself).
+    qualifier: Annotated[str | None, Field(pattern=r"^([1-9][0-9]*|[A-Za-z0-9_-]{1,128})$")] = None
+    enabled: bool = True
+    batch_size: Annotated[int, Field(ge=1, le=10000)] = 10
+    uuid: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.queue is None) == (self.event_source_arn is None):
+            raise ValueError("give exactly one of queue or eventSourceArn")
+        return self
+
+
+class ProvisionedConcurrency(Model):
+    """Provisioned concurrency on an alias or a published version (never ``$LATEST``)."""
+
+    qualifier: Annotated[str, Field(pattern=r"^([1-9][0-9]*|[A-Za-z0-9_-]{1,128})$")]
+    concurrency: Annotated[int, Field(ge=1)]
+
+
+class AsyncInvoke(Model):
+    """The asynchronous-invocation settings (PutFunctionEventInvokeConfig) of the function, or of
+    one of its aliases or versions."""
+
+    qualifier: Annotated[str | None, Field(pattern=r"^([1-9][0-9]*|[A-Za-z0-9_-]{1,128})$")] = None
+    maximum_event_age_in_seconds: Annotated[int | None, Field(ge=60, le=21600)] = None
+    maximum_retry_attempts: Annotated[int | None, Field(ge=0, le=2)] = None
+    # Where Lambda sends an event it gives up on (an SQS, SNS, Lambda or EventBridge ARN).
+    on_failure: str | None = None
 
 
 class EnvironmentUnreadable(Model):
@@ -426,6 +487,9 @@ class Function(Model):
     tags: Tags = {}
     versions: list[FunctionVersion] = []
     aliases: list[Alias] = []
+    event_source_mappings: list[EventSourceMapping] = []
+    provisioned_concurrency: list[ProvisionedConcurrency] = []
+    async_invoke: list[AsyncInvoke] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -452,6 +516,30 @@ class Function(Model):
         for name, count in Counter(alias.name for alias in self.aliases).items():
             if count > 1:
                 problems.append(f"aliases: {name} is listed {count} times")
+        qualifiers = set(numbers) | {alias.name for alias in self.aliases}
+        qualified: list[tuple[str, list[str | None]]] = [
+            ("eventSourceMappings", [item.qualifier for item in self.event_source_mappings]),
+            ("provisionedConcurrency", [item.qualifier for item in self.provisioned_concurrency]),
+            ("asyncInvoke", [item.qualifier for item in self.async_invoke]),
+        ]
+        for what, given in qualified:
+            for index, qualifier in enumerate(given):
+                if qualifier is not None and qualifier not in qualifiers:
+                    problems.append(
+                        f"{what}[{index}].qualifier: {qualifier} is not a version or alias of the function"
+                    )
+            if what == "eventSourceMappings":
+                continue  # several mappings may invoke the same alias
+            for repeated, count in Counter(given).items():
+                if count > 1:
+                    problems.append(f"{what}: {repeated or 'the function'} is listed {count} times")
+        if self.reserved_concurrency is not None and self.provisioned_concurrency:
+            total = sum(item.concurrency for item in self.provisioned_concurrency)
+            if total > self.reserved_concurrency:
+                problems.append(
+                    f"provisionedConcurrency: {total} in all, more than reservedConcurrency "
+                    f"{self.reserved_concurrency} (Lambda refuses that)"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -504,6 +592,7 @@ class AccountDescription(Model):
     instance: Instance
     elasticache: ElastiCacheSource
     secrets: list[Secret] = []
+    queues: list[Queue] = []
     functions: list[Function] = []
     stack: StackSettings = StackSettings()
     # The account's active reserved cache nodes (ElastiCache bills them whatever runs).
@@ -587,6 +676,7 @@ def _reference_problems(account: AccountDescription) -> list[str]:
         ("vpc.routeTables", [t.name for t in vpc.route_tables]),
         ("securityGroups", [g.name for g in account.security_groups]),
         ("secrets", [s.name for s in account.secrets]),
+        ("queues", [q.name for q in account.queues]),
         ("functions", [f.name for f in account.functions]),
     ):
         problems += [f"{what}: {name!r} is described twice" for name in _duplicates(names)]
@@ -663,7 +753,18 @@ def _reference_problems(account: AccountDescription) -> list[str]:
             "elasticache.replicationGroupId: required when the replication group's details are given"
         )
 
+    queues = {queue.name for queue in account.queues}
+    for index, queue in enumerate(account.queues):
+        if queue.dead_letter_queue is not None and queue.dead_letter_queue not in queues:
+            problems.append(f"queues[{index}].deadLetterQueue: unknown queue {queue.dead_letter_queue!r}")
+        if queue.dead_letter_queue == queue.name:
+            problems.append(f"queues[{index}].deadLetterQueue: a queue cannot be its own dead-letter queue")
     for index, function in enumerate(account.functions):
+        for m, mapping in enumerate(function.event_source_mappings):
+            if mapping.queue is not None and mapping.queue not in queues:
+                problems.append(
+                    f"functions[{index}].eventSourceMappings[{m}].queue: unknown queue {mapping.queue!r}"
+                )
         if function.vpc is not None:
             check(f"functions[{index}].vpc.subnets", function.vpc.subnets, subnets, "subnet")
             check(

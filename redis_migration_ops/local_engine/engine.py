@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import boto3
 import botocore.loaders
 from moto import mock_aws
+from moto.awslambda_simple.models import lambda_simple_backends
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.kms.models import kms_backends
 
@@ -77,6 +78,7 @@ from redis_migration_ops.local_engine.lambda_.client_identity import (
     acting_as_function,
     current_client_function,
 )
+from redis_migration_ops.local_engine.lambda_.environment_size import LambdaEnvironmentSize
 from redis_migration_ops.local_engine.lambda_.function_vpc import FunctionVpcId
 from redis_migration_ops.local_engine.lambda_.hyperplane_interfaces import (
     LambdaHyperplaneInterfaces,
@@ -85,8 +87,10 @@ from redis_migration_ops.local_engine.lambda_.hyperplane_interfaces import (
 from redis_migration_ops.local_engine.lambda_.in_process import FunctionRegistry, InProcessLambda
 from redis_migration_ops.local_engine.lambda_.kms_environment import LambdaKmsEnvironment
 from redis_migration_ops.local_engine.lambda_.metrics import LambdaMetrics
+from redis_migration_ops.local_engine.lambda_.provisioned_concurrency import LambdaProvisionedConcurrency
 from redis_migration_ops.local_engine.lambda_.revision_id import LambdaRevisionId
 from redis_migration_ops.local_engine.lambda_.running_invocations import FunctionLimits, RunningInvocations
+from redis_migration_ops.local_engine.lambda_.sqs_event_source import SqsEventSourcePolling
 from redis_migration_ops.local_engine.lambda_.update_latency import LambdaUpdateLatency
 from redis_migration_ops.local_engine.lambda_.versions import LambdaVersionsAndAliases
 from redis_migration_ops.local_engine.moto_patch import MotoPatch
@@ -216,6 +220,7 @@ class LocalEngine:
         )
         self._clock = WorkflowClock(self._waits)
         self._lambda_metrics = LambdaMetrics(self._waits, self.account_id, region)
+        self._sqs_polling = SqsEventSourcePolling(self._waits, self.account_id, region)
         self._elasticache_metrics = ElastiCacheMetrics()
         self._invocations = RunningInvocations(self._function_limits)
         self._function_timeouts: dict[str, int] = {}
@@ -230,6 +235,8 @@ class LocalEngine:
             InProcessLambda(self._registry),
             LambdaUnknownError(),
             LambdaRevisionId(),
+            LambdaEnvironmentSize(),
+            LambdaProvisionedConcurrency(),
             LambdaVersionsAndAliases(),
             self._update_latency,
             FunctionVpcId(),
@@ -255,6 +262,7 @@ class LocalEngine:
             SsmWaiterWakeup(self._ssm),
             self._lambda_metrics,
             self._elasticache_metrics,
+            self._sqs_polling,
         ]
         self._mock: Any = None
         self._session: boto3.Session | None = None
@@ -619,6 +627,30 @@ class LocalEngine:
         """The functions' ``AWS/Lambda`` metrics: traffic to follow (``add_traffic``) or counts to
         write (``record``); see ``lambda_metrics``."""
         return self._lambda_metrics
+
+    @property
+    def sqs_polling(self) -> SqsEventSourcePolling:
+        """The SQS event source mappings' polling: what each delivered or had throttled
+        (``sqs_event_source``)."""
+        return self._sqs_polling
+
+    def event_source_mappings(self) -> list[dict[str, Any]]:
+        """Every event source mapping as Lambda holds it now (UUID, function, source, state), read
+        from the engine's backend: safe inside a Wait listener, where no caller's IAM applies."""
+        self._require_running()
+        backend = lambda_simple_backends[self.account_id][self.region]
+        return sorted(
+            (
+                {
+                    "uuid": mapping.uuid,
+                    "functionArn": mapping.function_arn,
+                    "eventSourceArn": mapping.event_source_arn,
+                    "state": "Enabled" if mapping.enabled else "Disabled",
+                }
+                for mapping in backend.list_event_source_mappings("", "")
+            ),
+            key=lambda row: str(row["uuid"]),
+        )
 
     @property
     def elasticache_metrics(self) -> ElastiCacheMetrics:

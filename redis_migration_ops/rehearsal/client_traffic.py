@@ -54,11 +54,13 @@ def simulate_client_traffic(
     failing: Sequence[str] = (),
     other_clients: int = 0,
     stand_in: Any = None,
+    invocations_per_minute: float = INVOCATIONS_PER_MINUTE,
 ) -> None:
     """Start the traffic model of the module doc for ``account``'s client functions.
 
     ``stand_in``: the rehearsal's ElastiCache stand-in (``ElastiCacheEndpoint``), whose real
-    clients ElastiCache then reports instead of the model's count.
+    clients ElastiCache then reports instead of the model's count. ``invocations_per_minute``:
+    each client's steady rate (its errors stay at ``BASELINE_ERRORS_PER_MINUTE``).
     """
     unknown = sorted(set(failing) - set(account.client_functions))
     if unknown:
@@ -66,8 +68,8 @@ def simulate_client_traffic(
             f"--bake-regression {', '.join(unknown)}: not a client function of the account "
             f"({', '.join(sorted(account.client_functions))})"
         )
-    steady = TrafficRates(invocations=INVOCATIONS_PER_MINUTE, errors=BASELINE_ERRORS_PER_MINUTE)
-    broken = TrafficRates(invocations=INVOCATIONS_PER_MINUTE, errors=FAILING_ERRORS_PER_MINUTE)
+    steady = TrafficRates(invocations=invocations_per_minute, errors=BASELINE_ERRORS_PER_MINUTE)
+    broken = TrafficRates(invocations=invocations_per_minute, errors=FAILING_ERRORS_PER_MINUTE)
     for name in account.client_functions:
         engine.lambda_metrics.add_traffic(
             LambdaTraffic(name, before=steady, after=broken if name in failing else None),

@@ -2,9 +2,11 @@
 
 :func:`build_account` creates, in order: the VPC and its subnets, the internet and NAT gateways
 the routes need, the route tables, the security groups and their rules, the VPC endpoints, the KMS
-keys standing for the described ones, the secrets, the instance, the ElastiCache source, and the
-functions with their published versions and aliases. It answers a :class:`LocalAccount`: the local
-ids of everything, and the facts the rehearsal's tests and reports rely on.
+keys standing for the described ones, the secrets, the instance, the ElastiCache source, the SQS
+queues, and the functions with their published versions and aliases, reserved and provisioned
+concurrency, asynchronous-invocation settings and SQS event source mappings. It answers a
+:class:`LocalAccount`: the local ids of everything, and the facts the rehearsal's tests and reports
+rely on.
 
 Everything goes through the engine's boto3 clients (``engine.client("lambda")`` ...), so what moto
 does not model (an environment a caller cannot decrypt, an alias serving a frozen version) is the
@@ -102,6 +104,9 @@ class LocalAccount:
     not_reproduced: list[str] = field(default_factory=list)
     # The RedisSecurityGroupId stack parameter ("" unless the description names the group).
     redis_group_parameter: str = ""
+    # Queue name -> local queue URL; function -> the UUIDs of its (SQS) event source mappings.
+    queues: dict[str, str] = field(default_factory=dict)
+    event_source_mappings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def all_functions(self) -> list[str]:
@@ -135,6 +140,7 @@ class _Builder:
         self.engine = engine
         self.d = description
         self.ec2 = engine.client("ec2")
+        self._queue_arns: dict[str, str] = {}
         self.account = LocalAccount(
             vpc_id="",
             subnet_ids=[],
@@ -161,6 +167,7 @@ class _Builder:
         self._secrets()
         self._instance()
         self._elasticache()
+        self._queues()
         self._functions()
         self._facts()
         return self.account
@@ -533,6 +540,39 @@ class _Builder:
         rewrites = self.account.arn_rewrites
         return {key: rewrites.get(value, value) for key, value in variables.items()}
 
+    def _queues(self) -> None:
+        """Dead-letter queues first: a queue's redrive policy names its DLQ's ARN."""
+        sqs = self.engine.client("sqs")
+        arns: dict[str, str] = {}
+        pending = list(self.d.queues)
+        while pending:
+            ready = [q for q in pending if q.dead_letter_queue is None or q.dead_letter_queue in arns]
+            if not ready:  # a redrive cycle: AWS would accept it; build the rest without redrive
+                ready = pending[:1]
+            for queue in ready:
+                attributes = {
+                    "VisibilityTimeout": str(queue.visibility_timeout),
+                    "MessageRetentionPeriod": str(queue.message_retention_period),
+                }
+                if queue.name.endswith(".fifo"):
+                    attributes["FifoQueue"] = "true"
+                if queue.dead_letter_queue in arns:
+                    attributes["RedrivePolicy"] = json.dumps(
+                        {
+                            "deadLetterTargetArn": arns[str(queue.dead_letter_queue)],
+                            "maxReceiveCount": queue.max_receive_count,
+                        }
+                    )
+                url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+                self.account.queues[queue.name] = url
+                arns[queue.name] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                    "Attributes"
+                ]["QueueArn"]
+                if queue.arn:
+                    self.account.arn_rewrites[queue.arn] = arns[queue.name]
+                pending.remove(queue)
+        self._queue_arns = arns
+
     def _functions(self) -> None:
         roles: dict[str, str] = {}
         lambda_ = self.engine.client("lambda")
@@ -606,6 +646,49 @@ class _Builder:
             lambda_.put_function_concurrency(
                 FunctionName=name, ReservedConcurrentExecutions=function.reserved_concurrency
             )
+        for provisioned in function.provisioned_concurrency:
+            lambda_.put_provisioned_concurrency_config(
+                FunctionName=name,
+                Qualifier=self._qualifier(name, provisioned.qualifier),
+                ProvisionedConcurrentExecutions=provisioned.concurrency,
+            )
+        for setting in function.async_invoke:
+            if setting.qualifier is not None:
+                # moto keeps one setting per function, whatever the qualifier.
+                self.account.not_reproduced.append(
+                    f"function {name}: the asynchronous-invocation settings of {setting.qualifier} "
+                    "(only the function's own are built)"
+                )
+                continue
+            arguments = {"FunctionName": name}
+            if setting.maximum_event_age_in_seconds is not None:
+                arguments["MaximumEventAgeInSeconds"] = setting.maximum_event_age_in_seconds
+            if setting.maximum_retry_attempts is not None:
+                arguments["MaximumRetryAttempts"] = setting.maximum_retry_attempts
+            if setting.on_failure:
+                arguments["DestinationConfig"] = {"OnFailure": {"Destination": setting.on_failure}}
+            lambda_.put_function_event_invoke_config(**arguments)
+        for mapping in function.event_source_mappings:
+            if mapping.queue is None:
+                self.account.not_reproduced.append(
+                    f"function {name}: the event source mapping from {mapping.event_source_arn} "
+                    "(only SQS queues are built)"
+                )
+                continue
+            target = name
+            if mapping.qualifier is not None:
+                target = f"{name}:{self._qualifier(name, mapping.qualifier)}"
+            created = lambda_.create_event_source_mapping(
+                EventSourceArn=self._queue_arns[mapping.queue],
+                FunctionName=target,
+                BatchSize=mapping.batch_size,
+                Enabled=mapping.enabled,
+            )
+            self.account.event_source_mappings.setdefault(name, []).append(created["UUID"])
+
+    def _qualifier(self, function: str, qualifier: str) -> str:
+        """The local name of a described version (numbers are published in order) or alias."""
+        return self.account.versions.get(function, {}).get(qualifier, qualifier)
 
     # -- facts ---------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from redis_migration_ops.local_engine.elasticache.endpoint import (
 )
 from redis_migration_ops.local_engine.engine import LocalEngine
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
+from redis_migration_ops.local_engine.stepfunctions.instant_waits import WaitRecord
 from redis_migration_ops.rehearsal.approval import Decision, GateAnswerer
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
 from redis_migration_ops.rehearsal.client_writes import (
@@ -241,6 +242,23 @@ def environments(engine: LocalEngine, names: list[str]) -> dict[str, dict[str, s
     }
 
 
+def event_source_mappings(engine: LocalEngine) -> dict[str, str]:
+    """Every event source mapping of the account: UUID -> ``"<function> <state> <source>"``, as
+    Lambda reports it now (a freeze disables the writers' mappings and must enable them again)."""
+    paginator = engine.client("lambda").get_paginator("list_event_source_mappings")
+    return {
+        str(mapping["UUID"]): mapping_line(mapping)
+        for page in paginator.paginate()
+        for mapping in page.get("EventSourceMappings", [])
+    }
+
+
+def mapping_line(mapping: dict[str, Any]) -> str:
+    """``"<function[:qualifier]> <state> <source ARN>"`` of a mapping as Lambda lists it."""
+    function = str(mapping.get("FunctionArn", "")).split(":function:", 1)[-1]
+    return f"{function} {mapping.get('State')} {mapping.get('EventSourceArn')}"
+
+
 def redis_ingress_sources(engine: LocalEngine, group_id: str) -> dict[str, str]:
     """Every group-to-group tcp rule on ``group_id`` (``"<port> <source group>"``) and its description.
 
@@ -336,6 +354,9 @@ class WorldSnapshot:
     service_units: dict[str, str] = field(default_factory=dict)
     # The self-hosted Redis's data, key by key (None: not readable; the host's digest then decides).
     host_data: DataSnapshot | None = None
+    # Every event source mapping: UUID -> "<function> <state> <source>" (a freeze disables and
+    # enables the writers' mappings again).
+    event_source_mappings: dict[str, str] = field(default_factory=dict)
 
     def differences(self, other: WorldSnapshot) -> list[str]:
         """Every difference from ``other``, one line each (empty: the same)."""
@@ -374,6 +395,11 @@ class WorldSnapshot:
             f"host service {unit}: {self.service_units.get(unit)} -> {other.service_units.get(unit)}"
             for unit in sorted(set(self.service_units) | set(other.service_units))
             if self.service_units.get(unit) != other.service_units.get(unit)
+        ] + [
+            f"event source mapping {uuid}: {self.event_source_mappings.get(uuid)} -> "
+            f"{other.event_source_mappings.get(uuid)}"
+            for uuid in sorted(set(self.event_source_mappings) | set(other.event_source_mappings))
+            if self.event_source_mappings.get(uuid) != other.event_source_mappings.get(uuid)
         ]
         return found
 
@@ -487,6 +513,7 @@ class LocalSetup:
             services=service_environment_files(self.sandbox),
             service_units=service_unit_states(self.sandbox),
             host_data=self.host_data(host),
+            event_source_mappings=event_source_mappings(self.engine),
         )
 
     def source_data(self) -> DataSnapshot | None:
@@ -729,7 +756,9 @@ def run_sequence(
     """Run each input in order in ``setup``; each run judged from the account and the host afterwards."""
     done = Sequence()
     stamp = name or f"rehearsal-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    during_freeze = MappingsDuringFreeze(setup.engine)
     for number, execution_input in enumerate(inputs, start=1):
+        during_freeze.run = number
         setup.engine.clear_failures()
         points = [point for point in options.fail_at if point.applies_to(number)]
         for point in points:
@@ -751,6 +780,12 @@ def run_sequence(
         done.reached.update(p for p in points if setup.engine.invocations(run.execution_arn, p.state) >= p.k)
         entry = run_report(run, setup, before, after)
         entry["coTenant"] = cotenant_report(setup, cotenant_from)
+        entry["eventSourceMappings"] = {
+            "before": before.event_source_mappings,
+            # Read while the workflow waited for the frozen writers' last invocations (None: no freeze).
+            "duringFreeze": during_freeze.seen.get(number),
+            "after": after.event_source_mappings,
+        }
         for field_name in ("error", "cause"):
             entry[field_name] = in_file_terms(entry.get(field_name), file_terms or {})
         entry["run"] = number
@@ -865,6 +900,33 @@ def stack_for_inputs(account: AccountDescription, inputs: list[dict[str, Any]]) 
     except ValidationError:
         return account
     return account.model_copy(update={"stack": stack})
+
+
+class MappingsDuringFreeze:
+    """The account's event source mappings as Lambda holds them while the writers are frozen: read
+    at the freeze's wait for running invocations (WaitForWritersToFinish), once per run."""
+
+    FREEZE_WAIT = "WaitForWritersToFinish"
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self.engine = engine
+        self.run = 0
+        self.seen: dict[int, dict[str, str]] = {}
+        engine.on_wait(self._on_wait)
+
+    def _on_wait(self, record: WaitRecord) -> None:
+        if record.state_name == self.FREEZE_WAIT and self.run not in self.seen:
+            # Read from the engine's backend: this runs in the execution's thread, as no caller.
+            self.seen[self.run] = {
+                str(mapping["uuid"]): mapping_line(
+                    {
+                        "FunctionArn": mapping["functionArn"],
+                        "State": mapping["state"],
+                        "EventSourceArn": mapping["eventSourceArn"],
+                    }
+                )
+                for mapping in self.engine.event_source_mappings()
+            }
 
 
 def _write_keys(setup: LocalSetup, run: RunResult, number: int, count: int) -> int:

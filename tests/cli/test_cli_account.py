@@ -264,3 +264,39 @@ def test_describe_account_without_a_region_is_one_line(
     result = CliRunner().invoke(app, ["describe-account", "--output", str(tmp_path / "a.yaml")])
     assert result.exit_code == 2
     assert _one_error_line(result.stderr).startswith("error: no AWS region")
+
+
+@pytest.mark.skipif(
+    bool(SandboxHost.missing_requirements()),
+    reason=f"the sandbox host needs {SandboxHost.missing_requirements()}",
+)
+def test_a_writer_s_queue_mapping_is_disabled_during_the_freeze_and_enabled_after(tmp_path: Path) -> None:
+    # Given an account file whose second client is fed by an SQS queue (with a dead-letter queue)
+    document = sample_account(2).model_dump(mode="json", by_alias=True)
+    document["queues"] = [
+        {"name": "calls-dlq"},
+        {"name": "calls", "visibilityTimeout": 60, "deadLetterQueue": "calls-dlq", "maxReceiveCount": 3},
+    ]
+    writer = document["functions"][1]
+    writer["eventSourceMappings"] = [{"queue": "calls", "batchSize": 10}]
+    path = tmp_path / "account.yaml"
+    save_account(parse_account(document), path)
+
+    # When it is rehearsed with keys in ElastiCache (a consistent copy: the writers are frozen)
+    workdir = tmp_path / "rehearsal"
+    result = CliRunner().invoke(
+        app, ["rehearse", "--account", str(path), "--seed-keys", "50", "--workdir", str(workdir)]
+    )
+
+    # Then report.json shows the mapping enabled before, disabled during the freeze, enabled after
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((workdir / "report.json").read_text())
+    assert report["data"]["mode"] == "consistent"
+    mappings = report["eventSourceMappings"]
+    assert len(mappings["before"]) == 1
+    (uuid,) = mappings["before"]
+    source = "arn:aws:sqs:us-east-1:123456789012:calls"
+    assert mappings["before"][uuid] == f"{writer['name']} Enabled {source}"
+    assert mappings["duringFreeze"] == {uuid: f"{writer['name']} Disabled {source}"}
+    assert mappings["after"] == mappings["before"]
+    assert not [line for line in report["differences"] if "event source mapping" in line]

@@ -146,7 +146,55 @@ def differences(before: WorldSnapshot, after: WorldSnapshot) -> dict[str, Any]:
             "before": before.service_units,
             "after": after.service_units,
         }
+    for uuid in sorted(set(before.event_source_mappings) | set(after.event_source_mappings)):
+        was, now = before.event_source_mappings.get(uuid), after.event_source_mappings.get(uuid)
+        if was != now:
+            function = str(was or now).split(" ", 1)[0].split(":", 1)[0]
+            changed.setdefault(function, {})[f"eventSourceMapping {uuid}"] = (was, now)
     return changed
+
+
+@dataclass(frozen=True)
+class QueueFeed:
+    """An SQS queue (and its dead-letter queue) feeding a client function through a mapping."""
+
+    function: str
+    url: str
+    dlq_url: str
+    mapping: str
+
+
+def add_queue_feed(
+    setup: LocalSetup, function: str, *, visibility_timeout: int = 1, max_receive_count: int = 1
+) -> QueueFeed:
+    """A queue whose messages a mapping delivers to ``function``; after ``max_receive_count``
+    receives a message goes to the dead-letter queue (a frozen function's batches come back)."""
+    sqs, lambda_ = setup.engine.client("sqs"), setup.engine.client("lambda")
+    dlq_url = sqs.create_queue(QueueName=f"{function}-dlq")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = json.dumps(
+        {"deadLetterTargetArn": dlq["Attributes"]["QueueArn"], "maxReceiveCount": max_receive_count}
+    )
+    url = sqs.create_queue(
+        QueueName=f"{function}-calls",
+        Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": redrive},
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping = lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=10)
+    return QueueFeed(function, url, dlq_url, str(mapping["UUID"]))
+
+
+def queue_depths(setup: LocalSetup, feed: QueueFeed) -> tuple[int, int]:
+    """(messages in the queue, visible or in flight; messages in its dead-letter queue)."""
+    sqs = setup.engine.client("sqs")
+
+    def depth(url: str) -> int:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    return depth(feed.url), depth(feed.dlq_url)
 
 
 def approval_token(setup: LocalSetup, execution_arn: str) -> str:

@@ -46,6 +46,26 @@ def test_a_quiet_bake_passes_and_is_in_the_output(setup: LocalSetup) -> None:
     assert "RecordBaseline" in run.states_entered
 
 
+def test_a_consistent_migration_with_steady_traffic_passes_a_15_minute_bake(setup: LocalSetup) -> None:
+    # Given ElastiCache with keys, and clients with steady, busy traffic (10 calls a second each)
+    assert setup.elasticache is not None
+    setup.elasticache.seed_keys(100)
+    simulate_client_traffic(setup.engine, setup.account, history_minutes=15, invocations_per_minute=600)
+    # When a consistent migration freezes the writers (every call to them is throttled meanwhile)
+    # and then bakes for 15 minutes
+    run = setup.run({"dataCopy": "consistent", "bakeMinutes": 15}, name="consistent-bake-15")
+    # Then the bake passes: its window starts at the first whole minute after the unfreeze
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    bake = run.output["bake"]
+    assert bake["status"] == "passed"
+    assert bake["throttles"] == 0
+    # ... and the freeze's own throttles are reported apart, not judged
+    assert bake["freezeThrottles"] >= len(setup.account.client_functions)
+    assert "the write freeze's own throttles, not judged" in bake["summary"]
+    entered = run.states_entered
+    assert entered.index("UnfreezeWriters") < entered.index("CheckBake")
+
+
 def test_a_regression_rolls_back_by_itself_and_leaves_everything_as_before(setup: LocalSetup) -> None:
     # Given a function that fails once it uses the new Redis
     failing = setup.account.client_functions[1]

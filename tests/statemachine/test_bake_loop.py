@@ -263,8 +263,12 @@ def test_a_quiet_bake_passes_after_its_minutes_with_only_allowed_calls(setup: Se
     assert (baseline["functionCount"], baseline["errors"], baseline["nodeCount"]) == (3, 3 * BAKE_MINUTES, 1)
     assert baseline["elasticacheConnections"] == 25
     # The workflow's clock moves with its waits, so the traffic of each waited minute lands in its
-    # own minute: the window holds the bake's 15 minutes (the 2 settling minutes fall after it).
-    assert (bake["functionsWatched"], bake["errors"]) == (3, 3 * BAKE_MINUTES)
+    # own minute: the window holds the bake's 15 minutes from the first check's minute (the 2
+    # settling minutes fall after it). Traffic is modelled for waited time only, so the window's
+    # first minute has it from the first check on, and the last waited seconds past the window's
+    # end count after it: at most one minute's 3 errors fewer.
+    assert bake["functionsWatched"] == 3
+    assert 3 * (BAKE_MINUTES - 1) <= bake["errors"] <= 3 * BAKE_MINUTES
     assert bake["elasticache"] == {
         "nodes": 1,
         "connections": 0,

@@ -17,7 +17,7 @@ from redis_migration_ops.asl_checks import task_state_names
 from redis_migration_ops.local_engine import INJECTED_ERROR
 from redis_migration_ops.rehearsal.migration import LocalSetup, RunResult, WorldSnapshot
 from tests.conftest import ASL_PATH
-from tests.statemachine.conftest import differences, is_migrated, leftovers
+from tests.statemachine.conftest import add_queue_feed, differences, is_migrated, leftovers
 from tests.statemachine.decommission_support import decommission_task_states
 from tests.statemachine.test_host_services_steps import add_worker
 
@@ -61,6 +61,11 @@ class Scenario:
     seed_keys: int = 0
     # A systemd unit on the instance that uses Redis (for hostServices).
     worker: bool = False
+
+    @property
+    def freezes(self) -> bool:
+        """A consistent copy freezes the writers (and disables their event source mappings)."""
+        return self.execution_input.get("dataCopy") == "consistent"
 
 
 # The consistent data copy: writers frozen, keys copied, verified, unfrozen.
@@ -161,6 +166,9 @@ def test_a_failure_at_each_task_state_leaves_everything_migrated_or_as_before(
         setup.elasticache.seed_keys(scenario.seed_keys)
     if scenario.worker:
         add_worker(setup, WORKER)
+    if scenario.freezes:
+        # A writer fed by a queue: its mapping is disabled for the freeze and must be enabled after.
+        add_queue_feed(setup, setup.account.client_functions[1])
     migrated_earlier = setup.run(name="earlier-migration") if scenario.rollback_later else None
     if migrated_earlier is not None:
         assert migrated_earlier.described["status"] == "SUCCEEDED"

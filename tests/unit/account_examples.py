@@ -86,6 +86,9 @@ secrets:
   description: the ElastiCache AUTH token
   kmsKeyArn: {KMS_ARN}
   tags: {{Team: telephony}}
+queues:
+- {{name: calls-dlq}}
+- {{name: calls, visibilityTimeout: 180, deadLetterQueue: calls-dlq, maxReceiveCount: 5}}
 functions:
 - name: worker-plain
   description: a client with plain-text secrets of its own
@@ -103,6 +106,8 @@ functions:
   vpc: {{subnets: [private-a, private-b], securityGroups: [workers]}}
   reservedConcurrency: 5
   tags: {{"aws:cloudformation:stack-name": campaign-app, Team: telephony}}
+  eventSourceMappings: [{{queue: calls, batchSize: 5}}]
+  asyncInvoke: [{{maximumEventAgeInSeconds: 3600, maximumRetryAttempts: 1}}]
 - name: worker-aliased
   runtime: nodejs20.x
   handler: index.handler
@@ -118,6 +123,8 @@ functions:
   aliases:
   - {{name: live, version: "2", additionalVersionWeights: {{"1": 0.2}}, description: canary}}
   - {{name: stable, version: "1"}}
+  provisionedConcurrency: [{{qualifier: stable, concurrency: 2}}]
+  eventSourceMappings: [{{queue: calls, enabled: false}}]
 - name: worker-old-version
   environment: {{REDIS_HOST: analytics.xyz789.0001.use1.cache.amazonaws.com, REDIS_PORT: "6379"}}
   versions:

@@ -195,6 +195,30 @@ def test_every_dangling_reference_is_named() -> None:
             lambda d: d["elasticache"].update(nodeType=None, replicationGroupId=None),
             "elasticache.replicationGroupId: required",
         ),
+        (
+            lambda d: d["functions"][0]["eventSourceMappings"][0].update(queue="orders"),
+            "functions[0].eventSourceMappings[0].queue: unknown queue 'orders'",
+        ),
+        (
+            lambda d: d["queues"][1].update(deadLetterQueue="nowhere"),
+            "queues[1].deadLetterQueue: unknown queue 'nowhere'",
+        ),
+        (
+            lambda d: d["queues"][1].update(maxReceiveCount=None),
+            "deadLetterQueue and maxReceiveCount: give both",
+        ),
+        (
+            lambda d: d["functions"][1]["provisionedConcurrency"][0].update(qualifier="canary"),
+            "provisionedConcurrency[0].qualifier: canary is not a version or alias of the function",
+        ),
+        (
+            lambda d: d["functions"][0]["eventSourceMappings"][0].update(eventSourceArn="arn:aws:kinesis:x"),
+            "give exactly one of queue or eventSourceArn",
+        ),
+        (
+            lambda d: d["functions"][0]["asyncInvoke"][0].update(maximumEventAgeInSeconds=30),
+            "functions[0].asyncInvoke[0].maximumEventAgeInSeconds: Input should be greater than or equal",
+        ),
     ],
 )
 def test_each_bad_value_is_named(change: Any, expected: str) -> None:

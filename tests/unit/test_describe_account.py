@@ -101,7 +101,9 @@ def _comparable(description: AccountDescription, back: dict[str, str]) -> dict[s
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                k: strip(v) for k, v in node.items() if k not in {"id", "arn", "targetId", "osName", "notes"}
+                k: strip(v)
+                for k, v in node.items()
+                if k not in {"id", "arn", "targetId", "osName", "notes", "uuid"}
             }
         if isinstance(node, list):
             items = [strip(v) for v in node]

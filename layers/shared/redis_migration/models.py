@@ -785,6 +785,30 @@ class ElastiCacheSourceFacts(Model):
     node_type: str | None = None  # CacheNodeType
 
 
+class AsyncEventAge(Model):
+    """A writer's asynchronous-invocation setting (PutFunctionEventInvokeConfig) a freeze can outlast."""
+
+    # The function, or "name:qualifier" for a version's or an alias's own setting.
+    function: str
+    maximum_event_age_seconds: int
+    # Where Lambda sends an event it gives up on (an on-failure destination or the function's
+    # dead-letter queue); None: it is dropped.
+    on_failure: str | None = None
+
+
+class WriterFreezeFacts(Model):
+    """What AWS does to the writers at reserved concurrency 0, read at preflight (CheckPreconditions)
+    for CheckData to judge once it knows the mode and the freeze's length. Small: a few named."""
+
+    # "name:qualifier (N)" for each provisioned concurrency configuration (at most a few named).
+    provisioned: list[str] = []
+    provisioned_functions: int = 0
+    # The shortest maximum event ages configured among the writers (at most a few, shortest first).
+    shortest_event_ages: list[AsyncEventAge] = []
+    # Event source mappings of the writers (the freeze disables them).
+    event_source_mappings: int = 0
+
+
 class DataPlan(Model):
     source: RedisEndpoint
     requested: Literal["none", "warm", "consistent"] | None
@@ -808,6 +832,8 @@ class DataPlan(Model):
     # consistent mode would copy while they keep writing to ElastiCache, so it refuses them.
     left_out: list[str] = []
     left_out_count: int = 0
+    # Provisioned concurrency, asynchronous event ages and event source mappings of the writers.
+    freeze_facts: WriterFreezeFacts = WriterFreezeFacts()
 
 
 class MemoryBudget(Model):

@@ -18,7 +18,9 @@ and the services' guides cited on the rules that are not the obvious one:
   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html
 - Lambda: ``Invoke`` is ``lambda:InvokeFunction``; a call with a qualifier (``Qualifier``, or a
   version or alias in the name) is evaluated on the qualified ARN, which ``function:<name>`` does
-  not match (``function:<name>*`` does); alias operations act on the alias ARN.
+  not match (``function:<name>*`` does); alias operations act on the alias ARN. An event source
+  mapping's update acts on the mapping's ARN (``event-source-mapping:<UUID>``) with
+  ``lambda:FunctionArn`` the function it invokes; listing and reading mappings are on ``*``.
   https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html
 - SNS ``Publish`` to a topic encrypted with a customer managed KMS key also needs
   ``kms:GenerateDataKey*`` and ``kms:Decrypt`` on that key, asked by SNS on the publisher's behalf
@@ -50,6 +52,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from moto.awslambda_simple.models import lambda_simple_backends
 from moto.ec2.models import ec2_backends
 from moto.kms.models import kms_backends
 from moto.secretsmanager.models import secretsmanager_backends
@@ -127,6 +130,11 @@ class World:
         ):
             return None
         return self.key_arn(key_id)
+
+    def event_source_mapping_function(self, uuid: str) -> str | None:
+        """The ARN of the function an event source mapping invokes (None: no such mapping)."""
+        mapping = lambda_simple_backends[self.account_id][self.region].get_event_source_mapping(uuid)
+        return None if mapping is None else str(mapping.function_arn)
 
     def key_arn(self, key_id: str) -> str:
         kms = kms_backends[self.account_id][self.region]
@@ -289,7 +297,23 @@ def _alias_rule(action: str) -> Rule:
 
 for _operation in ("GetAlias", "UpdateAlias", "CreateAlias", "DeleteAlias"):
     _RULES[("lambda", _operation)] = _alias_rule(f"lambda:{_operation}")
-_everything("ListTags", service="lambda")
+_everything("ListTags", "ListEventSourceMappings", "GetEventSourceMapping", service="lambda")
+for _operation in ("ListProvisionedConcurrencyConfigs", "ListFunctionEventInvokeConfigs"):
+    _RULES[("lambda", _operation)] = _function_rule(f"lambda:{_operation}", qualified=False)
+
+
+@_rule("lambda", "UpdateEventSourceMapping")
+def _update_event_source_mapping(params: Mapping[str, Any], world: World) -> list[Check]:
+    uuid = str(params["UUID"])
+    function = (
+        _function_arn(params, world, qualified=True)
+        if params.get("FunctionName")
+        else world.event_source_mapping_function(uuid)
+    )
+    context = {"lambda:FunctionArn": (function,)} if function else {}
+    mapping_arn = world.arn("lambda", f"event-source-mapping:{uuid}")
+    return [Check("lambda:UpdateEventSourceMapping", mapping_arn, context)]
+
 
 # -- Secrets Manager -----------------------------------------------------------------------------
 

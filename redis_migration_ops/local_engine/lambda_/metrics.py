@@ -16,8 +16,16 @@ Lambda would:
 - ``history_minutes`` of ``before`` traffic, one datapoint a minute, before the moment the traffic
   is added (the time before the rehearsal: a baseline to compare with);
 - for every Wait state the workflow asks for, the traffic of that many seconds, written when the
-  engine skips the Wait (Waits take no time here, see ``instant_waits``) and stamped with that
-  moment, each function at the rates of the Redis it points to then;
+  engine skips the Wait (Waits take no time here, see ``instant_waits``), spread over the waited
+  stretch minute by minute (each part stamped with the start of the minute it falls in, as
+  CloudWatch buckets a one-minute metric), each function at the rates of the Redis it points to then;
+- a function whose reserved concurrency is 0 (frozen) runs nothing: every invocation attempt is a
+  throttle, none is an invocation or an error. AWS: "Throttles - The number of invocation requests
+  that are throttled. When all function instances are processing requests and no concurrency is
+  available to scale up, Lambda rejects additional requests"; "Invocations ... aren't recorded if
+  the invocation request is throttled" (same page), and reserved concurrency 0 "stops any events
+  from being processed until you remove the limit"
+  (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html);
 - :meth:`LambdaMetrics.record` writes given counts at a given time (tests, seeding).
 
 The engine runs Lambda as moto's ``awslambda_simple`` backend (no Docker), where the functions are read.
@@ -55,6 +63,16 @@ class LambdaTraffic:
     before: TrafficRates
     # None: the same as before whatever Redis the function uses.
     after: TrafficRates | None = None
+
+
+def frozen(rates: TrafficRates) -> TrafficRates:
+    """What a function at reserved concurrency 0 reports: every attempt throttled, nothing run."""
+    return TrafficRates(invocations=0.0, errors=0.0, throttles=rates.invocations + rates.throttles)
+
+
+def floor_minute(moment: datetime) -> datetime:
+    """The start of the minute ``moment`` falls in."""
+    return moment.replace(second=0, microsecond=0)
 
 
 def moto_timestamp(moment: datetime) -> datetime:
@@ -117,13 +135,16 @@ class LambdaMetrics(MotoPatch):
         for traffic, host_then in followed:
             switched = self.redis_host(traffic.function_name) != host_then
             rates = traffic.after if switched and traffic.after is not None else traffic.before
-            # Each minute's datapoint stamped with its minute's start, as CloudWatch buckets them.
-            at, left = now - timedelta(seconds=seconds), seconds
-            while left > 0:
-                chunk = min(60.0, left)
-                self._write(traffic.function_name, rates, at, chunk / 60.0)
-                at += timedelta(seconds=chunk)
-                left -= chunk
+            if self.reserved_concurrency(traffic.function_name) == 0:
+                rates = frozen(rates)
+            # Split at minute boundaries: each part is stamped with the start of its own minute, as
+            # CloudWatch buckets one-minute data (a part of a minute never leaks into the next one).
+            at, end = now - timedelta(seconds=seconds), now
+            while at < end:
+                minute = floor_minute(at)
+                upto = min(end, minute + timedelta(minutes=1))
+                self._write(traffic.function_name, rates, minute, (upto - at).total_seconds() / 60.0)
+                at = upto
 
     def record(
         self,
@@ -145,6 +166,15 @@ class LambdaMetrics(MotoPatch):
         except Exception:  # deleted or never created: no host
             return None
         return (function.environment_vars or {}).get("REDIS_HOST")
+
+    def reserved_concurrency(self, function_name: str) -> int | None:
+        """The function's reserved concurrency (None: none), read from moto's backend."""
+        try:
+            function = lambda_simple_backends[self._account_id][self._region].get_function(function_name)
+        except Exception:  # deleted or never created
+            return None
+        value = function.reserved_concurrency
+        return None if value is None else int(value)
 
     def _write(self, function_name: str, rates: TrafficRates, at: datetime, minutes: float) -> None:
         backend = cloudwatch_backends[self._account_id][self._region]

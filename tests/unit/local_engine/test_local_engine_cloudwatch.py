@@ -141,6 +141,37 @@ def test_lambda_traffic_follows_the_redis_each_function_uses(engine: LocalEngine
     assert [values.total for values in reading.values] == [5 * 1 + 2 * 1 + 3 * 8, 10 * 20]
 
 
+def test_a_frozen_function_is_throttled_and_each_minute_keeps_its_own_datapoint(engine: LocalEngine) -> None:
+    # Given a function called 30 times a minute, with an error a minute
+    lambda_ = engine.client("lambda")
+    name = engine.stack.function_names["GreetFunction"]
+    engine.lambda_metrics.add_traffic(LambdaTraffic(name, before=TrafficRates(invocations=30, errors=1)))
+    start = datetime.now(UTC) - timedelta(minutes=1)
+
+    # When it is frozen (reserved concurrency 0) while the workflow waits 90 s, then thawed for 60 s
+    lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    run_wait(engine, 90, "frozen")
+    lambda_.delete_function_concurrency(FunctionName=name)
+    run_wait(engine, 60, "thawed")
+
+    # Then the frozen stretch is all throttles (no invocation, no error), the thawed one normal traffic
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    series = [
+        MetricSeries("AWS/Lambda", metric, (("FunctionName", name),), "Sum", 600)
+        for metric in ("Throttles", "Invocations", "Errors")
+    ]
+    reading = read_metrics(engine.client("cloudwatch"), series, start, end)
+    assert [values.total for values in reading.values] == pytest.approx([45, 30, 1])
+    # ... and every datapoint is stamped with the start of its minute, as CloudWatch buckets them
+    stamps = [
+        datum.timestamp
+        for datum in cloudwatch_backends[engine.account_id][engine.region].metric_data
+        if datum.namespace == "AWS/Lambda"
+    ]
+    assert stamps
+    assert all(stamp.second == 0 and stamp.microsecond == 0 for stamp in stamps)
+
+
 def test_elasticache_connections_are_sampled_when_read(bare_engine: LocalEngine) -> None:
     # Given a node watched at NOW + 10 s with 9 connections (and 3 minutes of history)
     connections = [9]

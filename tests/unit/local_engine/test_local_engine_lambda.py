@@ -1,4 +1,5 @@
-"""InProcessLambda, LambdaRevisionId, FunctionVpcId, and moto's native duplicate-ingress refusal."""
+"""InProcessLambda, LambdaRevisionId, LambdaEnvironmentSize, FunctionVpcId, and moto's native
+duplicate-ingress refusal."""
 
 import io
 import json
@@ -104,6 +105,44 @@ def test_revision_id_is_enforced_and_changes_on_update(engine: LocalEngine) -> N
         client.update_function_configuration(
             FunctionName=name, Environment={"Variables": {}}, RevisionId=first
         )
+
+
+def test_environment_variables_over_4_kb_are_refused_as_lambda_counts_them(engine: LocalEngine) -> None:
+    client = engine.client("lambda")
+    name = engine.stack.function_names["GreetFunction"]
+    before = client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    # Given variables that are exactly 4,096 bytes as compact JSON ({"BIG":"x..."}: 10 bytes of JSON)
+    exactly = {"BIG": "x" * (4096 - 10)}
+    assert len(json.dumps(exactly, separators=(",", ":"))) == 4096
+    # When written, then Lambda accepts them
+    client.update_function_configuration(FunctionName=name, Environment={"Variables": exactly})
+    # When one byte more is written
+    with pytest.raises(ClientError) as refused:
+        client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"BIG": "x" * (4096 - 9)}}
+        )
+    # Then Lambda's error and message come back, and nothing changed
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"].startswith(
+        "Lambda was unable to configure your environment variables because the environment "
+        'variables you have provided exceeded the 4KB limit. String measured: {"BIG":'
+    )
+    assert client.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == exactly
+    assert before != exactly
+    # And a new function with too large an environment is not created
+    role = engine.client("iam").create_role(RoleName="big", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    with pytest.raises(ClientError, match="exceeded the 4KB limit"):
+        client.create_function(
+            FunctionName="too-big",
+            Runtime="python3.11",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": _zip()},
+            Environment={"Variables": {"A": "x" * 2100, "B": "y" * 2100}},
+        )
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        client.get_function(FunctionName="too-big")
 
 
 def test_function_vpc_id_is_the_vpc_of_its_subnets(engine: LocalEngine) -> None:

@@ -259,6 +259,45 @@ def test_a_function_over_its_allowance_regresses_at_once_named_with_its_numbers(
     assert second.result_key is not None
 
 
+def test_after_a_freeze_the_window_starts_at_the_first_whole_minute_after_the_unfreeze(world: World) -> None:
+    # Given writers frozen from 9:31:30 to 9:32:25: calls to them were throttled meanwhile, the
+    # last ones in the unfreeze's own minute
+    baseline = world.baseline()
+    frozen_at = datetime(2026, 11, 26, 9, 31, 30, tzinfo=UTC)
+    unfrozen_at = datetime(2026, 11, 26, 9, 32, 25, tzinfo=UTC)
+    world.throttles("worker", frozen_at + timedelta(seconds=10), 40)
+    world.throttles("dialer", unfrozen_at - timedelta(seconds=3), 12)
+    start = unfrozen_at + timedelta(seconds=2)
+    freeze = {"frozen_at": frozen_at, "unfrozen_at": unfrozen_at}
+    world.node_connections[0] = 2  # every client left ElastiCache
+
+    # When the bake checks from just after the unfreeze
+    checks = world.bake(baseline, start, **freeze)
+
+    # Then its window starts at 9:33 and the freeze's throttles are not judged but reported apart
+    final = checks[-1]
+    assert final.status == "passed", final.summary
+    assert final.window_start == datetime(2026, 11, 26, 9, 33, tzinfo=UTC)
+    assert final.window_end == datetime(2026, 11, 26, 9, 43, tzinfo=UTC)
+    assert final.throttles == 0
+    assert final.freeze_throttles == 52
+    assert "the write freeze's own throttles, not judged: 52" in final.summary
+    # ... the bake lasted to the window's end plus the settling time
+    assert final.waited_seconds == 33 + MINUTES * 60 + SETTLE_SECONDS
+    assert all(check.freeze_throttles is None for check in checks[:-1])
+    assert final.result_key is not None
+    assert final.result_sha256 is not None
+    recorded = get_record(world.record, final.result_key, final.result_sha256, world.aws)
+    assert {item["functionName"]: item["freezeThrottles"] for item in recorded["functions"]} == {
+        "dialer": 12,
+        "reporter": 0,
+        "worker": 40,
+    }
+    # ... where a window from the first check's minute would have blamed dialer for the freeze
+    unaware = world.check(baseline, None, start)
+    assert [(r.code, r.subject) for r in unaware.regressions] == [("FunctionThrottles", "dialer")]
+
+
 def test_thresholds_decide_what_counts_as_a_regression(world: World) -> None:
     # Given a baseline with 10 errors on dialer, thresholds of +50 % and no margin
     world.errors("dialer", T0 - timedelta(minutes=2), 10)

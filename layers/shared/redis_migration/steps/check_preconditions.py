@@ -14,6 +14,8 @@ from redis_migration.aws import AwsClients, aws_errors_as_transient, error_code
 from redis_migration.clients.cache_names import read_cache_names
 from redis_migration.clients.connected import elasticache_nodes
 from redis_migration.clients.endpoints import CacheNames
+from redis_migration.clients.environment import oversized_environment_problem, predicted_secret_arn
+from redis_migration.clients.freeze_preflight import read_freeze_facts
 from redis_migration.clients.preflight import (
     Discovery,
     FunctionFacts,
@@ -129,6 +131,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
             "list them in 'functions'"
         )
+    problems += oversized_environments(configurations, request, instance, secret_arn)
     data = data_plan(request, instance, configurations, plans, problems, facts=facts)
     with aws_errors_as_transient():
         # Every node serves clients (the replicas through the reader endpoint): each is asked who.
@@ -141,6 +144,10 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             f"{len(left_out)} function(s) use ElastiCache and are not in 'functions'; they stay on "
             f"ElastiCache: {', '.join(left_out[:SAMPLE_SIZE])}{' ...' if len(left_out) > SAMPLE_SIZE else ''}"
         )
+    if request.data_copy not in ("none", "warm") and data.functions_to_switch:
+        # A consistent copy may freeze the writers: what AWS would do to them then (CheckData judges).
+        with aws_errors_as_transient():
+            data = data.model_copy(update={"freeze_facts": read_freeze_facts(configurations, aws)})
     token = settings.elasticache_auth_token_secret_name
     # ElastiCache's own settings (cluster mode, Global Datastore, TLS, token ...), before any change.
     with aws_errors_as_transient():
@@ -308,6 +315,29 @@ def plan_function(
         rewrites=rewrite.values,
         forms=rewrite.forms,
     )
+
+
+def oversized_environments(
+    configurations: list[dict[str, Any]],
+    request: MigrationRequest,
+    instance: InstanceFacts,
+    secret_arn: str | None,
+) -> list[str]:
+    """Every function whose environment would pass Lambda's 4 KB once switched, by name and size (the
+    password secret's ARN as it is, or as it will be once created)."""
+    found: list[str] = []
+    for config in configurations:
+        values: ManagedValues = {
+            REDIS_HOST: instance.private_ip,
+            REDIS_PORT: str(request.redis_port),
+            REDIS_PASSWORD_SECRET_ARN: secret_arn
+            or predicted_secret_arn(request.secret_name, str(config.get("FunctionArn") or "")),
+        }
+        values.update(dict.fromkeys(request.remove_keys))
+        problem = oversized_environment_problem(config, values)
+        if problem:
+            found.append(problem)
+    return found
 
 
 def secret_name_of(arn: str) -> str:

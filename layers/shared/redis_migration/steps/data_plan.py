@@ -22,6 +22,7 @@ from pydantic import Field
 from redis.exceptions import RedisError
 
 from redis_migration.aws import AwsClients
+from redis_migration.clients.freeze_preflight import freeze_refusals
 from redis_migration.data.copy import keyspace
 from redis_migration.data.freeze_budget import FreezeEstimate, estimate_freeze
 from redis_migration.data.link import RedisLink, read_credentials
@@ -131,6 +132,12 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
         )
         if not freeze.fits:
             raise PreconditionFailed(freeze.refusal())
+        # What AWS does to a frozen writer: provisioned concurrency forbids the freeze, a short
+        # maximum event age drops the asynchronous events it holds back.
+        refusals, notes = freeze_refusals(data.freeze_facts, freeze.total)
+        if refusals:
+            raise PreconditionFailed("; ".join(refusals))
+        warnings += notes
     reason = (
         f"dataCopy: {mode}"
         if data.requested

@@ -10,7 +10,11 @@ The guide's "test all Lambda functions with the new endpoint", made a measuremen
   pinned by its SHA-256); the execution carries the totals.
 - **CheckBake**, once a minute in an ASL loop after VerifyCutover, reads the same series over the
   bake window, ``bakeMinutes`` long from the first check (whole minutes: CloudWatch rounds a start
-  time down to the minute), and compares each switched function with its own baseline
+  time down to the minute) or, after a write freeze, from the first whole minute after the
+  unfreeze: while frozen (reserved concurrency 0) every call to a writer is a throttle, and the
+  events held back are released at the unfreeze, so the minutes up to it measure the freeze, not
+  the new Redis. The freeze's own throttles (from its first minute to the window) are reported
+  apart (``freezeThrottles``), never judged. Each switched function is compared with its own baseline
   (:class:`~redis_migration.models.BakeThresholds`). Errors and throttles only grow during the
   window, so a function over its allowance early is over it at the end too: the check says
   ``regressed`` at once. Otherwise the bake ends ``passed`` two minutes after the window (the
@@ -92,6 +96,21 @@ RegressionCode = Literal[
 def floor_minute(moment: datetime) -> datetime:
     """``moment`` (UTC) without seconds: where CloudWatch starts a one-minute period."""
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def first_minute_after(moment: datetime) -> datetime:
+    """The start of the first whole minute after ``moment`` (the minute ``moment`` falls in has part
+    of what came before it, so it is never the first)."""
+    return floor_minute(moment) + timedelta(minutes=1)
+
+
+def window_start_for(started_at: datetime, unfrozen_at: datetime | None) -> datetime:
+    """Where the bake's window starts: the minute of its first check, or after a freeze the first
+    whole minute after the unfreeze (whichever is later)."""
+    start = floor_minute(started_at)
+    if unfrozen_at is not None:
+        start = max(start, first_minute_after(unfrozen_at))
+    return start
 
 
 def baseline_key(record: RecordLocation) -> str:
@@ -249,6 +268,10 @@ class BakeCheck(Model):
     throttles: int
     baseline_errors: int
     baseline_throttles: int
+    # A freeze's own throttles, from its first minute to the window's start (the writers were at
+    # reserved concurrency 0): reported, never judged. None: no freeze, or not read yet (the
+    # conclusive check reads them).
+    freeze_throttles: int | None = None
     elasticache: ElastiCacheReading
     self_hosted: SelfHostedSummary
     regressions: list[BakeRegression]
@@ -276,6 +299,10 @@ class BakeCheckInput(Model):
     host: HostHealthReading | None = None
     host_before: HostState | None = None
     restarted_by_run: list[str] = []
+    # Consistent mode: when the writers were frozen and unfrozen (the workflow's clock). The window
+    # starts at the first whole minute after the unfreeze; the freeze's throttles are reported apart.
+    frozen_at: datetime | None = None
+    unfrozen_at: datetime | None = None
 
 
 class BakeCheckRecord(Model):
@@ -479,6 +506,21 @@ def record_baseline(given: BaselineInput, aws: AwsClients, *, now: datetime | No
 # CheckBake
 
 
+def _freeze_throttles(
+    aws: AwsClients, functions: list[str], start: datetime, end: datetime
+) -> tuple[int, dict[str, int], int]:
+    """Each function's Throttles from the freeze's first minute to the bake's window: the freeze's
+    own (reserved concurrency 0), reported apart. Answers the total, per function, and requests."""
+    if not functions:
+        return 0, {}, 0
+    period = max(60, int((end - start).total_seconds()))
+    reading = read_metrics(
+        aws.cloudwatch, [lambda_series(name, "Throttles", period) for name in functions], start, end
+    )
+    counts = {name: _count(value) for name, value in zip(functions, reading.values, strict=True)}
+    return sum(counts.values()), counts, reading.requests
+
+
 def allowance(before: int, increase_percent: int, margin: int) -> int:
     """The most a function may have during the bake: its own count before, grown by the
     percentage, plus the margin (rounded down: 3 before at +50% allows 4 + margin)."""
@@ -582,6 +624,11 @@ def _summary(check: dict[str, Any], regressions: Sequence[BakeRegression]) -> st
             f"; instance: {host.co_tenants_active}/{host.co_tenants} co-tenants active, memory pressure "
             f"{_shown(host.memory_pressure, '%')}, load {_shown(host.load_per_cpu, '/CPU')}"
         )
+    if check.get("freeze_throttles") is not None:
+        head += (
+            f"; the write freeze's own throttles, not judged: {check['freeze_throttles']} "
+            f"(window from {check['window_start']:%H:%M} UTC, the first whole minute after the unfreeze)"
+        )
     if regressions:
         named = "; ".join(
             f"{item.code} {item.subject}: {item.observed:g} > {item.allowed:g} allowed"
@@ -619,9 +666,13 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
     started_at = now if fresh or progress is None else progress.started_at
     waited = 0 if fresh or progress is None else progress.waited_seconds + progress.next_check_seconds
     checks = 1 if fresh or progress is None else progress.checks + 1
-    window_start = floor_minute(started_at)
+    window_start = window_start_for(started_at, given.unfrozen_at)
     window_end = window_start + timedelta(minutes=document.minutes)
-    final = waited >= document.minutes * 60 + SETTLE_SECONDS
+    # The bake lasts until the window's end (which a freeze puts up to a minute after the first
+    # check) plus the settling time, counted in the waits the workflow asked for.
+    lead = max(0, math.ceil((window_start - started_at).total_seconds()))
+    length = lead + document.minutes * 60 + SETTLE_SECONDS
+    final = waited >= length
 
     watched = [item for item in document.functions if item.batch < switched]
     nodes = [item.node for item in document.nodes]
@@ -700,7 +751,14 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
 
     status: BakeStatus = "regressed" if regressions else ("passed" if final else "baking")
     done = status != "baking"
-    remaining = document.minutes * 60 + SETTLE_SECONDS - waited
+    remaining = length - waited
+    freeze_throttles, freeze_requests = None, 0
+    if done and given.frozen_at is not None and floor_minute(given.frozen_at) < window_start:
+        freeze_throttles, per_function_freeze, freeze_requests = _freeze_throttles(
+            aws, [item.function_name for item in watched], floor_minute(given.frozen_at), window_start
+        )
+        for row in per_function:
+            row["freezeThrottles"] = per_function_freeze.get(row["functionName"], 0)
     fields: dict[str, Any] = {
         "status": status,
         "done": done,
@@ -719,6 +777,7 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
         "throttles": throttles,
         "baseline_errors": sum(item.errors for item in watched),
         "baseline_throttles": sum(item.throttles for item in watched),
+        "freeze_throttles": freeze_throttles,
         "elasticache": ElastiCacheReading(
             nodes=len(nodes),
             connections=round(sum(known), 3) if known else None,
@@ -730,7 +789,7 @@ def check_bake(given: BakeCheckInput, aws: AwsClients, *, now: datetime | None =
         "host": host,
         "regressions": regressions[:NAMED_REGRESSIONS],
         "regression_count": len(regressions),
-        "metric_requests": reading.requests,
+        "metric_requests": reading.requests + freeze_requests,
     }
     fields["summary"] = _summary(fields, regressions)
     check = BakeCheck(**fields)
