@@ -131,7 +131,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
             f"no function uses Redis at {request.elasticache_endpoint} or {instance.private_ip}; "
             "list them in 'functions'"
         )
-    problems += oversized_environments(configurations, request, instance, secret_arn)
+    problems += oversized_environments(configurations, plans, request, instance, secret_arn)
     data = data_plan(request, instance, configurations, plans, problems, facts=facts)
     with aws_errors_as_transient():
         # Every node serves clients (the replicas through the reader endpoint): each is asked who.
@@ -319,21 +319,26 @@ def plan_function(
 
 def oversized_environments(
     configurations: list[dict[str, Any]],
+    plans: list[FunctionPlan],
     request: MigrationRequest,
     instance: InstanceFacts,
     secret_arn: str | None,
 ) -> list[str]:
-    """Every function whose environment would pass Lambda's 4 KB once switched, by name and size (the
-    password secret's ARN as it is, or as it will be once created)."""
+    """Every function whose environment would pass Lambda's 4 KB once switched, by name and size: its
+    own values after the switch (each variable rewritten in its form), the password secret's ARN as
+    it is, or as it will be once created."""
+    by_name = {plan.function_name: plan for plan in plans}
     found: list[str] = []
     for config in configurations:
-        values: ManagedValues = {
+        run_target: ManagedValues = {
             REDIS_HOST: instance.private_ip,
             REDIS_PORT: str(request.redis_port),
             REDIS_PASSWORD_SECRET_ARN: secret_arn
             or predicted_secret_arn(request.secret_name, str(config.get("FunctionArn") or "")),
         }
-        values.update(dict.fromkeys(request.remove_keys))
+        run_target.update(dict.fromkeys(request.remove_keys))
+        plan = by_name.get(str(config.get("FunctionName")))
+        values = plan.values_after(run_target) if plan is not None else run_target
         problem = oversized_environment_problem(config, values)
         if problem:
             found.append(problem)
