@@ -131,6 +131,9 @@ REACHED_BY = {
     # refuses before any change (warm and none modes note it and go on).
     "ListElastiCacheClientsBefore": Scenario(execution_input=CONSISTENT, seed_keys=300),
     "CheckElastiCacheClientsBefore": Scenario(execution_input=CONSISTENT, seed_keys=300),
+    # Warm mode: once every writer is switched, what they wrote on ElastiCache after the copy passed
+    # their keys is carried across (a failure here rolls back with the writes copied back).
+    "CatchUpData": Scenario(execution_input={"dataCopy": "warm"}, seed_keys=300),
     "CopyDataBack": Scenario(
         execution_input={**CONSISTENT, **BAKE}, seed_keys=300, also_fail=("CheckBake",), rollback_fails=True
     ),

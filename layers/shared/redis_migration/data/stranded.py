@@ -57,7 +57,8 @@ def find_stranded(here: RedisLink, there: RedisLink, time_budget_s: float) -> St
                 DEFAULT_MAX_ELEMENTS,
                 DEFAULT_MAX_STRING,
             )
-            cursor_raw, packed, _scanned, _taken = here.script(DIGEST_SCRIPT, *digest)
+            # The digest's reply is {cursor, packed, scanned, taken, spent}: only the first two matter here.
+            cursor_raw, packed = here.script(DIGEST_SCRIPT, *digest)[:2]
             compare = (
                 packed,
                 DEFAULT_TTL_TOLERANCE_MS,
