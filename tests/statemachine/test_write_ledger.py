@@ -9,12 +9,14 @@ with what the workflow says about itself. Runs are short: a few keys, a few writ
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 import redis
 
+from redis_migration_ops.local_engine import INJECTED_ERROR
 from redis_migration_ops.local_engine.stepfunctions.instant_waits import WaitRecord
 from redis_migration_ops.rehearsal.client_traffic import simulate_client_traffic
 from redis_migration_ops.rehearsal.ledger import LedgerVerdict
@@ -188,3 +190,46 @@ def test_the_check_finds_a_write_deleted_behind_the_writers_back(
     assert verdict.lost == 1
     assert len(verdict.lost_keys) == 1
     assert verdict.lost_keys[0].startswith(f"{victim.key} (db {victim.db}, {victim.client})")
+
+
+# Where a failure meets writes in flight: in every mode, the steps between the first switched
+# writer and the end of the data's journey (inside a Map, the second item: the first is switched).
+FAILURES_WITH_WRITERS = [
+    ("none", "CutOverFunction", 2),
+    ("warm", "CutOverFunction", 2),
+    ("warm", "CatchUpData", 1),
+    ("warm", "VerifyCutover", 1),
+    ("consistent", "CopyData", 1),
+    ("consistent", "CutOverFunction", 2),
+    ("consistent", "UnfreezeFunction", 2),
+    ("consistent", "VerifyCutover", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "state", "invocation"),
+    FAILURES_WITH_WRITERS,
+    ids=[f"{m}-{s}" for m, s, _ in FAILURES_WITH_WRITERS],
+)
+def test_a_failure_with_clients_writing_throughout_loses_no_acknowledged_write(
+    setup: LocalSetup, start_writers: StartWriters, mode: str, state: str, invocation: int
+) -> None:
+    # Given ElastiCache holds a few keys, every client function writes all along, and a step fails
+    assert setup.elasticache is not None
+    setup.elasticache.seed_keys(SEED)
+    writers = start_writers(setup, rate=2.0)
+    setup.engine.fail_at(state, invocation)
+
+    # When the migration runs and rolls back
+    run = setup.run({"dataCopy": mode})
+    verdict = writers.verdict(run)
+
+    # Then the failure really happened, the rollback finished or named what is left, and every
+    # acknowledged write is where its client will read it (or named in what is left to do)
+    require(state in run.states_entered, run.states_entered)
+    require(run.described["status"] == "FAILED", run.described.get("cause"))
+    require(verdict.acknowledged > 0, "the writers wrote")
+    assert run.described.get("error") in {INJECTED_ERROR, "RollbackFailed"}, run.described.get("cause")
+    if run.described.get("error") == "RollbackFailed":
+        assert json.loads(run.described["cause"])["leftToDoByHand"], run.described["cause"]
+    assert verdict.lost == 0, verdict.lost_keys
