@@ -59,7 +59,7 @@ def test_the_states_run_in_the_designed_order(setup: LocalSetup) -> None:
         "EnsurePasswordSecret", "AllowRedisIngress", "InstallRedis", "WaitForInstall", "CheckInstall",
         "IsInstallFinished", "ProbeRedis", "IsApprovalRequired", "IsBaselineNeeded", "IsDataCopyNeeded",
         "CutOverFunctions", "DidEveryCutoverSucceed", "VerifyCutover", "IsHostServicesCutoverNeeded",
-        "IsUnfreezeNeeded", "IsBakeNeeded", "IsLastWave", "ListElastiCacheClientsAfter",
+        "IsUnfreezeNeeded", "IsCatchUpNeeded", "IsBakeNeeded", "IsLastWave", "ListElastiCacheClientsAfter",
         "WasElastiCacheListed", "CheckElastiCacheClientsAfter", "IsElastiCacheStillUsed",
         "InspectHostAfter", "NotifyMigrationSucceeded", "MigrationSucceeded",
     ]  # fmt: skip

@@ -156,7 +156,8 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         known = data.source.secret_arn is not None
         problems += source_group_problems(
             group,
-            data_read=data.requested != "none",
+            # A re-run whose functions all use the self-hosted Redis already reads no data (CheckData).
+            data_read=data.requested != "none" and data.functions_to_switch > 0,
             secret_known=known,
             requested_tls=request.source_tls,
             token_secret_parameter=token,
@@ -164,7 +165,7 @@ def check_preconditions(given: PreconditionsInput, settings: StackSettings, aws:
         endpoint = data.source.model_copy(update={"tls": source_tls(group, request.source_tls, known)})
         data = data.model_copy(update={"source_group": group, "source": endpoint})
     source_secret = secret_name_of(data.source.secret_arn) if data.source.secret_arn else None
-    if data.requested != "none" and source_secret and source_secret != token:
+    if data.requested != "none" and data.functions_to_switch and source_secret and source_secret != token:
         problems.append(
             f"sourceSecretArn: ElastiCache's token is in the secret {source_secret}, but the stack's data "
             f"steps may read only {token or 'no secret'} (stack parameter ElastiCacheAuthTokenSecretName): "
