@@ -184,7 +184,8 @@ def test_private_subnets_without_nat_or_endpoints_are_refused_with_the_endpoints
 
 
 def test_interface_endpoints_instead_of_a_nat_let_the_migration_run(tmp_path: Path) -> None:
-    # Given no NAT, but the two interface endpoints, reachable from the probe's group
+    # Given no NAT, but the two interface endpoints, reachable from the probe's group, and the S3
+    # gateway endpoint a consistent copy's records need (the default mode when ElastiCache holds keys)
     document = _document()
     for table in document["vpc"]["routeTables"]:
         if table["name"] == "private":
@@ -206,9 +207,25 @@ def test_interface_endpoints_instead_of_a_nat_let_the_migration_run(tmp_path: Pa
     document["vpc"]["endpoints"] = [
         {"service": service, "subnets": ["private-a", "private-b"], "securityGroups": ["endpoints"]}
         for service in ("secretsmanager", "ec2")
-    ]
+    ] + [{"service": "s3", "type": "Gateway", "routeTables": ["private"]}]
     code, report, stderr = _rehearse(tmp_path, document)
     assert code == 0, report.get("cause") or stderr
+
+
+def test_no_nat_and_no_s3_endpoint_is_refused_unless_the_run_copies_without_a_baseline(tmp_path: Path) -> None:
+    # Given no NAT and only the two interface endpoints
+    document = _document()
+    for table in document["vpc"]["routeTables"]:
+        if table["name"] == "private":
+            table["routes"] = []
+    document["vpc"]["endpoints"] = [
+        {"service": service, "subnets": ["private-a", "private-b"]} for service in ("secretsmanager", "ec2")
+    ]
+    # When the run may copy consistently (the default), the preflight names S3 and the way out
+    code, report, stderr = _rehearse(tmp_path, document)
+    assert code == 3, stderr
+    assert "com.amazonaws.us-east-1.s3" in report["cause"]
+    assert '"dataCopy": "warm"' in json.loads(report["cause"])["errorMessage"]
 
 
 # -- item 13: which of the instance's groups gets the Redis rule ---------------------------------------
