@@ -99,6 +99,8 @@ def _progress_printer(quiet: bool) -> Any:
         if kind == "ExecutionStarted":
             data[0] = DataProgress()
         state(kind, event)
+        if "id" not in event:
+            return  # the rehearsal's own events (its answer to the approval gate) are not history
         for line in data[0](event):
             console.print(f"    [cyan]{escape(line)}[/cyan]", soft_wrap=True)
 
