@@ -39,7 +39,8 @@ class CopyBackSummary(Model):
 
 class ClearCopiedDataInput(Model):
     target: RedisEndpoint
-    # ElastiCache: what the self-hosted Redis holds is compared with it before anything is kept.
+    # ElastiCache: what the self-hosted Redis holds is compared with it before anything is kept
+    # (None when no function moved from ElastiCache: a re-run between self-hosted settings).
     source: RedisEndpoint | None = None
     mode: Literal["migrate", "rollback"] = "migrate"
     data_mode: Literal["none", "warm", "consistent"] = "none"
