@@ -58,7 +58,8 @@ def test_history_markdown_renders_the_rollback_path(
     assert "Reason: `RehearsalInjectedFailure`" in markdown
     assert (
         "Path: IsRestoreNeeded → RestoreFunctions → VerifyFunctionsRestored → IsHostServicesRestoreNeeded"
-        " → IsCopiedDataToClear → IsIngressStillNeeded → RevokeRedisIngress → IsHostRevertNeeded"
+        " → IsCopiedDataToClear → ClearCopiedData → IsIngressStillNeeded → RevokeRedisIngress"
+        " → IsHostRevertNeeded"
         " → RevertRedisHost → IsWriterThawNeeded → ListRollbackLeftovers → DidRollbackComplete"
         " → NotifyMigrationRolledBack → MigrationRolledBack"
     ) in markdown

@@ -118,6 +118,23 @@ def test_a_counter_must_add_up_on_the_redis_its_writers_end_on() -> None:
     assert "5 acknowledged in 2 increment(s); '4' at the end" in verdict.lost_keys[0]
 
 
+def test_a_counter_in_parts_counts_as_named_only_when_the_to_do_names_where_the_other_part_is() -> None:
+    # Given a counter incremented on ElastiCache before the cutover (2) and on the self-hosted Redis
+    # after it (3), by a run that carried no data
+    servers = Servers()
+    servers.data["elasticache"] = {(0, "c"): "2"}
+    servers.data["self-hosted:6379"] = {(0, "c"): "3"}
+    entries = [write("f1", "c", 2, CACHE), write("f1", "c", 3)]
+
+    # Then it is lost unless what is left to do names ElastiCache, and the parts add up
+    assert check_ledger(entries, {"f1": SELF}, servers, []).lost == 1
+    told = ["campaign: 1 key(s) written before the cutover stay on ElastiCache (not carried)"]
+    named = check_ledger(entries, {"f1": SELF}, servers, told)
+    assert (named.lost, named.named_in_to_do) == (0, 1)
+    servers.data["elasticache"] = {(0, "c"): "1"}
+    assert check_ledger(entries, {"f1": SELF}, servers, told).lost == 1
+
+
 def test_a_counter_whose_writers_end_on_different_redis_servers_is_split() -> None:
     servers = Servers()
     servers.data["self-hosted:6379"] = {(0, "c"): "5"}
