@@ -212,7 +212,7 @@ def test_interface_endpoints_instead_of_a_nat_let_the_migration_run(tmp_path: Pa
     assert code == 0, report.get("cause") or stderr
 
 
-def test_no_nat_and_no_s3_endpoint_is_refused_unless_the_run_copies_without_a_baseline(tmp_path: Path) -> None:
+def test_no_nat_and_no_s3_endpoint_is_refused_unless_the_run_records_no_baseline(tmp_path: Path) -> None:
     # Given no NAT and only the two interface endpoints
     document = _document()
     for table in document["vpc"]["routeTables"]:

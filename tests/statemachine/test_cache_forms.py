@@ -159,7 +159,8 @@ def test_a_partial_list_with_consistent_mode_is_refused_naming_the_others(forms:
     # Then it is refused before any change, naming the others and the ways on
     assert run.described["error"] == "PreconditionFailed", run.described.get("cause")
     cause = json.loads(run.described["cause"])["errorMessage"]
-    assert "6 other function(s) use ElastiCache and are not in the list" in cause
+    assert "dataCopy consistent: 6 ElastiCache client(s) would keep writing to ElastiCache" in cause
+    assert "names this ElastiCache in its configuration but the run does not switch it" in cause
     assert "reader-reports" in cause
     assert "trailing-dot" in cause
     assert '"dataCopy": "warm"' in cause

@@ -143,7 +143,7 @@ def check_vpc_access(settings: StackSettings, aws: AwsClients, *, needs_s3: bool
     ):
         missing.append(
             f"{endpoint_service_name(region, 's3')} ({S3_CALLS}; a gateway endpoint on the route tables of "
-            f"{', '.join(isolated)} serves, at no charge; or start with \"dataCopy\": \"warm\" or \"none\", "
+            f'{", ".join(isolated)} serves, at no charge; or start with "dataCopy": "warm" or "none", '
             "which record nothing from the VPC)"
         )
     if missing:

@@ -30,6 +30,7 @@ change, and ElastiCache's ``timeout`` 0 never closes them), named but not held a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
@@ -167,15 +168,30 @@ def judge_clients(  # noqa: PLR0917 - every fact the judgement needs
     ]
 
 
-def refusal(verdicts: Sequence[ClientVerdict], more_clients: int = 0) -> str:
+def refusal(
+    verdicts: Sequence[ClientVerdict],
+    more_clients: int = 0,
+    *,
+    left_out: Sequence[str] = (),
+    left_out_count: int = 0,
+) -> str:
     """The consistent mode's refusal: each client the run would neither switch nor freeze, and the
-    ways on."""
-    refused = [verdict for verdict in verdicts if verdict.decision == "not-switched"]
-    named = "; ".join(verdict.line() for verdict in refused[:NAMED_REFUSALS])
-    more = len(refused) - NAMED_REFUSALS + more_clients
+    ways on. ``left_out``: functions whose configuration names the cache but that the run leaves out
+    (the first few, of ``left_out_count``), named even when they hold no connection now."""
+    refused = [verdict.line() for verdict in verdicts if verdict.decision == "not-switched"]
+    configured = [
+        f"function {name} names this ElastiCache in its configuration but the run does not switch it"
+        for name in left_out
+        if not any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", line) for line in refused)
+    ]
+    lines = refused + configured
+    named = "; ".join(lines[:NAMED_REFUSALS])
+    unnamed_left_out = max(0, left_out_count - len(left_out))
+    more = max(0, len(lines) - NAMED_REFUSALS) + more_clients + unnamed_left_out
     tail = f"; and {more} more client(s)" if more > 0 else ""
+    total = len(lines) + more_clients + unnamed_left_out
     return (
-        f"dataCopy consistent: {len(refused) + more_clients} ElastiCache client(s) would keep writing to "
+        f"dataCopy consistent: {total} ElastiCache client(s) would keep writing to "
         f"ElastiCache while the run neither switches nor freezes them, and their writes after the copy would "
         f"not be on the new Redis: {named}{tail}. For each: {WAYS_ON}"
     )

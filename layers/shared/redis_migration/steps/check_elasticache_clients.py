@@ -41,6 +41,11 @@ class ElastiCacheClientsInput(Model):
     # and the longest timeout among them (an invocation that began before may run that long).
     cut_over_at: datetime | None = None
     max_function_timeout: Annotated[int, Field(ge=0)] = 0
+    # before: the functions whose configuration names this ElastiCache and that the run leaves out
+    # of `functions` (CheckPreconditions found them; the first few by name, and how many). In
+    # consistent mode they are refused here with the connected writers, in one list.
+    left_out: list[str] = []
+    left_out_count: Annotated[int, Field(ge=0)] = 0
 
 
 class ElastiCacheClientsOutput(Model):
@@ -105,8 +110,15 @@ def check_elasticache_clients(
         not_switched.append(
             f"{given.listing.more_clients} more client(s), not named (the listing is bounded)"
         )
-    if given.phase == "before" and given.data_mode == "consistent" and not_switched:
-        raise PreconditionFailed(refusal(verdicts, given.listing.more_clients))
+    if given.phase == "before" and given.data_mode == "consistent" and (not_switched or given.left_out_count):
+        raise PreconditionFailed(
+            refusal(
+                verdicts,
+                given.listing.more_clients,
+                left_out=given.left_out,
+                left_out_count=given.left_out_count,
+            )
+        )
     used: list[str] = []
     idle: list[str] = []
     note = None

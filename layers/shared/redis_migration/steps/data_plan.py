@@ -99,19 +99,8 @@ def check_data(given: CheckDataRequest, aws: AwsClients) -> DataDecision:
             'copy exists to prevent. Give "dataCopy": "warm" (writes of the later waves during the bake '
             "are not carried), or leave cutoverWaves out"
         )
-    if mode == "consistent" and data.left_out_count:
-        more = (
-            f" and {data.left_out_count - len(data.left_out)} more"
-            if data.left_out_count > len(data.left_out)
-            else ""
-        )
-        raise PreconditionFailed(
-            f"functions: {data.left_out_count} other function(s) use ElastiCache and are not in the list "
-            f"({', '.join(data.left_out)}{more}); with dataCopy consistent they would keep writing to "
-            "ElastiCache after the copy, and those writes would be lost to the self-hosted Redis. List them "
-            'too (or leave "functions" out to switch every one), or give "dataCopy": "warm" and accept '
-            "that their writes stay on ElastiCache"
-        )
+    # Functions left out of a consistent run are refused by CheckElastiCacheClientsBefore, next,
+    # in one list with every connected writer the run would neither switch nor freeze.
     if given.target_keys:
         raise PreconditionFailed(
             f"dataCopy: the self-hosted Redis already holds {given.target_keys} keys; copying ElastiCache's "
