@@ -15,6 +15,7 @@ from moto import mock_aws
 from redis_migration.aws import AwsClients
 from redis_migration.data.baseline import Baseline, record_baseline
 from redis_migration.data.copy_back import copy_back
+from redis_migration.data.link import RedisLink
 from redis_migration.models import RecordLocation
 
 from tests.data.conftest import Side
@@ -153,3 +154,32 @@ def test_a_changed_baseline_record_is_refused(source: Side, target_side: Side, a
     # Then reading it refuses it rather than trusting it
     with pytest.raises(Exception, match="does not match the digest"):
         Baseline(ref, aws)
+
+
+def test_a_write_that_lands_while_its_key_is_carried_is_never_overwritten(
+    source: Side, target_side: Side, aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given both sides equal at the cutover, the baseline recorded, and a key the switched writers
+    # changed on the self-hosted Redis since (ElastiCache still holds it as at the cutover)
+    elasticache, self_hosted = source.admin, target_side.admin
+    seed(elasticache)
+    seed(self_hosted)
+    ref = baseline_of(target_side, aws)
+    self_hosted.set("a", "a-by-a-switched-writer")
+
+    # When another client writes that key on ElastiCache between the judgment and the carry (the
+    # moment the carry reads the key's payload)
+    original = RedisLink.command
+
+    def command(link: RedisLink, *args: Any) -> Any:
+        if args[:2] == ("DUMP", b"a"):
+            elasticache.set("a", "a-by-another-client")
+        return original(link, *args)
+
+    monkeypatch.setattr(RedisLink, "command", command)
+    progress = run_copy_back(source, target_side, ref, aws)
+
+    # Then the carry saw the write (WATCH): its value stays, and the key is named a conflict
+    assert elasticache.get("a") == b"a-by-another-client"
+    assert progress.counters.conflicts == 1
+    assert [c.key for c in progress.conflicts] == ["a"]

@@ -25,8 +25,10 @@ tolerance. A key whose encoding differs between the servers (a compact hash on o
 the other) can only be compared with its own server's baseline: if it also changed on the other
 side it is named as a conflict, never overwritten.
 
-Only read-only scripts, SCAN, DUMP and the like reach the self-hosted Redis here; only RESTORE, DEL
-and read-only scripts reach ElastiCache.
+Only read-only scripts, SCAN, DUMP and the like reach the side carried from; only WATCH, MULTI,
+RESTORE, DEL, EXEC and read-only scripts reach the side carried to. Each write is guarded: the key
+is read again under WATCH and written in MULTI/EXEC, so a client's write that lands between the
+judgment and the carry aborts it and the key is judged again (a conflict), never overwritten.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from redis_migration.data.compare import (
     is_ordered_digest,
     key_label,
 )
-from redis_migration.data.copy import Copier, keyspace
+from redis_migration.data.copy import keyspace
 from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink, RedisUnavailable
 from redis_migration.models import BaselineRef, Model, RecordLocation
 from redis_migration.records import put_record
@@ -123,6 +125,10 @@ def _as_recorded(state: KeyState, recorded: PlainState | None, tolerance_ms: int
     )
 
 
+# How many times a key written during its carry is judged again before it is named a conflict.
+GUARD_ATTEMPTS = 3
+
+
 class CopyBack:
     """One invocation of the copy back (see the module doc)."""
 
@@ -130,14 +136,12 @@ class CopyBack:
         self,
         self_hosted: RedisLink,
         elasticache: RedisLink,
-        copier: Copier,
         baseline: Baseline,
         *,
         tolerance_ms: int = DEFAULT_TTL_TOLERANCE_MS,
     ) -> None:
         self._here = self_hosted
         self._there = elasticache
-        self._copier = copier
         self._baseline = baseline
         self._tolerance = tolerance_ms
         self.conflicts: list[Conflict] = []
@@ -156,7 +160,6 @@ class CopyBack:
             try:
                 self._here.select(db)
                 self._there.select(db)
-                self._copier.use_database(db)
                 if phase == "carry":
                     cursor = self._carry_batch(db, cursor, tally)
                 else:
@@ -223,10 +226,9 @@ class CopyBack:
                 self._conflict(db, key, "created on both sides since the cutover", tally)
             else:
                 self._conflict(db, key, "changed on both sides since the cutover", tally)
-        if carry:
-            restored, deleted = self._copier.copy_keys(carry)
-            tally["carried"] += restored
-            tally["deleted"] += deleted
+        for key in carry:
+            payload = self._here.command("DUMP", key)
+            self._apply_guarded(db, key, payload, here_states[key].expiry, tally)
         return cursor
 
     def _extras_batch(self, db: int, cursor: str, tally: dict[str, int]) -> str:
@@ -246,8 +248,47 @@ class CopyBack:
                 delete.append(key)  # the switched writers deleted it (or it expired here first)
             else:
                 self._conflict(db, key, "deleted on the self-hosted Redis, changed on ElastiCache", tally)
-        tally["deleted"] += self._copier.delete_keys(delete)
+        for key in delete:
+            self._apply_guarded(db, key, None, -1, tally)
         return cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
+
+    def _apply_guarded(
+        self, db: int, key: bytes, payload: bytes | None, expiry: int, tally: dict[str, int]
+    ) -> None:
+        """Write ``key`` on the other side (RESTORE ``payload``; DEL when None) only while that side
+        still holds it as the baseline recorded it.
+
+        The judgment above read the other side a moment ago; a client may have written the key there
+        since (the catch-up runs while the switched writers write to the self-hosted Redis, and a copy
+        back while others may write to ElastiCache). So: WATCH the key, read it again, and write it in
+        MULTI/EXEC: a write that lands in between aborts the EXEC, and the key is judged again (then it
+        changed on both sides: a conflict). Nothing is ever written over a write this did not see."""
+        recorded = self._baseline.state(db, key)
+        there = self._there
+        for _ in range(GUARD_ATTEMPTS):
+            there.command("WATCH", key)
+            if not _as_recorded(read_states(there, [key])[key], recorded, self._tolerance):
+                there.command("UNWATCH")
+                self._conflict(db, key, "changed on both sides since the cutover", tally)
+                return
+            there.command("MULTI")
+            if payload is None:
+                there.command("DEL", key)
+            else:
+                # RESTORE's 0 is "no expiry"; ABSTTL takes the absolute expiry the source holds.
+                there.command("RESTORE", key, max(expiry, 0), payload, "REPLACE", "ABSTTL")
+            replies = there.command("EXEC")
+            if replies is None:
+                continue  # written meanwhile: judge it again
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            if payload is None:
+                tally["deleted"] += int(replies[0] or 0)
+            else:
+                tally["carried"] += 1
+            return
+        self._conflict(db, key, "written again each time it was carried", tally)
 
 
 @contextmanager
@@ -257,18 +298,13 @@ def _open(
     elasticache: RedisEndpoint,
     elasticache_credentials: Credentials,
     timeout_s: float,
-) -> Iterator[tuple[RedisLink, RedisLink, Copier]]:
+) -> Iterator[tuple[RedisLink, RedisLink]]:
     with ExitStack() as stack:
         here = RedisLink(self_hosted, self_hosted_credentials, timeout_s=timeout_s)
         there = RedisLink(elasticache, elasticache_credentials, timeout_s=timeout_s)
         stack.callback(here.close)
         stack.callback(there.close)
-        copier = Copier(
-            lambda: RedisLink(self_hosted, self_hosted_credentials, timeout_s=timeout_s).connect(),
-            lambda: RedisLink(elasticache, elasticache_credentials, timeout_s=timeout_s).connect(),
-        )
-        stack.callback(copier.close)
-        yield here.connect(), there.connect(), copier
+        yield here.connect(), there.connect()
 
 
 def copy_back(
@@ -296,12 +332,8 @@ def copy_back(
     """
     started = time.monotonic()
     baseline = Baseline(baseline_ref, aws)
-    with _open(source, source_credentials, target, target_credentials, timeout_s) as (
-        here,
-        there,
-        copier,
-    ):
-        worker = CopyBack(here, there, copier, baseline)
+    with _open(source, source_credentials, target, target_credentials, timeout_s) as (here, there):
+        worker = CopyBack(here, there, baseline)
         current = progress if progress is not None else worker.start()
         answer = worker.run(current, started + time_budget_s) if not current.done else current
     records = list(answer.conflict_records)
