@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -46,6 +47,10 @@ def add_counting_worker(setup: LocalSetup) -> None:
     )
     setup.sandbox.host_path(f"/etc/default/{WORKER}").write_text(ENV_FILE_TEXT)
     assert setup.sandbox.run_command([f"systemctl start {WORKER}"], 30).exit_code == 0
+    # Type=simple: `systemctl start` returns once the process is forked, before its first line.
+    deadline = time.monotonic() + 10
+    while not starts(setup) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert starts(setup) == [ELASTICACHE_HOST]
 
 
