@@ -77,6 +77,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from redis_migration_ops.local_engine.ec2.loopback_relay import LoopbackRelay
 from redis_migration_ops.local_engine.ec2.sandbox_cgroups import SandboxCgroups
 
 CLONE_NEWNET = 0x40000000
@@ -691,10 +692,6 @@ class _LoopbackForwarder:
     def __init__(self, netns_path: str, target_port: int, connect_timeout_s: float = 2.0) -> None:
         self._target_port = target_port
         self._connect_timeout_s = connect_timeout_s
-        self._stopping = threading.Event()
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
         # One dialing thread that lives in the sandbox's network namespace for its whole life.
         self._dialer = ThreadPoolExecutor(
             max_workers=1,
@@ -702,72 +699,17 @@ class _LoopbackForwarder:
             initializer=_enter_netns,
             initargs=(netns_path,),
         )
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self._listener.settimeout(0.2)
-        self.address: tuple[str, int] = self._listener.getsockname()
-        acceptor = threading.Thread(target=self._accept_loop, name="sandbox-forwarder", daemon=True)
-        acceptor.start()
-        self._threads.append(acceptor)
+        self._relay = LoopbackRelay(
+            lambda: self._dialer.submit(self._dial).result(timeout=self._connect_timeout_s + 1),
+            name="sandbox-forwarder",
+        )
+        self.address: tuple[str, int] = self._relay.address
 
     def _dial(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self._target_port), timeout=self._connect_timeout_s)
 
-    def _accept_loop(self) -> None:
-        # Ends when stop() sets the event; each turn is bounded by the listener's 0.2 s timeout.
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = self._dialer.submit(self._dial).result(timeout=self._connect_timeout_s + 1)
-            except Exception:  # a refused dial is told to the client by closing it
-                client.close()
-                continue
-            with self._lock:
-                self._sockets.update((client, upstream))
-            pump = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
-            pump.start()
-            self._threads.append(pump)
-
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
-        peer = {a: b, b: a}
-        with selectors.DefaultSelector() as selector:
-            for s in (a, b):
-                s.setblocking(False)
-                selector.register(s, selectors.EVENT_READ)
-            try:
-                while not self._stopping.is_set():
-                    for key, _ in selector.select(timeout=0.2):
-                        source: socket.socket = key.fileobj  # type: ignore[assignment]
-                        data = source.recv(65536)
-                        if not data:
-                            return
-                        peer[source].setblocking(True)
-                        peer[source].sendall(data)
-                        peer[source].setblocking(False)
-            except OSError:
-                return
-            finally:
-                with self._lock:
-                    for s in (a, b):
-                        self._sockets.discard(s)
-                        s.close()
-
     def stop(self) -> None:
-        self._stopping.set()
-        self._listener.close()
-        with self._lock:
-            for s in list(self._sockets):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=2)
+        self._relay.stop()
         self._dialer.shutdown(wait=True, cancel_futures=True)
 
 

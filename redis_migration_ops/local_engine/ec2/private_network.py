@@ -30,14 +30,14 @@ import contextlib
 import ctypes
 import ipaddress
 import os
-import selectors
 import shutil
 import socket
 import subprocess
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from redis_migration_ops.local_engine.ec2.loopback_relay import LoopbackRelay
 
 CLONE_NEWNET = 0x40000000
 CONNECT_TIMEOUT_S = 5.0
@@ -84,7 +84,7 @@ class PrivateNetwork:
             raise PrivateNetworkError(f"a private network needs: {', '.join(missing)}")
         self.name = name
         self._addresses: set[str] = {"127.0.0.1"}
-        self._forwarders: list[_Forwarder] = []
+        self._forwarders: list[LoopbackRelay] = []
         self._closed = False
         self._thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"network-{name}", initializer=_enter_new_namespace
@@ -174,9 +174,9 @@ class PrivateNetwork:
 
     def forward(self, port: int) -> tuple[str, int]:
         """A port on the machine's 127.0.0.1 relaying to 127.0.0.1:``port`` inside (from 127.0.0.1)."""
-        forwarder = _Forwarder(self, port)
-        self._forwarders.append(forwarder)
-        return forwarder.address
+        relay = LoopbackRelay(lambda: self.dial(port), name="network-forwarder")
+        self._forwarders.append(relay)
+        return relay.address
 
     def close(self) -> None:
         """Stop the forwarders and the network's thread (its children get SIGKILL). Idempotent;
@@ -194,78 +194,3 @@ class PrivateNetwork:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Forwarder:
-    """Listens on the machine's 127.0.0.1 and relays each connection into the network."""
-
-    def __init__(self, network: PrivateNetwork, port: int) -> None:
-        self._network = network
-        self._port = port
-        self._stopping = threading.Event()
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self._listener.settimeout(0.2)
-        self.address: tuple[str, int] = self._listener.getsockname()
-        acceptor = threading.Thread(target=self._accept_loop, name="network-forwarder", daemon=True)
-        acceptor.start()
-        self._threads.append(acceptor)
-
-    def _accept_loop(self) -> None:
-        # Ends when stop() sets the event; each turn is bounded by the listener's 0.2 s timeout.
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = self._network.dial(self._port)
-            except Exception:  # a refused dial is told to the client by closing it
-                client.close()
-                continue
-            with self._lock:
-                self._sockets.update((client, upstream))
-            pump = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
-            pump.start()
-            self._threads = [thread for thread in self._threads if thread.is_alive()] + [pump]
-
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
-        peer = {a: b, b: a}
-        with selectors.DefaultSelector() as selector:
-            for s in (a, b):
-                s.setblocking(False)
-                selector.register(s, selectors.EVENT_READ)
-            try:
-                while not self._stopping.is_set():
-                    for key, _ in selector.select(timeout=0.2):
-                        source: socket.socket = key.fileobj  # type: ignore[assignment]
-                        data = source.recv(65536)
-                        if not data:
-                            return
-                        peer[source].setblocking(True)
-                        peer[source].sendall(data)
-                        peer[source].setblocking(False)
-            except OSError:
-                return
-            finally:
-                with self._lock:
-                    for s in (a, b):
-                        self._sockets.discard(s)
-                        s.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._listener.close()
-        with self._lock:
-            for s in list(self._sockets):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(timeout=2)
