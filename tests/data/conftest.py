@@ -6,6 +6,7 @@ redis-server.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import string
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from redis_migration.data.copy import CopyProgress, copy_data
 from redis_migration.data.link import Credentials, RedisEndpoint, RedisLink
 
 from redis_migration_ops.local_engine.ec2.network_guard import AddressMap, NetworkGuard
@@ -124,3 +126,22 @@ def target_side(target: redis.Redis, target_password: str) -> Side:
             "driver_info": None,
         },
     )
+
+
+def copy_until_done(
+    source: Side, target: Side, progress: CopyProgress | None = None, **kwargs: Any
+) -> CopyProgress:
+    """Invoke the copy until it is done, passing the progress through JSON as the ASL does."""
+    for _ in range(10_000):
+        progress = copy_data(
+            source.endpoint,
+            source.credentials,
+            target.endpoint,
+            target.credentials,
+            progress=progress,
+            **kwargs,
+        )
+        if progress.done:
+            return progress
+        progress = CopyProgress.model_validate(json.loads(json.dumps(progress.to_json_dict())))
+    raise AssertionError("the copy did not finish in 10,000 invocations")

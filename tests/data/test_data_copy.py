@@ -3,14 +3,12 @@ self-hosted-like Redis: exact, resumable, bounded in memory, and never a restric
 
 from __future__ import annotations
 
-import json
 import tracemalloc
 from typing import Any
 
 import pytest
 import redis
 from redis_migration.data.copy import (
-    CopyProgress,
     CopySettings,
     TargetOutOfMemory,
     copy_data,
@@ -25,7 +23,7 @@ from redis_migration.data.link import (
 from redis_migration.data.verify import verify_data
 
 from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
-from tests.data.conftest import Side
+from tests.data.conftest import Side, copy_until_done
 from tests.data.oracle import differences, snapshot
 
 # What the copy, the verification and the changes pass may run on the source (INFO commandstats
@@ -39,24 +37,6 @@ SOURCE_COMMANDS = {
     # connections (local_engine/elasticache/monitoring.py)
     "ping",
 }  # fmt: skip
-
-
-def copy_until_done(source: Side, target: Side, **kwargs: Any) -> CopyProgress:
-    """Invoke the copy until it is done, passing the progress through JSON as the ASL does."""
-    progress: CopyProgress | None = None
-    for _ in range(10_000):
-        progress = copy_data(
-            source.endpoint,
-            source.credentials,
-            target.endpoint,
-            target.credentials,
-            progress=progress,
-            **kwargs,
-        )
-        if progress.done:
-            return progress
-        progress = CopyProgress.model_validate(json.loads(json.dumps(progress.to_json_dict())))
-    raise AssertionError("the copy did not finish in 10,000 invocations")
 
 
 def command_calls(client: Any) -> dict[str, int]:

@@ -25,7 +25,7 @@ from redis_migration.data.verify import VerifyProgress, verify_data
 from redis_migration.steps.copy_data import refuse_an_older_target
 
 from redis_migration_ops.local_engine.elasticache.endpoint import ElastiCacheEndpoint
-from tests.data.conftest import Side
+from tests.data.conftest import Side, copy_until_done
 from tests.data.oracle import differences, snapshot
 
 NO_AUTH = Credentials(username=None, password=None)
@@ -48,24 +48,6 @@ def side_of(stand_in: ElastiCacheEndpoint) -> Side:
         NO_AUTH,
         stand_in.connection_kwargs(socket_timeout=60),
     )
-
-
-def until_done(
-    source: Side, target: Side, progress: CopyProgress | None = None, **kwargs: Any
-) -> CopyProgress:
-    for _ in range(10_000):
-        progress = copy_data(
-            source.endpoint,
-            source.credentials,
-            target.endpoint,
-            target.credentials,
-            progress=progress,
-            **kwargs,
-        )
-        if progress.done:
-            return progress
-        progress = CopyProgress.model_validate(json.loads(json.dumps(progress.to_json_dict())))
-    raise AssertionError("the copy did not finish in 10,000 invocations")
 
 
 def commands_logged(admin: Any, name: str) -> list[list[bytes]]:
@@ -99,7 +81,7 @@ def test_a_large_key_is_never_dumped_inside_a_script(plain: ElastiCacheEndpoint,
     before = dump_calls(source.admin)
     source.admin.execute_command("SLOWLOG", "RESET")
     # When it is copied (large: above 256 KiB)
-    progress = until_done(source, target_side)
+    progress = copy_until_done(source, target_side)
     # Then the large key was DUMPed once, alone (the slow log records the commands a script calls
     # too): the scripts DUMPed the 300 small keys and only named the large one
     assert progress.counters.large == 1
@@ -119,7 +101,7 @@ def test_a_key_the_function_could_not_hold_is_refused_by_name_before_its_dump(
     source.admin.execute_command("SLOWLOG", "RESET")
     # When it is copied
     with pytest.raises(KeyTooLargeToCopy) as refused:
-        until_done(source, target_side, settings=CopySettings(max_key_bytes=8 * 1024 * 1024))
+        copy_until_done(source, target_side, settings=CopySettings(max_key_bytes=8 * 1024 * 1024))
     # Then the key and its size are named, and it was never DUMPed (nothing of it held)
     assert "'big:blob'" in str(refused.value)
     assert "MiB" in str(refused.value)
@@ -134,8 +116,8 @@ def test_the_copy_functions_memory_bounds_the_largest_key(
     source = side_of(plain)
     seed_big_and_small(source.admin, small=10)
     with pytest.raises(KeyTooLargeToCopy):
-        until_done(source, target_side, memory_mb=128)
-    assert until_done(source, target_side, memory_mb=512).counters.large == 1
+        copy_until_done(source, target_side, memory_mb=128)
+    assert copy_until_done(source, target_side, memory_mb=512).counters.large == 1
 
 
 def test_the_preflight_dumps_only_a_small_key_for_the_version(plain: ElastiCacheEndpoint) -> None:
@@ -178,7 +160,7 @@ def test_a_failover_between_copy_invocations_restarts_the_pass_and_says_so(
     assert plain.run_id != before
     # Then the next invocation starts the pass again from the beginning, says why, and the copy is exact
     resumed = CopyProgress.model_validate(json.loads(json.dumps(first.to_json_dict())))
-    progress = until_done(source, target_side, resumed)
+    progress = copy_until_done(source, target_side, resumed)
     assert len(progress.restarts) == 1
     assert "source's server process changed" in progress.restarts[0]
     assert progress.source_server is not None
@@ -195,7 +177,7 @@ def test_a_failover_between_verify_invocations_restarts_the_verification(
     # Given a copied source and a verification stopped after its first batch
     source = side_of(plain)
     plain.seed_keys(2_000, seed=32, large_keys=0)
-    until_done(source, target_side)
+    copy_until_done(source, target_side)
     first = verify_data(
         source.endpoint, NO_AUTH, target_side.endpoint, target_side.credentials, time_budget_s=0.001
     )

@@ -30,7 +30,7 @@ from redis_migration.clients.aliases import (
     move_aliases_back,
     move_aliases_forward,
 )
-from redis_migration.clients.environment import function_variables
+from redis_migration.clients.environment import function_variables, merge_variables
 from redis_migration.errors import (
     CutoverVerificationFailed,
     FunctionChangedConcurrently,
@@ -419,12 +419,7 @@ def write_variables(
     aws: AwsClients,
 ) -> str | None:
     """Merge ``values`` into ``variables`` (None removes a key), write with RevisionId, wait."""
-    merged = dict(variables)
-    for key, value in values.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
+    merged = merge_variables(variables, values)
     try:
         updated = aws.lambda_.update_function_configuration(
             FunctionName=name,
