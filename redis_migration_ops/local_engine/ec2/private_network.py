@@ -113,6 +113,9 @@ class PrivateNetwork:
             return
 
         def add() -> None:
+            # On the network's one thread, so two clients adding the same address take turns.
+            if ip in self._addresses:
+                return
             done = subprocess.run(
                 ["ip", "addr", "add", f"{ip}/32", "dev", "lo"],
                 check=False,
@@ -120,11 +123,14 @@ class PrivateNetwork:
                 text=True,
                 timeout=10,
             )
-            if done.returncode != 0 and "File exists" not in done.stderr:
+            # iproute2 says "File exists" or "Address already assigned", by version.
+            if done.returncode != 0 and not any(
+                known in done.stderr for known in ("File exists", "already assigned")
+            ):
                 raise PrivateNetworkError(f"ip addr add {ip}: {done.stderr.strip()}")
+            self._addresses.add(ip)
 
         self._run(add)
-        self._addresses.add(ip)
 
     @property
     def addresses(self) -> list[str]:
