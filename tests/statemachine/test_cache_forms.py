@@ -21,7 +21,7 @@ from redis_migration_ops.account.description import OLD_AUTH_KEY, Function, VpcA
 from redis_migration_ops.cli import app
 from redis_migration_ops.local_engine.sandbox_host import SandboxHost
 from redis_migration_ops.rehearsal.migration import LocalSetup, WorldSnapshot, local_setup, plan_document
-from tests.statemachine.conftest import back_on_elasticache
+from tests.statemachine.conftest import StartWriters, back_on_elasticache
 from tests.unit.account_examples import FORMS, FORMS_AFTER, FORMS_PRIMARY, forms_account
 
 pytestmark = pytest.mark.skipif(
@@ -176,3 +176,27 @@ def test_the_rehearsal_counts_every_function_using_the_cache(tmp_path: Path) -> 
     # Then it ends migrated and says so for every function using the cache, not just REDIS_HOST's
     assert result.exit_code == 0, result.stderr
     assert f"functions switched: {len(FORMS) + 1}/{len(FORMS) + 1}" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["consistent", "warm"])
+def test_clients_of_every_form_writing_throughout_lose_no_acknowledged_write(
+    forms: LocalSetup, start_writers: StartWriters, mode: str
+) -> None:
+    # Given ElastiCache holding a few keys and a writer per function, each connecting as its own
+    # configuration says (a URL, rediss://, the reader endpoint, a trailing dot, upper case, ...),
+    # and another client the run does not switch
+    assert forms.elasticache is not None
+    forms.elasticache.seed_keys(40)
+    writers = start_writers(forms, rate=2.0, other_writer=mode == "warm")
+
+    # When every function is migrated
+    run = forms.run({"dataCopy": mode}, name=f"forms-{mode}")
+    verdict = writers.verdict(run)
+
+    # Then no acknowledged write is lost (the other client's stay on ElastiCache, where it reads)
+    assert run.described["status"] == "SUCCEEDED", run.described.get("cause")
+    # (every form's writer wrote: a reader-endpoint client's writes are refused by the replica, as on
+    # AWS, until its switch; then it writes to the self-hosted Redis)
+    clients = writers.writes.report(verdict)["clients"]
+    assert all(stats["acknowledged"] > 0 for stats in clients.values()), clients
+    assert verdict.lost == 0, verdict.lost_keys
